@@ -1,0 +1,277 @@
+package upstream
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// The provider's actions.
+const (
+	ActionDescribeGpuRegions    = "DescribeGpuRegions"
+	ActionDescribeGpuGoods      = "DescribeGpuGoods"
+	ActionDescribeGpuGoodsPrice = "DescribeGpuGoodsPrice"
+	ActionDescribeGpu           = "DescribeGpu"
+	ActionDescribeGpuDetail     = "DescribeGpuDetail"
+	ActionDescribeGpuTask       = "DescribeGpuTask"
+	ActionReinstallGpu          = "ReinstallGpu"
+	ActionDescribeGpuImage      = "DescribeGpuImage"
+	ActionCreateGpuInstance     = "CreateGpuInstance"
+	ActionOperateGpuPower       = "OperateGpuPower"
+	ActionDeleteGpuInstances    = "DeleteGpuInstances"
+)
+
+// Requests mirror the provider's parameters: JSON tags are its key names and
+// POST bodies are these structs marshalled as they are. An optional number is
+// a pointer, so nil is absent from the request and a pointer to 0 sends 0
+// (Raid 0 is a real RAID level). An optional string or list is absent when
+// empty.
+
+// DescribeGpuRegionsRequest has no parameters.
+type DescribeGpuRegionsRequest struct{}
+
+// DescribeGpuGoodsRequest lists the goods sold in a region (GET).
+type DescribeGpuGoodsRequest struct {
+	RegionID string `json:"RegionId"`
+}
+
+// DescribeGpuGoodsPriceRequest prices an order (POST, a read).
+type DescribeGpuGoodsPriceRequest struct {
+	RegionID           string `json:"RegionId"`
+	GoodsID            int64  `json:"GoodsId"`
+	ComputeID          string `json:"ComputeId"`
+	InstanceChargeType string `json:"InstanceChargeType"` // PrePaid or PostPaid
+	PrepaidMonth       *int32 `json:"PrepaidMonth,omitempty"`
+	Amount             int32  `json:"Amount"`
+}
+
+// DescribeGpuRequest lists servers, a page at a time (GET). Unset fields
+// leave the provider's defaults (page 1 of 500).
+type DescribeGpuRequest struct {
+	AppID      string `json:"AppId,omitempty"`
+	Name       string `json:"Name,omitempty"`
+	PageNumber *int32 `json:"PageNumber,omitempty"`
+	PageSize   *int32 `json:"PageSize,omitempty"`
+}
+
+// DescribeGpuDetailRequest reads one server (GET).
+type DescribeGpuDetailRequest struct {
+	ResourceID string `json:"ResourceId"`
+}
+
+// DescribeGpuTaskRequest reads one task (GET).
+type DescribeGpuTaskRequest struct {
+	TaskID string `json:"TaskId"`
+}
+
+// ReinstallGpuRequest reinstalls a server's system (POST, mutating). The
+// password travels only in the request body.
+type ReinstallGpuRequest struct {
+	ResourceID          string   `json:"ResourceId"`
+	ImageID             string   `json:"ImageId"`
+	Password            Secret   `json:"Password"`
+	Raid                *int32   `json:"Raid,omitempty"`
+	CustomPartition     []string `json:"CustomPartition,omitempty"`
+	CustomPartitionSize []int64  `json:"CustomPartitionSize,omitempty"`
+}
+
+// DescribeGpuImageRequest lists images (POST, a read).
+type DescribeGpuImageRequest struct {
+	ImageType string `json:"ImageType"` // public or private
+	RegionID  string `json:"RegionId"`
+	OsType    string `json:"OsType,omitempty"`
+	ComputeID string `json:"ComputeId,omitempty"`
+}
+
+// CreateGpuInstanceRequest orders servers (POST, mutating). The password
+// travels only in the request body.
+type CreateGpuInstanceRequest struct {
+	RegionID            string     `json:"RegionId"`
+	VpcNetwork          VpcNetwork `json:"VpcNetWork"` // sic: the provider's spelling
+	Password            Secret     `json:"Password"`
+	InstanceName        string     `json:"InstanceName"`
+	AssignHostNo        string     `json:"AssignHostNo,omitempty"`
+	InstanceChargeType  string     `json:"InstanceChargeType"`
+	AutoRenew           *int32     `json:"AutoRenew,omitempty"`
+	PrepaidMonth        *int32     `json:"PrepaidMonth,omitempty"`
+	ComputeID           string     `json:"ComputeId"`
+	GoodsID             int64      `json:"GoodsId"`
+	ImageID             string     `json:"ImageId"`
+	BondMode            string     `json:"BondMode,omitempty"`
+	Raid                *int32     `json:"Raid,omitempty"`
+	Amount              int32      `json:"Amount"`
+	CustomPartition     []string   `json:"CustomPartition,omitempty"`
+	CustomPartitionSize []int64    `json:"CustomPartitionSize,omitempty"`
+	SubjectID           string     `json:"SubjectId,omitempty"`
+	PortMode            string     `json:"PortMode,omitempty"`
+}
+
+// VpcNetwork places new servers in a VPC subnet.
+type VpcNetwork struct {
+	VpcID      string    `json:"VpcId"`
+	ReserveEip *bool     `json:"ReserveEip,omitempty"`
+	NetID      string    `json:"NetId,omitempty"`
+	EipIDList  []string  `json:"EipIdList,omitempty"`
+	Segments   []Segment `json:"Segments,omitempty"`
+}
+
+// Segment pins one new server's private address.
+type Segment struct {
+	SegmentID string `json:"SegmentId"`
+	Address   string `json:"Address"`
+}
+
+// OperateGpuPowerRequest starts, stops or resets servers (POST, mutating).
+type OperateGpuPowerRequest struct {
+	Operate     string   `json:"Operate"` // start, stop or reset
+	ResourceIDs []string `json:"ResourceIds"`
+}
+
+// DeleteGpuInstancesRequest deletes servers (POST, mutating).
+type DeleteGpuInstancesRequest struct {
+	ResourceIDs []string `json:"ResourceIds"`
+}
+
+// DescribeGpuRegions lists the regions where GPU servers are sold.
+func (c *Client) DescribeGpuRegions(ctx context.Context, _ *DescribeGpuRegionsRequest) ([]Region, error) {
+	var out []Region
+	if err := c.get(ctx, ActionDescribeGpuRegions, nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DescribeGpuGoods lists the goods (and their computes and disks) of a region.
+func (c *Client) DescribeGpuGoods(ctx context.Context, req *DescribeGpuGoodsRequest) (*DescribeGpuGoodsData, error) {
+	req = orZero(req)
+	q := url.Values{"RegionId": {req.RegionID}}
+	return getData[DescribeGpuGoodsData](ctx, c, ActionDescribeGpuGoods, q)
+}
+
+// DescribeGpuGoodsPrice prices an order. It is a POST but a read: retried.
+func (c *Client) DescribeGpuGoodsPrice(ctx context.Context, req *DescribeGpuGoodsPriceRequest) (*DescribeGpuGoodsPriceData, error) {
+	return postData[DescribeGpuGoodsPriceData](ctx, c, ActionDescribeGpuGoodsPrice, orZero(req), true)
+}
+
+// DescribeGpu lists servers, one page at a time.
+func (c *Client) DescribeGpu(ctx context.Context, req *DescribeGpuRequest) (*DescribeGpuData, error) {
+	req = orZero(req)
+	q := url.Values{}
+	setString(q, "AppId", req.AppID)
+	setString(q, "Name", req.Name)
+	setInt(q, "PageNumber", req.PageNumber)
+	setInt(q, "PageSize", req.PageSize)
+	return getData[DescribeGpuData](ctx, c, ActionDescribeGpu, q)
+}
+
+// DescribeGpuDetail reads one server in full.
+func (c *Client) DescribeGpuDetail(ctx context.Context, req *DescribeGpuDetailRequest) (*DescribeGpuDetailData, error) {
+	req = orZero(req)
+	q := url.Values{"ResourceId": {req.ResourceID}}
+	return getData[DescribeGpuDetailData](ctx, c, ActionDescribeGpuDetail, q)
+}
+
+// DescribeGpuTask reads the status of a task.
+func (c *Client) DescribeGpuTask(ctx context.Context, req *DescribeGpuTaskRequest) (*DescribeGpuTaskData, error) {
+	req = orZero(req)
+	q := url.Values{"TaskId": {req.TaskID}}
+	return getData[DescribeGpuTaskData](ctx, c, ActionDescribeGpuTask, q)
+}
+
+// ReinstallGpu reinstalls a server. Never retried.
+func (c *Client) ReinstallGpu(ctx context.Context, req *ReinstallGpuRequest) (*ReinstallGpuData, error) {
+	req = orZero(req)
+	body := reinstallBody{ReinstallGpuRequest: req, Password: string(req.Password)}
+	return postData[ReinstallGpuData](ctx, c, ActionReinstallGpu, body, false)
+}
+
+// DescribeGpuImage lists images by OS family. It is a POST but a read:
+// retried.
+func (c *Client) DescribeGpuImage(ctx context.Context, req *DescribeGpuImageRequest) (*DescribeGpuImageData, error) {
+	return postData[DescribeGpuImageData](ctx, c, ActionDescribeGpuImage, orZero(req), true)
+}
+
+// CreateGpuInstance orders servers. Never retried: a lost reply may mean the
+// order was placed.
+func (c *Client) CreateGpuInstance(ctx context.Context, req *CreateGpuInstanceRequest) (*CreateGpuInstanceData, error) {
+	req = orZero(req)
+	body := createBody{CreateGpuInstanceRequest: req, Password: string(req.Password)}
+	return postData[CreateGpuInstanceData](ctx, c, ActionCreateGpuInstance, body, false)
+}
+
+// OperateGpuPower starts, stops or resets servers. Never retried.
+func (c *Client) OperateGpuPower(ctx context.Context, req *OperateGpuPowerRequest) (*OperateGpuPowerData, error) {
+	req = orZero(req)
+	body := *req
+	body.ResourceIDs = nonNil(body.ResourceIDs)
+	return postData[OperateGpuPowerData](ctx, c, ActionOperateGpuPower, body, false)
+}
+
+// DeleteGpuInstances deletes servers. Never retried.
+func (c *Client) DeleteGpuInstances(ctx context.Context, req *DeleteGpuInstancesRequest) (*DeleteGpuInstancesData, error) {
+	req = orZero(req)
+	body := DeleteGpuInstancesRequest{ResourceIDs: nonNil(req.ResourceIDs)}
+	return postData[DeleteGpuInstancesData](ctx, c, ActionDeleteGpuInstances, body, false)
+}
+
+// reinstallBody and createBody put the password on the wire: the outer
+// Password field is shallower than the embedded request's Secret field, so
+// encoding/json uses it and ignores the redacting one. Marshalling the public
+// request types themselves (say, into a log) redacts the password.
+type reinstallBody struct {
+	*ReinstallGpuRequest
+	Password string `json:"Password"`
+}
+
+type createBody struct {
+	*CreateGpuInstanceRequest
+	Password string `json:"Password"`
+}
+
+func (c *Client) get(ctx context.Context, action string, q url.Values, out any) error {
+	return c.do(ctx, call{action: action, method: http.MethodGet, query: q, read: true}, out)
+}
+
+func getData[T any](ctx context.Context, c *Client, action string, q url.Values) (*T, error) {
+	out := new(T)
+	if err := c.get(ctx, action, q, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func postData[T any](ctx context.Context, c *Client, action string, body any, read bool) (*T, error) {
+	out := new(T)
+	if err := c.do(ctx, call{action: action, method: http.MethodPost, body: body, read: read}, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func orZero[T any](p *T) *T {
+	if p == nil {
+		return new(T)
+	}
+	return p
+}
+
+// nonNil makes a missing list an empty JSON array rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func setString(q url.Values, name, v string) {
+	if v != "" {
+		q.Set(name, v)
+	}
+}
+
+func setInt(q url.Values, name string, v *int32) {
+	if v != nil {
+		q.Set(name, strconv.FormatInt(int64(*v), 10))
+	}
+}

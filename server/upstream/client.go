@@ -1,0 +1,341 @@
+// Package upstream is the client of the provider's GPU bare-metal API
+// (gpubms/v1): it builds each action's request, signs every attempt afresh
+// with signature v1.0, sends it, retries reads within the caller's deadline,
+// decodes the reply envelope and its quirks into typed Go values, and turns
+// failures into typed errors (*Error for a provider reply, *TransportError
+// for everything else).
+//
+// It knows nothing of gRPC: package server maps its types and errors onto the
+// API.
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gpubms/gpubms/server/signature"
+)
+
+// Client calls the provider. It is safe for concurrent use and holds no
+// goroutines; its settings are fixed by New.
+type Client struct {
+	base  string // base URL without a trailing slash
+	keyID string
+	// cred is behind a pointer so that printing a Client with %+v (which
+	// bypasses Secret's methods for unexported fields) shows an address.
+	cred *credential
+	hc   *http.Client
+	log  *slog.Logger
+	opts options
+}
+
+type credential struct{ secret Secret }
+
+// New returns a client of the provider at baseURL (DefaultBaseURL when
+// empty; tests pass an httptest URL) signing with the given access key. It
+// fails when the URL, the key or an option is invalid.
+func New(baseURL, accessKeyID string, secret Secret, opts ...Option) (*Client, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	var errs []error
+	if baseURL == "" {
+		baseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(baseURL)
+	switch {
+	case err != nil:
+		errs = append(errs, errors.New("base url does not parse"))
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		errs = append(errs, fmt.Errorf("base url %q must be absolute http(s)", baseURL))
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		errs = append(errs, errors.New("base url must have no query, fragment or user info"))
+	}
+	if strings.TrimSpace(accessKeyID) == "" {
+		errs = append(errs, errors.New("access key id is empty"))
+	}
+	if secret.IsZero() {
+		errs = append(errs, errors.New("access key secret is empty"))
+	}
+	if err := o.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("upstream: new client: %w", err)
+	}
+	hc := o.httpClient
+	if hc == nil {
+		hc = newHTTPClient()
+	}
+	log := o.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		base:  strings.TrimRight(baseURL, "/"),
+		keyID: accessKeyID,
+		cred:  &credential{secret: secret},
+		hc:    hc,
+		log:   log,
+		opts:  o,
+	}, nil
+}
+
+// String describes the client without its credentials.
+func (c *Client) String() string { return "upstream.Client(" + c.base + ")" }
+
+// GoString describes the client without its credentials (for %#v).
+func (c *Client) GoString() string { return c.String() }
+
+// Counter counts the HTTP requests made to the provider on behalf of one
+// call (retries included). It is safe for concurrent use; a nil *Counter
+// counts nothing and reads 0.
+type Counter struct{ n atomic.Int64 }
+
+// Load returns the number of HTTP requests counted so far.
+func (c *Counter) Load() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.n.Load()
+}
+
+func (c *Counter) add() {
+	if c != nil {
+		c.n.Add(1)
+	}
+}
+
+type counterKey struct{}
+
+// WithAttemptCounter returns a context whose provider requests the client
+// counts in the returned Counter, so that a logging interceptor can record
+// "provider requests per call". Calls made with a derived context share it.
+func WithAttemptCounter(ctx context.Context) (context.Context, *Counter) {
+	c := new(Counter)
+	return context.WithValue(ctx, counterKey{}, c), c
+}
+
+// AttemptCounterFrom returns the counter installed by WithAttemptCounter, or nil.
+func AttemptCounterFrom(ctx context.Context) *Counter {
+	c, _ := ctx.Value(counterKey{}).(*Counter)
+	return c
+}
+
+// call describes one action invocation.
+type call struct {
+	action string
+	method string     // http.MethodGet or http.MethodPost
+	query  url.Values // GET action parameters; nil for POST
+	body   any        // POST body, marshalled once; nil for GET
+	read   bool       // reads are retried; mutating actions never are
+}
+
+// do runs one action: at most one attempt for a mutating action, up to
+// maxAttempts for a read, each signed afresh, never sleeping past the
+// context's deadline. On success it decodes Data into out.
+func (c *Client) do(ctx context.Context, k call, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.defaultTimeout)
+		defer cancel()
+	}
+	var payload []byte
+	if k.method == http.MethodPost {
+		var err error
+		if payload, err = json.Marshal(k.body); err != nil {
+			// The message of a marshalling error names a type, never a value.
+			return fmt.Errorf("upstream: %s: encode body: %w", k.action, err)
+		}
+	}
+	counter := AttemptCounterFrom(ctx)
+	limit := 1
+	if k.read {
+		limit = c.opts.maxAttempts
+	}
+	for attempt := 1; ; attempt++ {
+		retryAfter, err := c.attempt(ctx, k, payload, attempt, counter, out)
+		if err == nil {
+			return nil
+		}
+		setAttempts(err, attempt)
+		if attempt >= limit || !IsTemporary(err) {
+			return err
+		}
+		delay := c.backoff(attempt, retryAfter)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
+			return err // the next attempt could not finish in time
+		}
+		c.log.LogAttrs(ctx, slog.LevelInfo, "retrying provider request",
+			slog.String("action", k.action), slog.Int("attempt", attempt),
+			slog.Duration("delay", delay), slog.String("error", err.Error()))
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctxError(ctx, k.action, attempt)
+		case <-t.C:
+		}
+	}
+}
+
+// attempt sends one freshly signed request and decodes its reply.
+func (c *Client) attempt(ctx context.Context, k call, payload []byte, attempt int, counter *Counter, out any) (time.Duration, error) {
+	params := make(url.Values, len(k.query)+8)
+	for name, v := range k.query {
+		params[name] = v
+	}
+	signature.Common(params, k.action, c.keyID, c.opts.nonce(), c.opts.now())
+	target := c.base + "/?" + signature.SignedQuery(k.method, params, string(c.cred.secret))
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, k.method, target, body)
+	if err != nil {
+		// The error would quote the signed URL: say less.
+		return 0, &TransportError{Action: k.action, Kind: KindNetwork, Err: errors.New("cannot build request")}
+	}
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("User-Agent", "gpubms-upstream")
+
+	counter.add()
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		err = sendError(ctx, k.action, err)
+		c.logAttempt(ctx, k.action, attempt, 0, "", time.Since(start), err)
+		return 0, err
+	}
+	defer resp.Body.Close()
+
+	buf := getBuffer()
+	defer putBuffer(buf)
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, c.opts.maxResponseBytes+1))
+	switch {
+	case err != nil:
+		err = sendError(ctx, k.action, err)
+	case n > c.opts.maxResponseBytes:
+		err = &TransportError{Action: k.action, Kind: KindTooLarge, HTTPStatus: resp.StatusCode,
+			Err: fmt.Errorf("reply exceeds %d bytes", c.opts.maxResponseBytes)}
+	default:
+		err = decodeReply(k.action, resp.StatusCode, resp.Header, buf.Bytes(), out)
+	}
+	c.logAttempt(ctx, k.action, attempt, resp.StatusCode, Code(err), time.Since(start), err)
+	return retryAfter(resp.Header), err
+}
+
+func (c *Client) logAttempt(ctx context.Context, action string, attempt, status int, code string, d time.Duration, err error) {
+	if !c.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("action", action),
+		slog.Int("attempt", attempt),
+		slog.Duration("duration", d),
+	}
+	if status != 0 {
+		attrs = append(attrs, slog.Int("http_status", status))
+	}
+	if code != "" {
+		attrs = append(attrs, slog.String("code", code))
+	}
+	if e, ok := AsError(err); ok && e.RequestID != "" {
+		attrs = append(attrs, slog.String("request_id", e.RequestID))
+	}
+	if t, ok := AsTransportError(err); ok {
+		attrs = append(attrs, slog.String("error", t.Kind.String()))
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "provider request", attrs...)
+}
+
+// sendError classifies a failure to send a request or read its reply. The
+// *url.Error that net/http returns quotes the signed URL, so only its cause
+// is kept.
+func sendError(ctx context.Context, action string, err error) error {
+	if ctx.Err() != nil {
+		return ctxError(ctx, action, 0)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &TransportError{Action: action, Kind: KindNetwork, Err: err}
+}
+
+func ctxError(ctx context.Context, action string, attempts int) error {
+	kind := KindTimeout
+	if errors.Is(ctx.Err(), context.Canceled) {
+		kind = KindCanceled
+	}
+	return &TransportError{Action: action, Kind: kind, Attempts: attempts, Err: ctx.Err()}
+}
+
+func setAttempts(err error, n int) {
+	if e, ok := AsError(err); ok {
+		e.Attempts = n
+	} else if t, ok := AsTransportError(err); ok {
+		t.Attempts = n
+	}
+}
+
+// backoff returns the wait before retry number attempt: full jitter over a
+// capped exponential ceiling, raised to the provider's Retry-After (itself
+// capped) when it sent one.
+func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	ceil := c.opts.retryMax
+	if attempt-1 < 32 {
+		if d := c.opts.retryBase << (attempt - 1); d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	d := time.Duration(c.opts.jitter(int64(ceil) + 1))
+	if retryAfter > d {
+		d = min(retryAfter, c.opts.retryMax)
+	}
+	return d
+}
+
+// retryAfter reads a Retry-After header given in seconds; 0 when absent.
+func retryAfter(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	s, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || s <= 0 {
+		return 0
+	}
+	return time.Duration(min(s, 3600)) * time.Second
+}
+
+// Reply buffers are reused: decoding copies everything it keeps.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return // let large buffers go
+	}
+	b.Reset()
+	bufPool.Put(b)
+}

@@ -1,0 +1,158 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Defaults applied by New unless an Option says otherwise.
+const (
+	// DefaultBaseURL is the provider's GPU bare-metal endpoint. Other regions
+	// of the provider use other hosts, hence New's baseURL argument.
+	DefaultBaseURL = "https://api.capitalonline.net/gpubms/v1"
+	// DefaultTimeout bounds a call (all its attempts) whose context carries no
+	// deadline.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxAttempts is how many times a read is tried in all.
+	DefaultMaxAttempts = 3
+	// DefaultRetryBase is the first backoff step; each retry doubles it.
+	DefaultRetryBase = 100 * time.Millisecond
+	// DefaultRetryMax caps one backoff step.
+	DefaultRetryMax = 2 * time.Second
+	// DefaultMaxResponseBytes bounds a reply body. The largest documented
+	// reply (a DescribeGpu page of 500 servers) is well under a MiB.
+	DefaultMaxResponseBytes = 4 << 20
+)
+
+// Option changes one setting of a Client. Options are applied in order over
+// a copy of the defaults and validated together by New.
+type Option func(*options)
+
+type options struct {
+	httpClient       *http.Client
+	defaultTimeout   time.Duration
+	maxAttempts      int
+	retryBase        time.Duration
+	retryMax         time.Duration
+	logger           *slog.Logger
+	now              func() time.Time
+	nonce            func() string
+	maxResponseBytes int64
+	jitter           func(n int64) int64 // a random value in [0, n); a test seam
+}
+
+func defaultOptions() options {
+	return options{
+		defaultTimeout:   DefaultTimeout,
+		maxAttempts:      DefaultMaxAttempts,
+		retryBase:        DefaultRetryBase,
+		retryMax:         DefaultRetryMax,
+		now:              time.Now,
+		nonce:            uuid.NewString,
+		maxResponseBytes: DefaultMaxResponseBytes,
+		jitter:           rand.Int64N,
+	}
+}
+
+func (o *options) validate() error {
+	var errs []error
+	if o.defaultTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("default timeout %v must be positive", o.defaultTimeout))
+	}
+	if o.maxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("max attempts %d must be at least 1", o.maxAttempts))
+	}
+	if o.retryBase <= 0 || o.retryMax < o.retryBase {
+		errs = append(errs, fmt.Errorf("retry backoff base %v and cap %v must satisfy 0 < base <= cap", o.retryBase, o.retryMax))
+	}
+	if o.maxResponseBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max response bytes %d must be positive", o.maxResponseBytes))
+	}
+	if o.now == nil {
+		errs = append(errs, errors.New("clock must not be nil"))
+	}
+	if o.nonce == nil {
+		errs = append(errs, errors.New("nonce source must not be nil"))
+	}
+	return errors.Join(errs...)
+}
+
+// WithHTTPClient sends requests with hc instead of the default client (a
+// pooled transport with dial, TLS-handshake and response-header timeouts,
+// which does not follow redirects). A nil hc keeps the default.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(o *options) { o.httpClient = hc }
+}
+
+// WithDefaultTimeout bounds each call whose context has no deadline
+// (default DefaultTimeout). A deadline on the caller's context always wins.
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(o *options) { o.defaultTimeout = d }
+}
+
+// WithRetry sets how reads are retried: at most maxAttempts tries in all
+// (1 disables retries), waiting a random duration in [0, min(maxDelay, base*2^n))
+// before retry n+1 ("full jitter"). Mutating actions are never retried.
+// Defaults: DefaultMaxAttempts, DefaultRetryBase, DefaultRetryMax.
+func WithRetry(maxAttempts int, base, maxDelay time.Duration) Option {
+	return func(o *options) {
+		o.maxAttempts, o.retryBase, o.retryMax = maxAttempts, base, maxDelay
+	}
+}
+
+// WithLogger logs each attempt (Debug) and each retry (Info) to l. Records
+// carry the action, attempt, HTTP status, provider code and duration; never
+// the URL, the signature, a body or a secret. A nil l discards logs (the
+// default).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// WithNow sets the clock that stamps signed requests (default time.Now).
+func WithNow(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// WithNonce sets the source of SignatureNonce values (default a random
+// UUID). It must return a different value on every call.
+func WithNonce(nonce func() string) Option {
+	return func(o *options) { o.nonce = nonce }
+}
+
+// WithMaxResponseBytes bounds a reply body (default DefaultMaxResponseBytes);
+// a longer reply fails with KindTooLarge.
+func WithMaxResponseBytes(n int64) Option {
+	return func(o *options) { o.maxResponseBytes = n }
+}
+
+// newHTTPClient is the default client: pooled keep-alive connections, bounded
+// connection set-up, and no redirects (a redirect of a signed URL is never
+// what the provider means, and a POST body must not follow it).
+func newHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           64,
+		MaxIdleConnsPerHost:    32,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  60 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
