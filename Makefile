@@ -20,9 +20,6 @@ GOOGLEAPIS_MOD    := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE_MOD := github.com/bufbuild/protovalidate@v1.2.2
 OPENAPIV2_MOD     := github.com/grpc-ecosystem/grpc-gateway/v2@$(GRPC_GATEWAY_VERSION)
 
-# A git ref to check `buf breaking` against (empty: skip).
-BREAKING_AGAINST ?=
-
 .PHONY: all tools third_party generate check-generated lint breaking vet test test-short build run clean
 
 all: generate lint vet test build
@@ -82,8 +79,17 @@ lint: tools third_party
 	$(BUF) lint
 	$(BUF) format -d --exit-code proto
 
+# breaking checks proto/ against the proto/ of BREAKING_AGAINST (a git ref;
+# default: the previous commit, skipped when it has no proto/).
 breaking: tools third_party
-	@if [ -n "$(BREAKING_AGAINST)" ]; then $(BUF) breaking proto --against '.git#ref=$(BREAKING_AGAINST),subdir=proto'; else echo "breaking: no base given, skipped"; fi
+	@base=$${BREAKING_AGAINST:-HEAD~1}; \
+	if ! git cat-file -e "$$base:proto/gpubms/v1/gpubms.proto" 2>/dev/null; then echo "breaking: $$base has no proto, skipped"; exit 0; fi; \
+	tmp=$$(mktemp -d); trap 'git worktree remove --force "$$tmp/base" >/dev/null 2>&1; rm -rf "$$tmp"' EXIT; \
+	git worktree add --detach "$$tmp/base" "$$base" >/dev/null 2>&1 && \
+	cp -r third_party "$$tmp/base/" && \
+	(cd "$$tmp/base" && $(BUF) build -o "$$tmp/base.binpb") && \
+	$(BUF) build -o "$$tmp/head.binpb" && \
+	$(BUF) breaking "$$tmp/head.binpb" --against "$$tmp/base.binpb" --exclude-imports && echo "breaking: no breaking change against $$base"
 
 vet:
 	$(GO) vet ./...
