@@ -1,0 +1,519 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	gpubms "github.com/gpubms/gpubms/clients/go"
+	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+)
+
+// maxPasswordLen bounds what is read from stdin; the contract allows 64.
+const maxPasswordLen = 4096
+
+func (a *app) regionsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "regions",
+		Short: "List the regions where GPU servers are sold (DescribeGpuRegions)",
+		Args:  noArgs,
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
+			ctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.DescribeGpuRegions(ctx, &gpubmsv1.DescribeGpuRegionsRequest{})
+			if err != nil {
+				return err
+			}
+			return show(a, resp, printRegions)
+		}),
+	}
+}
+
+func (a *app) goodsCommand() *cobra.Command {
+	var req gpubmsv1.DescribeGpuGoodsRequest
+	cmd := &cobra.Command{
+		Use:   "goods --region R",
+		Short: "List the goods of a region with their computes and disks (DescribeGpuGoods)",
+		Args:  noArgs,
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
+			ctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.DescribeGpuGoods(ctx, &req)
+			if err != nil {
+				return err
+			}
+			return show(a, resp, printGoods)
+		}),
+	}
+	cmd.Flags().StringVar(&req.RegionId, "region", "", "region id, e.g. CN_Hohhot_B (required)")
+	_ = cmd.MarkFlagRequired("region")
+	return cmd
+}
+
+func (a *app) priceCommand() *cobra.Command {
+	var (
+		req    gpubmsv1.DescribeGpuGoodsPriceRequest
+		months int32
+	)
+	cmd := &cobra.Command{
+		Use:   "price --region R --goods G --compute C --charge PrePaid|PostPaid [--months N] [--amount N]",
+		Short: "Price an order of goods (DescribeGpuGoodsPrice)",
+		Args:  noArgs,
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, _ []string) error {
+			req.PrepaidMonth = optionalInt32(cmd.Flags(), "months", months)
+			ctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.DescribeGpuGoodsPrice(ctx, &req)
+			if err != nil {
+				return err
+			}
+			return show(a, resp, printPrice)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.RegionId, "region", "", "region id (required)")
+	f.Int64Var(&req.GoodsId, "goods", 0, "goods id (required)")
+	f.StringVar(&req.ComputeId, "compute", "", "compute id (required)")
+	f.StringVar(&req.InstanceChargeType, "charge", "", "PrePaid or PostPaid (required)")
+	f.Int32Var(&months, "months", 0, "prepaid months, 0..36; 0 buys to the end of this month (default: the provider's)")
+	f.Int32Var(&req.Amount, "amount", 1, "how many servers, 1..100")
+	markRequired(cmd, "region", "goods", "compute", "charge")
+	return cmd
+}
+
+func (a *app) imagesCommand() *cobra.Command {
+	var req gpubmsv1.DescribeGpuImageRequest
+	cmd := &cobra.Command{
+		Use:   "images --region R [--type public|private] [--compute C] [--os OS]",
+		Short: "List the images of a region, by OS family (DescribeGpuImage)",
+		Args:  noArgs,
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
+			ctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.DescribeGpuImage(ctx, &req)
+			if err != nil {
+				return err
+			}
+			return show(a, resp, printImages)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.RegionId, "region", "", "region id (required)")
+	f.StringVar(&req.ImageType, "type", "public", "public or private")
+	f.StringVar(&req.ComputeId, "compute", "", "compute id (required for public images)")
+	f.StringVar(&req.OsType, "os", "", "operating system, e.g. ubuntu (default: all)")
+	markRequired(cmd, "region")
+	return cmd
+}
+
+func (a *app) listCommand() *cobra.Command {
+	var (
+		req            gpubmsv1.DescribeGpuRequest
+		page, pageSize int32
+	)
+	cmd := &cobra.Command{
+		Use:   "list [--name N] [--app-id A] [--page N] [--page-size N]",
+		Short: "List servers (DescribeGpu)",
+		Args:  noArgs,
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, _ []string) error {
+			req.PageNumber = optionalInt32(cmd.Flags(), "page", page)
+			req.PageSize = optionalInt32(cmd.Flags(), "page-size", pageSize)
+			ctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.DescribeGpu(ctx, &req)
+			if err != nil {
+				return err
+			}
+			return show(a, resp, printList)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Name, "name", "", "only servers with this name")
+	f.StringVar(&req.AppId, "app-id", "", "only servers in this VPC (virtual data centre)")
+	f.Int32Var(&page, "page", 0, "page number, from 1 (default: the provider's, 1)")
+	f.Int32Var(&pageSize, "page-size", 0, "page size (default: the provider's, 500)")
+	return cmd
+}
+
+func (a *app) getCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID",
+		Short: "Describe one server (DescribeGpuDetail)",
+		Args:  exactArgs(1, "a server id"),
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
+			ctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.DescribeGpuDetail(ctx, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: args[0]})
+			if err != nil {
+				return err
+			}
+			return show(a, resp, printDetail)
+		}),
+	}
+}
+
+func (a *app) createCommand() *cobra.Command {
+	var (
+		req                       gpubmsv1.CreateGpuInstanceRequest
+		vpc                       gpubmsv1.VpcNetwork
+		reserveEIP, passwordStdin bool
+		wait                      bool
+		months, autoRenew, raid   int32
+		segments, partitions      []string
+	)
+	cmd := &cobra.Command{
+		Use:   "create --region R --vpc-id V --net-id N --name NAME --charge C --goods G --compute C --image I --password-stdin [flags]",
+		Short: "Order servers and start the task that builds them (CreateGpuInstance)",
+		Long: `Order servers and start the task that builds them (CreateGpuInstance).
+
+The root password is read from standard input (--password-stdin), e.g.
+  printf '%s' "$ROOT_PASSWORD" | gpubmsctl create ... --password-stdin
+It is never printed. The task id is printed; --wait follows the task to its end.`,
+		Args: noArgs,
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			var err error
+			if req.Password, err = a.readPassword(passwordStdin); err != nil {
+				return err
+			}
+			if f.Changed("reserve-eip") {
+				vpc.ReserveEip = &reserveEIP
+			}
+			if vpc.Segments, err = parseSegments(segments); err != nil {
+				return err
+			}
+			if req.CustomPartition, req.CustomPartitionSize, err = parsePartitions(partitions); err != nil {
+				return err
+			}
+			req.VpcNetwork = &vpc
+			req.PrepaidMonth = optionalInt32(f, "months", months)
+			req.AutoRenew = optionalInt32(f, "auto-renew", autoRenew)
+			req.Raid = optionalInt32(f, "raid", raid)
+
+			cctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.CreateGpuInstance(cctx, &req)
+			if err != nil {
+				return err
+			}
+			if err := show(a, resp, printTaskID); err != nil {
+				return err
+			}
+			if !wait {
+				return nil
+			}
+			return a.wait(ctx, c, []string{resp.GetTaskId()})
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.RegionId, "region", "", "region id (required)")
+	f.StringVar(&vpc.VpcId, "vpc-id", "", "VPC id (required)")
+	f.StringVar(&vpc.NetId, "net-id", "", "subnet id (required)")
+	f.BoolVar(&reserveEIP, "reserve-eip", false, "keep an EIP for each server (default: the provider's, false)")
+	f.StringArrayVar(&vpc.EipIdList, "eip", nil, "EIP id to use, one per server (repeatable; needs --reserve-eip)")
+	f.StringArrayVar(&segments, "segment", nil, "private address as SEGMENT_ID=ADDRESS, one per server (repeatable)")
+	f.BoolVar(&passwordStdin, "password-stdin", false, "read the root password from standard input (required)")
+	f.StringVar(&req.InstanceName, "name", "", "host name prefix (required)")
+	f.StringVar(&req.AssignHostNo, "host-no", "", "host number, digits")
+	f.StringVar(&req.InstanceChargeType, "charge", "", "PrePaid or PostPaid (required)")
+	f.Int32Var(&months, "months", 0, "prepaid months, 0..36 (default: the provider's, 0)")
+	f.Int32Var(&autoRenew, "auto-renew", 0, "1 renews a prepaid order automatically, 0 does not (default: the provider's, 1)")
+	f.Int64Var(&req.GoodsId, "goods", 0, "goods id (required)")
+	f.StringVar(&req.ComputeId, "compute", "", "compute id (required)")
+	f.StringVar(&req.ImageId, "image", "", "image id (required)")
+	f.StringVar(&req.BondMode, "bond-mode", "", "noBond, bond1 or bond6 (default: the provider's, noBond)")
+	f.Int32Var(&raid, "raid", 0, "data disk RAID: 0, 1, 5, 10, -1 (pass-through) or -2 (none); 0 is sent when given")
+	f.Int32Var(&req.Amount, "amount", 1, "how many servers, 1..100")
+	f.StringArrayVar(&partitions, "partition", nil, "system disk partition as PATH:GB, the first one /, e.g. /:100 swap:16 (repeatable)")
+	f.StringVar(&req.SubjectId, "subject-id", "", "trial credit id")
+	f.StringVar(&req.PortMode, "port-mode", "", "switch port mode: trunk or access (default: the provider's)")
+	f.BoolVar(&wait, "wait", false, "follow the task until it ends, printing progress on stderr")
+	markRequired(cmd, "region", "vpc-id", "net-id", "name", "charge", "goods", "compute", "image")
+	return cmd
+}
+
+func (a *app) reinstallCommand() *cobra.Command {
+	var (
+		req                 gpubmsv1.ReinstallGpuRequest
+		passwordStdin, wait bool
+		raid                int32
+		partitions          []string
+	)
+	cmd := &cobra.Command{
+		Use:   "reinstall ID --image I --password-stdin [--raid N] [--partition PATH:GB ...] [--wait]",
+		Short: "Reinstall a server's operating system (ReinstallGpu)",
+		Long: `Reinstall a server's operating system (ReinstallGpu).
+
+The new root password is read from standard input (--password-stdin) and is
+never printed. The task ids are printed; --wait follows them to their end.`,
+		Args: exactArgs(1, "a server id"),
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, args []string) error {
+			var err error
+			if req.Password, err = a.readPassword(passwordStdin); err != nil {
+				return err
+			}
+			if req.CustomPartition, req.CustomPartitionSize, err = parsePartitions(partitions); err != nil {
+				return err
+			}
+			req.ResourceId = args[0]
+			req.Raid = optionalInt32(cmd.Flags(), "raid", raid)
+
+			cctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.ReinstallGpu(cctx, &req)
+			if err != nil {
+				return err
+			}
+			if err := show(a, resp, printTaskIDs); err != nil {
+				return err
+			}
+			if !wait {
+				return nil
+			}
+			return a.wait(ctx, c, resp.GetTaskIds())
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.ImageId, "image", "", "image id (required)")
+	f.BoolVar(&passwordStdin, "password-stdin", false, "read the new root password from standard input (required)")
+	f.Int32Var(&raid, "raid", 0, "data disk RAID: 0, 1, 5, 10, -1 (pass-through) or -2 (none); 0 is sent when given")
+	f.StringArrayVar(&partitions, "partition", nil, "system disk partition as PATH:GB, the first one / (repeatable)")
+	f.BoolVar(&wait, "wait", false, "follow the tasks until they end, printing progress on stderr")
+	markRequired(cmd, "image")
+	return cmd
+}
+
+func (a *app) powerCommand() *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "power start|stop|reset ID... [--wait]",
+		Short: "Start, stop or reset servers, one task each (OperateGpuPower)",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usagef("power needs an operation (start, stop or reset) and at least one server id")
+			}
+			switch args[0] {
+			case "start", "stop", "reset":
+				return nil
+			}
+			return usagef("power operation must be start, stop or reset, not %q", args[0])
+		},
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
+			cctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.OperateGpuPower(cctx, &gpubmsv1.OperateGpuPowerRequest{Operate: args[0], ResourceIds: args[1:]})
+			if err != nil {
+				return err
+			}
+			if err := show(a, resp, printPower); err != nil {
+				return err
+			}
+			if !wait {
+				return nil
+			}
+			return a.wait(ctx, c, resp.GetTaskIds())
+		}),
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the tasks until they end, printing progress on stderr")
+	return cmd
+}
+
+func (a *app) deleteCommand() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete ID... --yes",
+		Short: "Delete servers (DeleteGpuInstances); --yes is required",
+		Args:  minArgs(1, "at least one server id"),
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
+			if !yes {
+				return usagef("delete destroys %d server(s) and their data: add --yes to confirm", len(args))
+			}
+			ctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.DeleteGpuInstances(ctx, &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: args})
+			if err != nil {
+				return err
+			}
+			return show(a, resp, func(w io.Writer, _ *gpubmsv1.DeleteGpuInstancesResponse) error {
+				_, err := fmt.Fprintf(w, "deleted %s\n", strings.Join(args, " "))
+				return err
+			})
+		}),
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
+	return cmd
+}
+
+func (a *app) taskCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "task ID",
+		Short: "Report a task's status once (DescribeGpuTask)",
+		Args:  exactArgs(1, "a task id"),
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
+			ctx, cancel := a.callContext(ctx)
+			defer cancel()
+			resp, err := c.DescribeGpuTask(ctx, &gpubmsv1.DescribeGpuTaskRequest{TaskId: args[0]})
+			if err != nil {
+				return err
+			}
+			return show(a, resp, func(w io.Writer, r *gpubmsv1.DescribeGpuTaskResponse) error {
+				return printTable(w, []string{"TASK ID", "STATUS", "RESOURCES"},
+					[]string{args[0], r.GetStatus(), resources(r.GetResourceIds())})
+			})
+		}),
+	}
+}
+
+func (a *app) watchCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch ID...",
+		Short: "Print each event of tasks as it happens, until all end (WatchTask/WatchTasks)",
+		Long: `Print each event of tasks as it happens, until all end (WatchTask/WatchTasks).
+
+Table output prints a line per change ("TASK STATUS RESOURCES") and skips
+heartbeats; json prints every event, heartbeats included, one object a line.
+A server restart is ridden out by attaching again. Exit status 3 if a task failed.`,
+		Args: minArgs(1, "at least one task id"),
+		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
+			progress := gpubms.WithProgress(func(ev *gpubmsv1.TaskEvent) { a.printEvent(a.stdout, ev) })
+			if len(args) == 1 {
+				_, err := c.WaitTask(ctx, args[0], progress)
+				return err
+			}
+			_, err := c.WaitTasks(ctx, args, progress)
+			return err
+		}),
+	}
+}
+
+// wait follows tasks to their end, with progress on stderr, then prints the
+// terminal events on stdout.
+func (a *app) wait(ctx context.Context, c *gpubms.Client, ids []string) error {
+	progress := gpubms.WithProgress(func(ev *gpubmsv1.TaskEvent) {
+		if !ev.GetHeartbeat() {
+			fmt.Fprintln(a.stderr, eventLine(ev))
+		}
+	})
+	final := map[string]*gpubmsv1.TaskEvent{}
+	var err error
+	if len(ids) == 1 {
+		var ev *gpubmsv1.TaskEvent
+		ev, err = c.WaitTask(ctx, ids[0], progress)
+		final[ids[0]] = ev
+	} else {
+		final, err = c.WaitTasks(ctx, ids, progress)
+	}
+	var events []*gpubmsv1.TaskEvent
+	for _, id := range ids {
+		if ev := final[id]; ev != nil && isTerminal(ev) {
+			events = append(events, ev)
+		}
+	}
+	if len(events) == len(ids) {
+		if perr := a.printEvents(events); perr != nil {
+			return perr
+		}
+	}
+	return err
+}
+
+func isTerminal(ev *gpubmsv1.TaskEvent) bool {
+	return ev.GetStatus() == gpubmsv1.TaskStatus_TASK_STATUS_SUCCEED || ev.GetStatus() == gpubmsv1.TaskStatus_TASK_STATUS_FAILED
+}
+
+// readPassword reads a password from stdin when --password-stdin is set: the
+// whole input, less one trailing newline.
+func (a *app) readPassword(fromStdin bool) (string, error) {
+	if !fromStdin {
+		return "", usagef("a password is required: pass --password-stdin and write it on standard input")
+	}
+	b, err := io.ReadAll(io.LimitReader(a.stdin, maxPasswordLen+1))
+	if err != nil {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	if len(b) > maxPasswordLen {
+		return "", usagef("the password on standard input is longer than %d bytes", maxPasswordLen)
+	}
+	pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if pw == "" {
+		return "", usagef("the password on standard input is empty")
+	}
+	return pw, nil
+}
+
+// optionalInt32 returns a pointer to v when the flag was given, nil otherwise,
+// so an unset flag leaves the field absent and an explicit 0 is sent.
+func optionalInt32(f *pflag.FlagSet, name string, v int32) *int32 {
+	if !f.Changed(name) {
+		return nil
+	}
+	return &v
+}
+
+// parsePartitions splits PATH:GB values into the two index-aligned lists.
+func parsePartitions(values []string) ([]string, []int32, error) {
+	var paths []string
+	var sizes []int32
+	for _, v := range values {
+		i := strings.LastIndex(v, ":")
+		if i <= 0 {
+			return nil, nil, usagef("--partition %q: want PATH:GB, e.g. /:100", v)
+		}
+		size, err := strconv.ParseInt(v[i+1:], 10, 32)
+		if err != nil || size <= 0 {
+			return nil, nil, usagef("--partition %q: the size must be a positive number of GB", v)
+		}
+		paths = append(paths, v[:i])
+		sizes = append(sizes, int32(size))
+	}
+	return paths, sizes, nil
+}
+
+// parseSegments reads SEGMENT_ID=ADDRESS values.
+func parseSegments(values []string) ([]*gpubmsv1.Segment, error) {
+	var out []*gpubmsv1.Segment
+	for _, v := range values {
+		id, addr, ok := strings.Cut(v, "=")
+		if !ok || id == "" || addr == "" {
+			return nil, usagef("--segment %q: want SEGMENT_ID=ADDRESS", v)
+		}
+		out = append(out, &gpubmsv1.Segment{SegmentId: id, Address: addr})
+	}
+	return out, nil
+}
+
+func markRequired(cmd *cobra.Command, names ...string) {
+	for _, n := range names {
+		_ = cmd.MarkFlagRequired(n)
+	}
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments, got %q", cmd.Name(), args)
+	}
+	return nil
+}
+
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s needs %s, got %d argument(s)", cmd.Name(), what, len(args))
+		}
+		return nil
+	}
+}
+
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usagef("%s needs %s", cmd.Name(), what)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,297 @@
+// Command gpubmsctl drives GPU bare-metal servers through a gpubms server:
+// catalogue, prices, images, listing, creation, reinstallation, power,
+// deletion, and the provider tasks those start.
+//
+// Usage:
+//
+//	gpubmsctl [global flags] COMMAND [flags] [args]
+//
+// Commands: regions, goods, price, images, list, get, create, reinstall,
+// power, delete, task, watch. Run `gpubmsctl COMMAND --help` for each one's
+// flags.
+//
+// Global flags:
+//
+//	--addr       server address (env GPUBMS_ADDR, default 127.0.0.1:9090)
+//	--insecure   plaintext instead of TLS. Unset, it is true for loopback
+//	             addresses (127.0.0.0/8, ::1, localhost, unix sockets) and false
+//	             for every other address, which use TLS with the system roots.
+//	--token      bearer token (env GPUBMS_TOKEN; prefer the environment, since
+//	             a flag shows in the process list). It is sent over plaintext
+//	             only when the connection is plaintext by the rule above.
+//	--timeout    deadline of the whole command. Unset, each call has 30s and
+//	             waiting (--wait, watch) is bounded only by Ctrl-C.
+//	-o/--output  table (default; text for people) or json (protojson with the
+//	             contract's field names; watch prints one JSON object a line).
+//
+// Passwords for create and reinstall are read from standard input
+// (--password-stdin), never from a flag, and are never printed.
+//
+// Exit status: 0 success; 1 a call failed (the gRPC code and the server's
+// message are printed); 2 bad usage; 3 a waited-for task ended "failed".
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+
+	gpubms "github.com/gpubms/gpubms/clients/go"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitOK         = 0
+	exitFailure    = 1
+	exitUsage      = 2
+	exitTaskFailed = 3
+)
+
+const (
+	defaultAddr        = "127.0.0.1:9090"
+	defaultCallTimeout = 30 * time.Second
+	userAgent          = "gpubmsctl"
+)
+
+// run executes one command line and returns the exit status. getenv supplies
+// GPUBMS_ADDR and GPUBMS_TOKEN.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.client != nil {
+		_ = a.client.Close()
+	}
+	return a.report(err)
+}
+
+// app is the state of one run: global flags, the streams, the client.
+type app struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+
+	addr     string
+	insecure bool
+	token    string
+	timeout  time.Duration
+	output   string
+
+	client  *gpubms.Client
+	cancel  context.CancelFunc
+	running bool // a command's RunE has started: errors before it are usage errors
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "gpubmsctl",
+		Short: "Drive GPU bare-metal servers through a gpubms server",
+		Long: `gpubmsctl drives GPU bare-metal servers through a gpubms server.
+
+The connection is plaintext for loopback addresses and TLS otherwise, unless
+--insecure says which. The token comes from --token or GPUBMS_TOKEN.
+Exit status: 0 success, 1 a call failed, 2 bad usage, 3 a waited-for task failed.`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		Args:              cobra.ArbitraryArgs,
+		PersistentPreRunE: a.setup,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q", args[0])
+			}
+			cmd.SetOut(a.stderr) // help on an error path belongs on stderr
+			_ = cmd.Help()
+			return usagef("a command is required")
+		},
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+
+	f := root.PersistentFlags()
+	f.StringVar(&a.addr, "addr", "", "server address (env GPUBMS_ADDR; default "+defaultAddr+")")
+	f.BoolVar(&a.insecure, "insecure", false, "plaintext instead of TLS (default: true for loopback addresses only)")
+	f.StringVar(&a.token, "token", "", "bearer token (env GPUBMS_TOKEN)")
+	f.DurationVar(&a.timeout, "timeout", 0, "deadline of the whole command (default: 30s per call, waiting unbounded)")
+	f.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+
+	root.AddCommand(
+		a.regionsCommand(), a.goodsCommand(), a.priceCommand(), a.imagesCommand(),
+		a.listCommand(), a.getCommand(), a.createCommand(), a.reinstallCommand(),
+		a.powerCommand(), a.deleteCommand(), a.taskCommand(), a.watchCommand(),
+	)
+	return root
+}
+
+// setup resolves the global flags once the command line is parsed.
+func (a *app) setup(cmd *cobra.Command, _ []string) error {
+	flags := cmd.Flags()
+	if !flags.Changed("addr") {
+		a.addr = cmp.Or(a.getenv("GPUBMS_ADDR"), defaultAddr)
+	}
+	if !flags.Changed("token") {
+		a.token = a.getenv("GPUBMS_TOKEN")
+	}
+	if !flags.Changed("insecure") {
+		a.insecure = isLoopback(a.addr)
+	}
+	if a.output != "table" && a.output != "json" {
+		return usagef("--output must be table or json, not %q", a.output)
+	}
+	if a.timeout < 0 {
+		return usagef("--timeout must not be negative")
+	}
+	if a.timeout > 0 {
+		ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+		a.cancel = cancel
+		cmd.SetContext(ctx)
+	}
+	return nil
+}
+
+// isLoopback reports whether a gRPC target names this machine: a loopback IP,
+// localhost, or a unix socket.
+func isLoopback(target string) bool {
+	if strings.HasPrefix(target, "unix:") || strings.HasPrefix(target, "unix-abstract:") {
+		return true
+	}
+	if i := strings.Index(target, ":///"); i >= 0 { // dns:///host:port, passthrough:///...
+		target = target[i+len(":///"):]
+	}
+	host, _, err := net.SplitHostPort(target)
+	if err != nil {
+		host = strings.Trim(target, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// dial returns the client, made on first use.
+func (a *app) dial() (*gpubms.Client, error) {
+	if a.client != nil {
+		return a.client, nil
+	}
+	opts := []gpubms.Option{gpubms.WithUserAgent(userAgent)}
+	if a.insecure {
+		opts = append(opts, gpubms.WithInsecure())
+	}
+	if a.token != "" {
+		opts = append(opts, gpubms.WithToken(a.token))
+	}
+	c, err := gpubms.Dial(context.Background(), a.addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	a.client = c
+	return c, nil
+}
+
+// callContext bounds one unary call: by --timeout if given (already on ctx),
+// else by the default per-call timeout.
+func (a *app) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if a.timeout > 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, defaultCallTimeout)
+}
+
+// runE marks the start of a command's work, so report can tell its errors
+// from command-line errors, and dials the client.
+func (a *app) runE(f func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a.running = true
+		c, err := a.dial()
+		if err != nil {
+			return err
+		}
+		return f(cmd.Context(), c, cmd, args)
+	}
+}
+
+// report prints err for a person and returns the exit status.
+func (a *app) report(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var usage *usageError
+	if errors.As(err, &usage) || !a.running {
+		fmt.Fprintf(a.stderr, "gpubmsctl: %v\nRun 'gpubmsctl --help' for usage.\n", err)
+		return exitUsage
+	}
+	var failed *gpubms.TaskFailedError
+	if errors.As(err, &failed) {
+		for _, e := range unjoin(err) {
+			fmt.Fprintf(a.stderr, "gpubmsctl: %v\n", e)
+		}
+		return exitTaskFailed
+	}
+	if s, ok := status.FromError(err); ok {
+		fmt.Fprintf(a.stderr, "gpubmsctl: %s: %s\n", s.Code(), s.Message())
+		for _, d := range s.Details() {
+			switch d := d.(type) {
+			case *errdetails.ErrorInfo:
+				fmt.Fprintf(a.stderr, "  reason: %s\n", d.GetReason())
+				keys := make([]string, 0, len(d.GetMetadata()))
+				for k := range d.GetMetadata() {
+					keys = append(keys, k)
+				}
+				slices.Sort(keys)
+				for _, k := range keys {
+					fmt.Fprintf(a.stderr, "  %s: %s\n", k, d.GetMetadata()[k])
+				}
+			case *errdetails.BadRequest:
+				for _, v := range d.GetFieldViolations() {
+					fmt.Fprintf(a.stderr, "  %s: %s\n", v.GetField(), v.GetDescription())
+				}
+			}
+		}
+		return exitFailure
+	}
+	fmt.Fprintf(a.stderr, "gpubmsctl: %v\n", err)
+	return exitFailure
+}
+
+// unjoin lists the errors of an errors.Join, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
