@@ -34,8 +34,7 @@ const (
 // Provider replies (*upstream.Error) are mapped by their Code, not their
 // HTTP status (the provider answers most errors with 400):
 //
-//	ParameterInvalid, ParameterIsEmpty, AmountOversize,
-//	MalformedJSON, InvalidVersion                       InvalidArgument
+//	ParameterInvalid, ParameterIsEmpty, AmountOversize  InvalidArgument
 //	DataNotExists, *NotFound (InstanceNotFound,
 //	  ImageNotFound, VdcNotFound, PipeIdNotFound, ...)   NotFound
 //	NotSufficient, IpNotEnough                          ResourceExhausted
@@ -44,6 +43,8 @@ const (
 //	InternalError (any HTTP status)                      Unavailable
 //	SignatureDoesNotMatch, InvalidAccessKeyId,
 //	  AccessDenied, RequestExpired                       Internal (2)
+//	MalformedJSON, InvalidVersion, InvalidAction,
+//	  SignatureNonceUsed                                 Internal (4)
 //	TaskToCoreFaild, RebuildFailed, Order*,
 //	  LogicError, InstanceError                          FailedPrecondition (3)
 //	any other code under HTTP 5xx                        Unavailable
@@ -72,6 +73,10 @@ const (
 // retrying the same call will not help until that state changes, which is
 // FailedPrecondition rather than Aborted (a concurrency conflict worth an
 // immediate retry).
+//
+// (4) The provider could not accept a request this server built (its JSON,
+// version, action or nonce): a bug on this side, which the caller can neither
+// cause nor fix, so Internal rather than InvalidArgument.
 //
 // Every provider or transport failure carries a google.rpc.ErrorInfo with
 // Domain ErrorDomain, Reason the provider's code (or one of the Reason*
@@ -107,9 +112,12 @@ func providerStatus(action string, e *upstream.Error) *status.Status {
 		detail += ": " + e.Message
 	}
 	var msg string
-	if code == codes.Internal {
+	switch {
+	case isCredentialCode(e.Code):
 		msg = fmt.Sprintf("%s: the server's provider credentials or clock are wrong (%s)", action, detail)
-	} else {
+	case code == codes.Internal:
+		msg = fmt.Sprintf("%s: the provider rejected the request this server built (%s)", action, detail)
+	default:
 		msg = action + ": " + detail
 	}
 	return withInfo(status.New(code, msg), e.Code, action, e.RequestID, e.HTTPStatus)
@@ -120,8 +128,11 @@ func providerCode(e *upstream.Error) codes.Code {
 	switch c := e.Code; {
 	case isCredentialCode(c):
 		return codes.Internal
+	case c == upstream.CodeMalformedJSON, c == upstream.CodeInvalidVersion,
+		c == upstream.CodeInvalidAction, c == upstream.CodeSignatureNonceUsed:
+		return codes.Internal
 	case c == upstream.CodeParameterInvalid, c == upstream.CodeParameterIsEmpty,
-		c == upstream.CodeAmountOversize, c == upstream.CodeMalformedJSON, c == upstream.CodeInvalidVersion:
+		c == upstream.CodeAmountOversize:
 		return codes.InvalidArgument
 	case c == upstream.CodeDataNotExists, strings.HasSuffix(c, "NotFound"):
 		return codes.NotFound

@@ -67,12 +67,20 @@ func TestErrorMapping(t *testing.T) {
 		r.errorLog = true
 		return r
 	}
+	ourBug := func(code string) row {
+		r := provider(code, codes.Internal)
+		r.wantMsg = append(r.wantMsg, "the provider rejected the request this server built")
+		r.errorLog = true
+		return r
+	}
 	rows := []row{
 		provider("ParameterInvalid", codes.InvalidArgument),
 		provider("ParameterIsEmpty", codes.InvalidArgument),
 		provider("AmountOversize", codes.InvalidArgument),
-		provider("MalformedJSON", codes.InvalidArgument),
-		provider("InvalidVersion", codes.InvalidArgument),
+		ourBug("MalformedJSON"),
+		ourBug("InvalidVersion"),
+		ourBug("InvalidAction"),
+		ourBug("SignatureNonceUsed"),
 		provider("DataNotExists", codes.NotFound),
 		provider("InstanceNotFound", codes.NotFound),
 		provider("ImageNotFound", codes.NotFound),

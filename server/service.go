@@ -68,7 +68,10 @@ func (s *Service) fail(ctx context.Context, action string, err error) error {
 	case isCredentialError(err):
 		s.log.LogAttrs(ctx, slog.LevelError, "provider rejected the server's credentials or clock",
 			slog.String("action", action), slog.String("code", upstream.Code(err)), slog.String("error", err.Error()))
-	case st.Code() == codes.Unavailable || st.Code() == codes.Unknown || st.Code() == codes.Internal:
+	case st.Code() == codes.Internal:
+		s.log.LogAttrs(ctx, slog.LevelError, "internal error serving a call",
+			slog.String("action", action), slog.String("code", upstream.Code(err)), slog.String("error", err.Error()))
+	case st.Code() == codes.Unavailable || st.Code() == codes.Unknown:
 		s.log.LogAttrs(ctx, slog.LevelWarn, "provider call failed",
 			slog.String("action", action), slog.String("grpc_code", st.Code().String()), slog.String("error", err.Error()))
 	}

@@ -211,6 +211,14 @@ func (c *Client) attempt(ctx context.Context, k call, payload []byte, attempt in
 		// The error would quote the signed URL: say less.
 		return 0, &TransportError{Action: k.action, Kind: KindNetwork, Err: errors.New("cannot build request")}
 	}
+	if body == nil {
+		// net/http silently resends a bodiless GET whose kept-alive
+		// connection died, with the same URL: the same nonce, which the
+		// provider rejects as a replay. A body it cannot rewind (GetBody nil)
+		// makes the request non-replayable; being empty, it is sent as no
+		// body at all. Retries stay ours, each signed afresh.
+		req.Body = io.NopCloser(strings.NewReader(""))
+	}
 	req.Header.Set("Accept", "application/json")
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -18,8 +18,13 @@ const (
 	CodeParameterInvalid = "ParameterInvalid"
 	CodeParameterIsEmpty = "ParameterIsEmpty"
 	CodeAmountOversize   = "AmountOversize"
-	CodeMalformedJSON    = "MalformedJSON"
-	CodeInvalidVersion   = "InvalidVersion"
+
+	// The provider could not accept the request this server built: a bug
+	// here, not the caller's fault.
+	CodeMalformedJSON      = "MalformedJSON"
+	CodeInvalidVersion     = "InvalidVersion"
+	CodeInvalidAction      = "InvalidAction"
+	CodeSignatureNonceUsed = "SignatureNonceUsed"
 
 	// Something named does not exist.
 	CodeDataNotExists    = "DataNotExists"
