@@ -95,7 +95,7 @@ vet:
 	$(GO) vet ./...
 
 # test is the project's test command (README): race detector on, every package.
-test:
+test: $(TOOLS)/grpcurl
 	$(GO) test -race -count=1 ./...
 
 test-short:

@@ -3,8 +3,8 @@ package app
 import (
 	"errors"
 	"flag"
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBinaryServesREADME builds gpubmsd, starts it as the README says
+// (--emulator, on free loopback ports), runs the README's "Try it" block
+// verbatim but for the ports, checks what it printed, and stops the server
+// with SIGTERM, which must exit 0.
+func TestBinaryServesREADME(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	grpcurl := findTool(t, "grpcurl")
+	bin := filepath.Join(t.TempDir(), "gpubmsd")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	srv := startBinary(t, bin)
+	script := readmeBlock(t, "## Try it")
+	script = strings.ReplaceAll(script, "localhost:9090", srv.grpc)
+	script = strings.ReplaceAll(script, "localhost:8080", srv.http)
+	script = "set -eu -o pipefail\n" + script + "\necho \"TASK=$TASK ID=$ID POWER=$POWER\"\n"
+
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(grpcurl)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("README block failed: %v\n%s", err, out)
+	}
+	got := string(out)
+	for _, want := range []string{
+		"gpubms.v1.GpuService.CreateGpuInstance", // grpcurl list, through reflection
+		`"regionName": "中国大陆-呼和浩特-可用区B"`,     // grpcurl DescribeGpuRegions
+		`"goods_id":"7685"`,                      // curl goods
+		`"trade_amount":"`,                       // curl price
+		`"osFamily": "Ubuntu"`,                   // grpcurl images
+		`"status": "TASK_STATUS_SUCCEED"`,        // grpcurl WatchTask
+		`{"result":{"event":{"task_id":"`,        // curl NDJSON watch
+		`"status":"TASK_STATUS_SUCCEED"`,         // ... to the end
+		`"total_count":2`,                        // curl list
+		`"state":"running"`,                      // curl detail
+		"data: {\"event\":",                      // SSE
+		"amount",                                 // the violation names the field
+		`"code":3`,                               // InvalidArgument
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("README output lacks %q\n%s", want, got)
+		}
+	}
+	m := regexp.MustCompile(`TASK=(\S+) ID=(\S+) POWER=(\S+)`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("README block left TASK, ID or POWER empty:\n%s", got)
+	}
+	deleted := m[2]
+	if strings.Contains(got, "Example-passw0rd") {
+		t.Error("a reply echoed the instance password")
+	}
+
+	// Plain HTTP JSON from Go, too.
+	resp, err := http.Get("http://" + srv.http + "/v1/gpus?name=train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Records []struct {
+			ResourceID string `json:"resource_id"`
+			State      string `json:"state"`
+		} `json:"records"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/gpus: status %d, %v", resp.StatusCode, err)
+	}
+	// The emulator deletes behind a task, as the provider does: the deleted
+	// server is "deleting" or already gone; the other one still runs.
+	running := 0
+	for _, r := range list.Records {
+		switch {
+		case r.ResourceID == deleted && r.State != "deleting":
+			t.Errorf("deleted server %s is %q, want deleting or gone", r.ResourceID, r.State)
+		case r.ResourceID != deleted && r.State == "running":
+			running++
+		case r.ResourceID != deleted:
+			t.Errorf("server %s is %q, want running", r.ResourceID, r.State)
+		}
+	}
+	if running != 1 {
+		t.Errorf("%d servers named train are running, want 1: %+v", running, list.Records)
+	}
+
+	code := srv.stop(t)
+	if code != 0 {
+		t.Errorf("exit status after SIGTERM = %d, want 0\n%s", code, srv.log())
+	}
+	logs := srv.log()
+	if strings.Contains(logs, "Example-passw0rd") {
+		t.Error("the log holds the instance password")
+	}
+	if !strings.Contains(logs, "EMULATOR") {
+		t.Error("the log does not say loudly that the emulator is in use")
+	}
+	if !strings.Contains(logs, `"provider.requests"`) {
+		t.Error("call logs lack provider.requests")
+	}
+}
+
+type binary struct {
+	cmd        *exec.Cmd
+	grpc, http string
+	mu         sync.Mutex
+	buf        strings.Builder
+	done       chan struct{}
+}
+
+func (b *binary) log() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startBinary runs bin --emulator on port 0 and reads the addresses it
+// serves from its log.
+func startBinary(t *testing.T, bin string) *binary {
+	t.Helper()
+	cmd := exec.Command(bin, "--emulator", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json")
+	cmd.Env = append(os.Environ(),
+		"GPUBMS_EMULATOR_TASK_DELAY=300ms",
+		"GPUBMS_WATCH_POLL_INTERVAL=100ms",
+	)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := &binary{cmd: cmd, done: make(chan struct{})}
+	ready := make(chan [2]string, 1)
+	go func() {
+		defer close(b.done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			b.mu.Lock()
+			b.buf.WriteString(line + "\n")
+			b.mu.Unlock()
+			var rec struct {
+				Msg  string `json:"msg"`
+				GRPC string `json:"grpc"`
+				HTTP string `json:"http"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "gpubms serving" {
+				ready <- [2]string{rec.GRPC, rec.HTTP}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	select {
+	case addrs := <-ready:
+		b.grpc, b.http = addrs[0], addrs[1]
+	case <-b.done:
+		t.Fatalf("gpubmsd exited before serving:\n%s", b.log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gpubmsd did not start serving within 30s:\n%s", b.log())
+	}
+	return b
+}
+
+// stop sends SIGTERM and returns the exit status.
+func (b *binary) stop(t *testing.T) int {
+	t.Helper()
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gpubmsd did not exit within 30s of SIGTERM:\n%s", b.log())
+	}
+	err := b.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+// readmeBlock returns the first ```sh block after heading in README.md.
+func readmeBlock(t *testing.T, heading string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	i := strings.Index(s, "\n"+heading+"\n")
+	if i < 0 {
+		t.Fatalf("README has no %q section", heading)
+	}
+	s = s[i:]
+	start := strings.Index(s, "```sh\n")
+	if start < 0 {
+		t.Fatalf("README section %q has no sh block", heading)
+	}
+	s = s[start+len("```sh\n"):]
+	end := strings.Index(s, "\n```")
+	if end < 0 {
+		t.Fatalf("README section %q: sh block does not end", heading)
+	}
+	return s[:end]
+}
+
+// findTool finds a tool on PATH or in the repository's .tools/bin (where
+// make tools installs it).
+func findTool(t *testing.T, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	p, err := filepath.Abs(filepath.Join("..", "..", ".tools", "bin", name))
+	if err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatalf("%s not found on PATH or in .tools/bin: run make tools (make test does)", name)
+	return ""
+}
+
