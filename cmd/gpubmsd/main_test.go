@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gpubms/gpubms/server/upstream"
 )
 
 // TestBinaryServesREADME builds gpubmsd, starts it as the README says
@@ -49,7 +51,7 @@ func TestBinaryServesREADME(t *testing.T) {
 	got := string(out)
 	for _, want := range []string{
 		"gpubms.v1.GpuService.CreateGpuInstance", // grpcurl list, through reflection
-		`"regionName": "中国大陆-呼和浩特-可用区B"`,     // grpcurl DescribeGpuRegions
+		`"regionName": "中国大陆-呼和浩特-可用区B"`,         // grpcurl DescribeGpuRegions
 		`"goods_id":"7685"`,                      // curl goods
 		`"trade_amount":"`,                       // curl price
 		`"osFamily": "Ubuntu"`,                   // grpcurl images
@@ -256,3 +258,76 @@ func findTool(t *testing.T, name string) string {
 	return ""
 }
 
+// TestEmulatorSubcommand runs `gpubmsd emulator` alone and drives it as a
+// direct client of the provider API would: signed with the credentials it
+// was given. It refuses to start without credentials.
+func TestEmulatorSubcommand(t *testing.T) {
+	t.Setenv("GPUBMS_EMULATOR_ACCESS_KEY_ID", "")
+	t.Setenv("GPUBMS_EMULATOR_ACCESS_KEY_SECRET", "")
+	var stderr strings.Builder
+	err := run(t.Context(), []string{"emulator", "--addr", "127.0.0.1:0"}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "GPUBMS_EMULATOR_ACCESS_KEY_ID") {
+		t.Fatalf("without credentials: err = %v, want one naming GPUBMS_EMULATOR_ACCESS_KEY_ID", err)
+	}
+
+	t.Setenv("GPUBMS_EMULATOR_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("GPUBMS_EMULATOR_ACCESS_KEY_SECRET", "emulator-test-secret")
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, []string{"emulator", "--addr", "127.0.0.1:0"}, pw)
+		_ = pw.Close()
+		done <- err
+	}()
+	urlc := make(chan string, 1)
+	logc := make(chan string, 1)
+	go func() {
+		var all strings.Builder
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			all.WriteString(sc.Text() + "\n")
+			if m := regexp.MustCompile(`url=(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- m[1]
+			}
+		}
+		logc <- all.String()
+	}()
+	var base string
+	select {
+	case base = <-urlc:
+	case err := <-done:
+		t.Fatalf("emulator exited early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("emulator did not report its URL within 30s")
+	}
+
+	good, err := upstream.New(base, "AKIDTEST", "emulator-test-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions, err := good.DescribeGpuRegions(t.Context(), &upstream.DescribeGpuRegionsRequest{})
+	if err != nil || len(regions) == 0 {
+		t.Fatalf("DescribeGpuRegions = %v, %v; want regions", regions, err)
+	}
+	bad, err := upstream.New(base, "AKIDTEST", "wrong-secret", upstream.WithRetry(1, time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.DescribeGpuRegions(t.Context(), &upstream.DescribeGpuRegionsRequest{}); upstream.Code(err) != upstream.CodeSignatureDoesNotMatch {
+		t.Errorf("wrong secret: err = %v, want %s", err, upstream.CodeSignatureDoesNotMatch)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("emulator after cancel: %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("emulator did not stop within 30s of cancel")
+	}
+	if logs := <-logc; strings.Contains(logs, "emulator-test-secret") {
+		t.Errorf("the emulator logged its secret:\n%s", logs)
+	}
+}
