@@ -1,0 +1,109 @@
+package app
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parse(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	var c Config
+	fs := flag.NewFlagSet("gpubmsd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %q: %v", args, err)
+	}
+	return c, c.Validate()
+}
+
+func TestConfigDefaults(t *testing.T) {
+	t.Setenv("GPUBMS_EMULATOR", "1")
+	c, err := parse(t)
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if c.GRPCAddr != DefaultGRPCAddr || c.HTTPAddr != DefaultHTTPAddr {
+		t.Errorf("addresses = %s, %s; want %s, %s", c.GRPCAddr, c.HTTPAddr, DefaultGRPCAddr, DefaultHTTPAddr)
+	}
+	if c.UpstreamURL != "https://api.capitalonline.net/gpubms/v1" {
+		t.Errorf("upstream url = %q", c.UpstreamURL)
+	}
+	if !c.Emulator || c.WatchPollInterval != DefaultWatchPollInterval || c.WatchHeartbeat != DefaultWatchHeartbeat {
+		t.Errorf("got emulator %v, poll %v, heartbeat %v", c.Emulator, c.WatchPollInterval, c.WatchHeartbeat)
+	}
+}
+
+func TestConfigEnvAndFlags(t *testing.T) {
+	t.Setenv("GPUBMS_ACCESS_KEY_ID", "AKID")
+	t.Setenv("GPUBMS_ACCESS_KEY_SECRET", "env-secret")
+	t.Setenv("GPUBMS_GRPC_ADDR", "127.0.0.1:7000")
+	t.Setenv("GPUBMS_WATCH_POLL_INTERVAL", "200ms")
+	c, err := parse(t, "--grpc-addr", "127.0.0.1:7001", "--access-key-secret", "flag-secret")
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if c.GRPCAddr != "127.0.0.1:7001" {
+		t.Errorf("flag should win over env: grpc addr = %s", c.GRPCAddr)
+	}
+	if c.AccessKeyID != "AKID" || string(c.AccessKeySecret) != "flag-secret" {
+		t.Errorf("credentials = %q, %q", c.AccessKeyID, string(c.AccessKeySecret))
+	}
+	if c.WatchPollInterval != 200*time.Millisecond {
+		t.Errorf("poll interval = %v, want 200ms", c.WatchPollInterval)
+	}
+}
+
+func TestConfigRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no credentials without emulator", nil, nil, "GPUBMS_ACCESS_KEY_ID"},
+		{"bad duration in env", map[string]string{"GPUBMS_EMULATOR": "1", "GPUBMS_WATCH_POLL_INTERVAL": "5"}, nil, "GPUBMS_WATCH_POLL_INTERVAL"},
+		{"bad bool in env", map[string]string{"GPUBMS_EMULATOR": "maybe"}, nil, "GPUBMS_EMULATOR"},
+		{"bad log format", map[string]string{"GPUBMS_EMULATOR": "1"}, []string{"--log-format", "xml"}, "log format"},
+		{"bad upstream scheme", map[string]string{"GPUBMS_ACCESS_KEY_ID": "a", "GPUBMS_ACCESS_KEY_SECRET": "b"}, []string{"--upstream-url", "ftp://x"}, "must be http(s)"},
+		{"zero poll interval", map[string]string{"GPUBMS_EMULATOR": "1"}, []string{"--watch-poll-interval", "0s"}, "watch intervals"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"GPUBMS_ACCESS_KEY_ID", "GPUBMS_ACCESS_KEY_SECRET", "GPUBMS_EMULATOR", "GPUBMS_WATCH_POLL_INTERVAL"} {
+				t.Setenv(k, "")
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			_, err := parse(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestConfigHidesSecrets: neither the help text nor a printed Config shows
+// the provider secret or the auth token.
+func TestConfigHidesSecrets(t *testing.T) {
+	t.Setenv("GPUBMS_ACCESS_KEY_ID", "AKID")
+	t.Setenv("GPUBMS_ACCESS_KEY_SECRET", "very-secret-value")
+	t.Setenv("GPUBMS_AUTH_TOKEN", "very-secret-token")
+	var c Config
+	fs := flag.NewFlagSet("gpubmsd", flag.ContinueOnError)
+	var help strings.Builder
+	fs.SetOutput(&help)
+	c.RegisterFlags(fs)
+	fs.PrintDefaults()
+	printed := help.String() + fmt.Sprintf(" %v %+v %#v", c, c, c)
+	for _, secret := range []string{"very-secret-value", "very-secret-token"} {
+		if strings.Contains(printed, secret) {
+			t.Errorf("%q shown in help or String()", secret)
+		}
+	}
+}
