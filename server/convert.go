@@ -24,12 +24,9 @@ func priceFromProto(req *gpubmsv1.DescribeGpuGoodsPriceRequest) *upstream.Descri
 
 func createFromProto(req *gpubmsv1.CreateGpuInstanceRequest) *upstream.CreateGpuInstanceRequest {
 	vpc := req.GetVpcNetwork()
-	segments := make([]upstream.Segment, 0, len(vpc.GetSegments()))
+	var segments []upstream.Segment // none: absent from the body (omitempty)
 	for _, s := range vpc.GetSegments() {
 		segments = append(segments, upstream.Segment{SegmentID: s.GetSegmentId(), Address: s.GetAddress()})
-	}
-	if len(segments) == 0 {
-		segments = nil
 	}
 	return &upstream.CreateGpuInstanceRequest{
 		RegionID: req.GetRegionId(),

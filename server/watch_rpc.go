@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -70,7 +71,7 @@ func (s *Service) WatchTask(req *gpubmsv1.WatchTaskRequest, stream grpc.ServerSt
 			return err
 		}
 	}
-	return watchStatus(sub.Err())
+	return s.watchEnd(stream.Context(), id, sub.Err())
 }
 
 // WatchTasks streams the events of several tasks (duplicates watched once),
@@ -123,9 +124,13 @@ func (s *Service) WatchTasks(req *gpubmsv1.WatchTasksRequest, stream grpc.Server
 			}
 		case e := <-ends:
 			if e.err != nil {
-				return taskStatusError(e.taskID, watchStatus(e.err))
+				return taskStatusError(e.taskID, s.watchEnd(ctx, e.taskID, e.err))
 			}
 			open--
+		case <-ctx.Done():
+			// The caller left. A forwarder holding an event gives up on it
+			// and reports no end, so waiting for every end would hang.
+			return status.FromContextError(ctx.Err()).Err()
 		}
 	}
 	return nil
@@ -147,6 +152,20 @@ func watchStatus(err error) error {
 		return err
 	}
 	return status.Error(codes.Unknown, err.Error())
+}
+
+// watchEnd is watchStatus(err) for the watch of taskID, logged the way fail
+// logs a unary failure: an Internal end means the provider rejected this
+// server's credentials, clock or request while polling, which the operator
+// must see (the hub itself logs a task's end at Info only).
+func (s *Service) watchEnd(ctx context.Context, taskID string, err error) error {
+	end := watchStatus(err)
+	if st := status.Convert(end); st.Code() == codes.Internal {
+		s.log.LogAttrs(ctx, slog.LevelError, "internal error watching a task",
+			slog.String("action", upstream.ActionDescribeGpuTask), slog.String("task_id", taskID),
+			slog.String("error", st.Message()))
+	}
+	return end
 }
 
 // taskStatusError prefixes err's message with the task id, keeping its code

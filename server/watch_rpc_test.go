@@ -11,9 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -534,13 +536,22 @@ func TestWatchStatus(t *testing.T) {
 // eventuallyWatch waits, bounded in time, until cond holds.
 func eventuallyWatch(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	if !waitFor(cond) {
+		t.Fatalf("gave up waiting for %s", what)
+	}
+}
+
+// waitFor polls cond for up to 10s and reports whether it came to hold. It
+// is safe off the test's goroutine.
+func waitFor(cond func() bool) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
+			return false
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return true
 }
 
 func TestWatchTaskThroughGateway(t *testing.T) {
@@ -676,4 +687,127 @@ func emulatorURL(t *testing.T, emu http.Handler) string {
 	ts := httptest.NewServer(emu)
 	t.Cleanup(ts.Close)
 	return ts.URL + "/gpubms/v1"
+}
+
+// togglingSource answers every DescribeTask with another non-terminal status
+// (init, queued, init, ...), so that every poll is a change.
+type togglingSource struct{ calls atomic.Int64 }
+
+func (s *togglingSource) DescribeTask(context.Context, string) (watch.Task, error) {
+	n := s.calls.Add(1)
+	return watch.Task{Status: []string{"init", "queued"}[n%2]}, nil
+}
+
+// handlerStream is the server side of a stream whose Send the test plays.
+type handlerStream[T any] struct {
+	grpc.ServerStream
+	ctx  context.Context
+	send func(*T) error
+}
+
+func (s *handlerStream[T]) Context() context.Context { return s.ctx }
+func (s *handlerStream[T]) Send(m *T) error          { return s.send(m) }
+
+// TestWatchTasksCallerLeavesWithEventPending: the caller leaves while a
+// forwarder holds an event it cannot hand over (the handler is busy sending
+// the previous one, which still succeeds). The handler must return Canceled
+// rather than wait forever for a task end that nobody will report.
+func TestWatchTasksCallerLeavesWithEventPending(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+	up, err := upstream.New("http://127.0.0.1:1/gpubms/v1", "AKID-test", upstream.Secret("test-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		src := &togglingSource{}
+		hub := watch.NewHub(src, watch.WithPollInterval(time.Millisecond), watch.WithJitter(0),
+			watch.WithHeartbeat(0), watch.WithLogger(slog.New(slog.DiscardHandler)))
+		svc := New(up, WithHub(hub))
+		ctx, cancel := context.WithCancel(t.Context())
+		sends := 0
+		stream := &handlerStream[gpubmsv1.WatchTasksResponse]{ctx: ctx, send: func(*gpubmsv1.WatchTasksResponse) error {
+			sends++
+			if sends > 1 {
+				return nil
+			}
+			// Newer events are published meanwhile; the forwarder takes
+			// one and waits to hand it over.
+			n := src.calls.Load()
+			if !waitFor(func() bool { return src.calls.Load() >= n+2 }) {
+				return errors.New("no new polls")
+			}
+			cancel()
+			if !waitFor(func() bool { return hub.Stats().Watchers == 0 }) {
+				return errors.New("the subscription did not end")
+			}
+			for range 100 {
+				runtime.Gosched() // let the forwarder see the caller gone
+			}
+			return nil
+		}}
+		done := make(chan error, 1)
+		go func() { done <- svc.WatchTasks(&gpubmsv1.WatchTasksRequest{TaskIds: []string{"a"}}, stream) }()
+		select {
+		case err := <-done:
+			if status.Code(err) != codes.Canceled {
+				t.Errorf("round %d: got %v, want Canceled", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: WatchTasks still running 10s after its caller left", i)
+		}
+		cancel()
+		hub.Close()
+	}
+}
+
+// TestWatchEndLogsInternal: a watch ended by the provider rejecting the
+// server's credentials is logged at Error, as the same failure of a unary
+// call is; a caller's unknown task is not.
+func TestWatchEndLogsInternal(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		code     string
+		want     codes.Code
+		errorLog bool
+	}{
+		{upstream.CodeSignatureDoesNotMatch, codes.Internal, true},
+		{upstream.CodeDataNotExists, codes.NotFound, false},
+	}
+	for _, tt := range tests {
+		for _, rpc := range []string{"WatchTask", "WatchTasks"} {
+			t.Run(tt.code+"/"+rpc, func(t *testing.T) {
+				t.Parallel()
+				prov := newFakeProvider(t, providerReply{status: 400, body: envelope(tt.code, "rejected", "rid-1")})
+				up, err := upstream.New(prov.srv.URL+"/gpubms/v1", testKeyID, testSecret)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hub := watch.NewHub(NewTaskSource(up), watch.WithLogger(slog.New(slog.DiscardHandler)))
+				defer hub.Close()
+				logs := &syncBuffer{}
+				svc := New(up, WithHub(hub), WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+				if rpc == "WatchTask" {
+					err = svc.WatchTask(&gpubmsv1.WatchTaskRequest{TaskId: "t1"}, &handlerStream[gpubmsv1.WatchTaskResponse]{
+						ctx: testCtx(t), send: func(*gpubmsv1.WatchTaskResponse) error { return nil }})
+				} else {
+					err = svc.WatchTasks(&gpubmsv1.WatchTasksRequest{TaskIds: []string{"t1"}}, &handlerStream[gpubmsv1.WatchTasksResponse]{
+						ctx: testCtx(t), send: func(*gpubmsv1.WatchTasksResponse) error { return nil }})
+				}
+				if status.Code(err) != tt.want {
+					t.Fatalf("got %v, want %v", err, tt.want)
+				}
+				out := logs.String()
+				if got := strings.Contains(out, `"level":"ERROR"`); got != tt.errorLog {
+					t.Errorf("got Error-level log %v, want %v:\n%s", got, tt.errorLog, out)
+				}
+				if tt.errorLog && !strings.Contains(out, tt.code) {
+					t.Errorf("log does not name the provider code %s:\n%s", tt.code, out)
+				}
+				if strings.Contains(out, testSecret) {
+					t.Errorf("log leaks the secret:\n%s", out)
+				}
+			})
+		}
+	}
 }

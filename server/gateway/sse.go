@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -58,12 +59,23 @@ func acceptsEventStream(accept []string) bool {
 	for _, v := range accept {
 		for _, part := range strings.Split(v, ",") {
 			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err == nil && mt == mimeEventStream && params["q"] != "0" {
+			if err == nil && mt == mimeEventStream && !refused(params) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// refused reports whether a media range's parameters carry q=0, which
+// means "not acceptable" however it is written (0, 0.0, 0.000).
+func refused(params map[string]string) bool {
+	q, ok := params["q"]
+	if !ok {
+		return false
+	}
+	v, err := strconv.ParseFloat(q, 64)
+	return err == nil && v == 0
 }
 
 // sseMarshaler frames grpc-gateway's stream chunks as Server-Sent Events and

@@ -428,6 +428,9 @@ func TestAcceptsEventStream(t *testing.T) {
 		{[]string{"application/json, text/event-stream;q=0.5"}, true},
 		{[]string{"application/json", "text/event-stream"}, true},
 		{[]string{"text/event-stream;q=0"}, false},
+		{[]string{"text/event-stream;q=0.0"}, false},
+		{[]string{"text/event-stream; q=0.000, application/json"}, false},
+		{[]string{"text/event-stream;q=0.001"}, true},
 		{[]string{"text/event-stream-ish"}, false},
 	}
 	for _, tt := range tests {
