@@ -67,8 +67,12 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	errc := make(chan error, 4)
 	defer wg.Wait()
 
+	// The emulator outlives the drain below (calls in flight may still need
+	// it) and stops last.
+	emuCtx, stopEmulator := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEmulator()
 	if cfg.Emulator {
-		url, id, secret, err := startEmulator(ctx, &wg, errc, cfg.EmulatorConfig, logger)
+		url, id, secret, err := startEmulator(emuCtx, &wg, errc, cfg.EmulatorConfig, logger)
 		if err != nil {
 			return err
 		}
@@ -158,6 +162,8 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		gs.Stop()
 		<-stopped
 	}
+	up.CloseIdleConnections()
+	stopEmulator()
 	cancel()
 	return err
 }

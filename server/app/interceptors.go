@@ -26,7 +26,8 @@ import (
 
 // chain builds the one ordered chain, unary and stream mirrored:
 // recovery (outermost), provider request counting and logging, caller
-// authentication (health and reflection exempt), rate limiting, validation.
+// authentication and rate limiting (health and reflection exempt),
+// validation.
 // Validation runs last so a rejected request costs no provider call, and
 // before it, so nothing invalid is logged as a provider failure.
 func chain(cfg Config, logger *slog.Logger) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
@@ -61,17 +62,17 @@ func chain(cfg Config, logger *slog.Logger) ([]grpc.UnaryServerInterceptor, []gr
 	}
 	if cfg.AuthToken != "" {
 		af := tokenAuth(string(cfg.AuthToken))
-		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(af), selector.MatchFunc(needsAuth)))
-		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(af), selector.MatchFunc(needsAuth)))
+		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(af), selector.MatchFunc(isAPICall)))
+		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(af), selector.MatchFunc(isAPICall)))
 	}
 	if cfg.RateLimit > 0 {
 		burst := max(1, int(cfg.RateLimit))
 		l := limiter{rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)}
-		unary = append(unary, ratelimit.UnaryServerInterceptor(l))
-		stream = append(stream, ratelimit.StreamServerInterceptor(l))
+		unary = append(unary, selector.UnaryServerInterceptor(ratelimit.UnaryServerInterceptor(l), selector.MatchFunc(isAPICall)))
+		stream = append(stream, selector.StreamServerInterceptor(ratelimit.StreamServerInterceptor(l), selector.MatchFunc(isAPICall)))
 	}
-	unary = append(unary, pvinterceptor.UnaryServerInterceptor(validator))
-	stream = append(stream, pvinterceptor.StreamServerInterceptor(validator))
+	unary = append(unary, badRequestUnary, pvinterceptor.UnaryServerInterceptor(validator))
+	stream = append(stream, badRequestStream, pvinterceptor.StreamServerInterceptor(validator))
 	return unary, stream, nil
 }
 
@@ -102,9 +103,10 @@ func slogAdapter(l *slog.Logger) logging.Logger {
 	})
 }
 
-// needsAuth exempts health checks and reflection from caller authentication,
-// so probes and grpcurl's discovery work without a token.
-func needsAuth(_ context.Context, c interceptors.CallMeta) bool {
+// isAPICall is false for health checks and reflection, which caller
+// authentication and the rate limit leave alone, so probes and grpcurl's
+// discovery work without a token and under load.
+func isAPICall(_ context.Context, c interceptors.CallMeta) bool {
 	return !strings.HasPrefix(c.FullMethod(), "/grpc.health.v1.") &&
 		!strings.HasPrefix(c.FullMethod(), "/grpc.reflection.")
 }

@@ -2988,7 +2988,7 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\vvolume_path\x18\x06 \x01(\tR\n" +
 	"volumePath\x12\x1f\n" +
 	"\vupdate_date\x18\a \x01(\tR\n" +
-	"updateDate\"\xe7\x03\n" +
+	"updateDate\"\xcf\x03\n" +
 	"\n" +
 	"VpcNetwork\x123\n" +
 	"\x06vpc_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\x05vpcId\x12$\n" +
@@ -2996,8 +2996,8 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"reserveEip\x88\x01\x01\x123\n" +
 	"\x06net_id\x18\x03 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\x05netId\x12B\n" +
 	"\veip_id_list\x18\x04 \x03(\tB\"\xbaH\x1f\x92\x01\x1c\x10d\x18\x01\"\x16r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\teipIdList\x128\n" +
-	"\bsegments\x18\x05 \x03(\v2\x12.gpubms.v1.SegmentB\b\xbaH\x05\x92\x01\x02\x10dR\bsegments:\xba\x01\xbaH\xb6\x01\x1a\xb3\x01\n" +
-	")vpc_network.eip_id_list_needs_reserve_eip\x12:vpc_network.eip_id_list is used only with reserve_eip true\x1aJsize(this.eip_id_list) == 0 || (has(this.reserve_eip) && this.reserve_eip)B\x0e\n" +
+	"\bsegments\x18\x05 \x03(\v2\x12.gpubms.v1.SegmentB\b\xbaH\x05\x92\x01\x02\x10dR\bsegments:\xa2\x01\xbaH\x9e\x01\x1a\x9b\x01\n" +
+	"\x1deip_id_list.needs_reserve_eip\x12.eip_id_list is used only with reserve_eip true\x1aJsize(this.eip_id_list) == 0 || (has(this.reserve_eip) && this.reserve_eip)B\x0e\n" +
 	"\f_reserve_eip\"l\n" +
 	"\aSegment\x12;\n" +
 	"\n" +
