@@ -181,6 +181,12 @@ func TestRateLimit(t *testing.T) {
 			case codes.ResourceExhausted:
 				t.Logf("call %d refused after %d accepted: %v", i+1, ok, err)
 				h.wantProviderRequests(t, "DescribeGpuRegions", ofClient(h.c), codes.ResourceExhausted, 0)
+				// Probes and discovery are not rate limited.
+				r, err := healthpb.NewHealthClient(h.c.conn).Check(ctx(t), &healthpb.HealthCheckRequest{})
+				if err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+					t.Errorf("health check under the rate limit: %v, %v; want SERVING", r.GetStatus(), err)
+				}
+				testReflection(t, h.c.conn)
 				return
 			}
 			t.Fatalf("DescribeGpuRegions: got %v, want OK or ResourceExhausted", err)
