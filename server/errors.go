@@ -26,6 +26,9 @@ const (
 	ReasonUpstreamCanceled  = "UpstreamCanceled"
 	ReasonUpstreamMalformed = "UpstreamMalformedReply"
 	ReasonUpstreamTooLarge  = "UpstreamReplyTooLarge"
+	// ReasonUpstreamOutcomeUnknown: a mutating action's reply was lost or
+	// unreadable after its request may have reached the provider.
+	ReasonUpstreamOutcomeUnknown = "UpstreamOutcomeUnknown"
 )
 
 // Status is the one mapping from an error met while serving action to the
@@ -53,6 +56,8 @@ const (
 // Failures without a provider reply (*upstream.TransportError):
 //
 //	network error, malformed or oversized reply          Unavailable
+//	  ... of a mutating action after its request
+//	  may have reached the provider                      Unknown (5)
 //	deadline passed (the caller's or the default)        DeadlineExceeded
 //	canceled                                             Canceled
 //
@@ -73,6 +78,13 @@ const (
 // retrying the same call will not help until that state changes, which is
 // FailedPrecondition rather than Aborted (a concurrency conflict worth an
 // immediate retry).
+//
+// (5) Creating, reinstalling, powering and deleting are never retried, and
+// Unavailable would tell callers (and gRPC retry policies) that retrying is
+// safe. When the request may have reached the provider and only its reply
+// was lost, the outcome is unknown: the caller must look (DescribeGpu,
+// DescribeGpuTask) before repeating a paid action. A failure to connect stays
+// Unavailable.
 //
 // (4) The provider could not accept a request this server built (its JSON,
 // version, action or nonce): a bug on this side, which the caller can neither
@@ -150,6 +162,14 @@ func providerCode(e *upstream.Error) codes.Code {
 }
 
 func transportStatus(action string, e *upstream.TransportError) *status.Status {
+	if e.OutcomeUnknown {
+		msg := action + ": the provider may have carried this out, but its reply was lost (" + e.Kind.String()
+		if e.Err != nil {
+			msg += ": " + e.Err.Error()
+		}
+		msg += "); check before trying again"
+		return withInfo(status.New(codes.Unknown, msg), ReasonUpstreamOutcomeUnknown, action, "", e.HTTPStatus)
+	}
 	var code codes.Code
 	var reason string
 	switch e.Kind {

@@ -235,6 +235,17 @@ func TestStatus(t *testing.T) {
 			wantInfo: info(ReasonUpstreamCanceled, action),
 		},
 		{
+			name: "create reply lost", err: &upstream.TransportError{Action: action, Kind: upstream.KindNetwork, Err: errors.New("EOF"), OutcomeUnknown: true},
+			want:     codes.Unknown,
+			wantMsg:  "DescribeGpu: the provider may have carried this out, but its reply was lost (network error: EOF); check before trying again",
+			wantInfo: info(ReasonUpstreamOutcomeUnknown, action),
+		},
+		{
+			name: "network error, outcome known", err: &upstream.TransportError{Action: action, Kind: upstream.KindNetwork, Err: errors.New("connection refused")},
+			want: codes.Unavailable, wantMsg: "DescribeGpu: provider network error: connection refused",
+			wantInfo: info(ReasonUpstreamNetwork, action),
+		},
+		{
 			name: "wrapped provider error", err: fmt.Errorf("ctx: %w", &upstream.Error{Action: action, HTTPStatus: 429, Code: "Busy"}),
 			want: codes.Unavailable, wantMsg: "DescribeGpu: provider error Busy",
 			wantInfo: info("Busy", action, "http_status", "429"),

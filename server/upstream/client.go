@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -174,6 +175,9 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 			return nil
 		}
 		setAttempts(err, attempt)
+		if !k.read {
+			markOutcome(err)
+		}
 		if attempt >= limit || !IsTemporary(err) {
 			return err
 		}
@@ -286,7 +290,26 @@ func sendError(ctx context.Context, action string, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &TransportError{Action: action, Kind: KindNetwork, Err: err}
+	var op *net.OpError
+	unsent := errors.As(err, &op) && op.Op == "dial"
+	return &TransportError{Action: action, Kind: KindNetwork, Err: err, unsent: unsent}
+}
+
+// markOutcome flags a mutating call's failure after its request may have
+// reached the provider: the reply was lost or unreadable, so the provider may
+// have acted. A failure to connect says otherwise, and so does an HTTP 503 or
+// 429, whose senders declined the request whatever their body holds.
+func markOutcome(err error) {
+	t, ok := AsTransportError(err)
+	if !ok || t.unsent {
+		return
+	}
+	switch t.Kind {
+	case KindNetwork:
+		t.OutcomeUnknown = true
+	case KindMalformed, KindTooLarge:
+		t.OutcomeUnknown = t.HTTPStatus != http.StatusServiceUnavailable && t.HTTPStatus != http.StatusTooManyRequests
+	}
 }
 
 func ctxError(ctx context.Context, action string, attempts int) error {

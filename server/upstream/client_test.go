@@ -243,7 +243,7 @@ func TestEnvelope(t *testing.T) {
 			p := newProvider(t, tt.rep)
 			c := p.client(t, WithMaxResponseBytes(1024))
 			got, err := c.DescribeGpuDetail(t.Context(), &DescribeGpuDetailRequest{ResourceID: "r"})
-			if diff := cmp.Diff(tt.wantErr, err, cmpopts.IgnoreFields(TransportError{}, "Err")); diff != "" {
+			if diff := cmp.Diff(tt.wantErr, err, cmpopts.IgnoreFields(TransportError{}, "Err"), cmpopts.IgnoreUnexported(TransportError{})); diff != "" {
 				t.Errorf("error mismatch (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {

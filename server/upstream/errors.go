@@ -160,6 +160,12 @@ type TransportError struct {
 	HTTPStatus int // the reply's status, when one arrived (KindMalformed, KindTooLarge)
 	Attempts   int // HTTP requests made for this call
 	Err        error
+	// OutcomeUnknown is set on a mutating action's failure after its
+	// request may have reached the provider (a lost or unreadable reply):
+	// the provider may have acted, so the call must not be repeated blindly.
+	OutcomeUnknown bool
+
+	unsent bool // the connection was never made
 }
 
 func (e *TransportError) Error() string {
