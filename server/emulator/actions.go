@@ -18,7 +18,7 @@ import (
 // enum reads a string that must be one of values.
 func (a *args) enum(name string, required bool, values ...string) string {
 	s := a.str(name, required)
-	if s != "" && !oneOf(s, values...) {
+	if s != "" && !slices.Contains(values, s) {
 		a.fail(invalid(a.name(name), "取值应为"+strings.Join(values, "/")))
 	}
 	return s
@@ -277,16 +277,21 @@ type detailCardReply struct {
 	EipLinkType string   `json:"eipLinkType,omitempty"`
 }
 
-const eipLinkType = "电信"
+// eipLinkType is the carrier of the server's EIP, "" without one.
+func (n *nic) eipLinkType() string {
+	if n.eip == "" {
+		return ""
+	}
+	return "电信"
+}
 
 func (s *server) base() serverBase {
-	renew := s.autoRenew
 	return serverBase{
 		ResourceID: s.id, Name: s.name, CPU: s.compute.cpu, RAM: s.compute.ram,
 		State: s.state, Status: statusText[s.state],
 		RegionID: s.region.id, RegionName: s.region.name,
 		AppID: s.vpcID, AppName: appName(s.vpcID),
-		InstanceChargeType: s.chargeType, IsAutoRenewal: renew, CreateDate: formatDate(s.created),
+		InstanceChargeType: s.chargeType, IsAutoRenewal: s.autoRenew, CreateDate: formatDate(s.created),
 	}
 }
 
@@ -325,11 +330,7 @@ func (e *Emulator) describeGpu(a *args) (any, error) {
 	if lo := (page - 1) * size; lo < len(match) {
 		for _, s := range match[lo:min(lo+size, len(match))] {
 			r := gpuRecord{serverBase: s.base()}
-			c := cardReply{cardBase: s.nic.base(), EipAddress: s.nic.eip}
-			if c.EipAddress != "" {
-				c.EipLinkType = eipLinkType
-			}
-			r.Networks.NetworkCards = []cardReply{c}
+			r.Networks.NetworkCards = []cardReply{{cardBase: s.nic.base(), EipAddress: s.nic.eip, EipLinkType: s.nic.eipLinkType()}}
 			out.Records = append(out.Records, r)
 		}
 	}
@@ -377,12 +378,8 @@ func (e *Emulator) describeDetail(a *args) (any, error) {
 		RunningTime: runningTime(now.Sub(s.created)),
 		Volumes:     make([]volumeReply, len(s.volumes)),
 	}
-	c := detailCardReply{cardBase: s.nic.base(), Mac: s.nic.macs[:], WorkMode: s.bondMode, EipAddress: s.nic.eip}
-	c.Mac = slices.Clone(c.Mac)
-	if c.EipAddress != "" {
-		c.EipLinkType = eipLinkType
-	}
-	out.Networks.NetworkCards = []detailCardReply{c}
+	out.Networks.NetworkCards = []detailCardReply{{cardBase: s.nic.base(), Mac: slices.Clone(s.nic.macs[:]),
+		WorkMode: s.bondMode, EipAddress: s.nic.eip, EipLinkType: s.nic.eipLinkType()}}
 	for i, v := range s.volumes {
 		out.Volumes[i] = volumeReply{v.id, "hard", v.capacity, v.volumeID, v.path, v.diskType}
 	}
@@ -424,9 +421,9 @@ func (e *Emulator) reinstall(a *args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	im := imageByID[imageID]
-	if im == nil || !im.offers(ss[0].region.id, ss[0].compute.id) {
-		return nil, apiErr(codeImageNotFound, "镜像不存在: %s", imageID)
+	im, err := lookupImage(imageID, ss[0].region.id, ss[0].compute.id)
+	if err != nil {
+		return nil, err
 	}
 	tasks, err := e.transition(now, ss, []string{stateRunning, stateStopped}, stateRebuilding, stateRunning, im, true)
 	if err != nil {
@@ -438,6 +435,14 @@ func (e *Emulator) reinstall(a *args) (any, error) {
 type powerReply struct {
 	ResourceIDs []string `json:"ResourceIds"`
 	TaskIDs     []string `json:"TaskIds"`
+}
+
+// powerOps are OperateGpuPower's transitions: from a stable state, through a
+// transient one, to the next stable state.
+var powerOps = map[string]struct{ from, via, next string }{
+	"start": {stateStopped, stateStarting, stateRunning},
+	"stop":  {stateRunning, stateStopping, stateStopped},
+	"reset": {stateRunning, stateRestarting, stateRunning},
 }
 
 func (e *Emulator) operatePower(a *args) (any, error) {
@@ -452,18 +457,8 @@ func (e *Emulator) operatePower(a *args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	from, via := stateStopped, stateStarting
-	switch op {
-	case "stop":
-		from, via = stateRunning, stateStopping
-	case "reset":
-		from, via = stateRunning, stateRestarting
-	}
-	next := stateRunning
-	if op == "stop" {
-		next = stateStopped
-	}
-	tasks, err := e.transition(now, ss, []string{from}, via, next, nil, false)
+	p := powerOps[op]
+	tasks, err := e.transition(now, ss, []string{p.from}, p.via, p.next, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -495,7 +490,7 @@ type createRequest struct {
 	regionID, computeID     string
 	goodsID                 int64
 	imageID                 string
-	vpcID, netID            string
+	vpcID                   string
 	reserveEIP              bool
 	addresses               []string // explicit private addresses, one per server
 	name                    string
@@ -513,8 +508,8 @@ func parseCreate(a *args) (createRequest, error) {
 	r.regionID = a.str("RegionId", true)
 	r.amount = a.amount(true)
 	if net := a.object("VpcNetWork", true); net != nil {
-		r.vpcID = net.str("VpcId", true)
-		r.netID = net.str("NetId", true)
+		r.vpcID = net.id("VpcId")
+		net.id("NetId") // required, but nothing reads it back
 		r.reserveEIP = net.boolean("ReserveEip")
 		eips := net.strs("EipIdList", false)
 		net.check(len(eips) == 0 || (r.reserveEIP && len(eips) == r.amount),
@@ -565,9 +560,9 @@ func (e *Emulator) create(a *args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	im := imageByID[r.imageID]
-	if im == nil || !im.offers(r.regionID, c.id) {
-		return nil, apiErr(codeImageNotFound, "镜像不存在: %s", r.imageID)
+	im, err := lookupImage(r.imageID, r.regionID, c.id)
+	if err != nil {
+		return nil, err
 	}
 	now := e.lock()
 	defer e.mu.Unlock()
@@ -577,7 +572,7 @@ func (e *Emulator) create(a *args) (any, error) {
 	if len(e.servers)+r.amount > e.opts.maxServers {
 		return nil, apiErr(codeNotSufficient, "资源不足: 模拟器最多%d台服务器", e.opts.maxServers)
 	}
-	used := e.usedIPs(r.vpcID)
+	used, usedEIPs := e.usedAddrs(r.vpcID)
 	for _, ip := range r.addresses {
 		if used[ip] {
 			return nil, invalid("VpcNetWork.Segments.Address", "IP已被占用: "+ip)
@@ -587,11 +582,14 @@ func (e *Emulator) create(a *args) (any, error) {
 	ids, prev := make([]string, r.amount), make([]string, r.amount)
 	for i := range r.amount {
 		e.seq++
-		ip := ""
-		if i < len(r.addresses) {
+		var ip, eip string
+		if len(r.addresses) > 0 { // one per server
 			ip = r.addresses[i]
 		} else {
-			ip = e.allocIP(used)
+			ip = allocAddr(&e.ipNext, "10.240", used)
+		}
+		if r.reserveEIP {
+			eip = allocAddr(&e.eipNext, "60.165", usedEIPs)
 		}
 		s := &server{
 			seq:        e.seq,
@@ -601,13 +599,12 @@ func (e *Emulator) create(a *args) (any, error) {
 			compute:    c,
 			image:      im,
 			vpcID:      r.vpcID,
-			netID:      r.netID,
 			chargeType: r.chargeType,
 			autoRenew:  r.autoRenew,
 			bondMode:   r.bondMode,
 			state:      stateCreating,
 			created:    now,
-			nic:        e.newNIC(e.seq, r.vpcID, ip, r.reserveEIP),
+			nic:        newNIC(e.seq, r.vpcID, ip, eip),
 			volumes:    newVolumes(c),
 		}
 		if r.chargeType == chargePrePaid {

@@ -52,6 +52,10 @@ func invalid(name, why string) *apiError {
 	return apiErr(codeParameterInvalid, "参数%s无效: %s", name, why)
 }
 
+// maxIDLen bounds the identifiers a server keeps (VpcId, NetId): the
+// contract's own limit, so state stays bounded in bytes.
+const maxIDLen = 64
+
 // maxBody bounds a POST body.
 const maxBody = 1 << 20
 
@@ -145,6 +149,13 @@ func (a *args) str(name string, required bool) string {
 	if required && s == "" {
 		a.fail(empty(a.name(name)))
 	}
+	return s
+}
+
+// id reads a required identifier of at most maxIDLen bytes.
+func (a *args) id(name string) string {
+	s := a.str(name, true)
+	a.check(len(s) <= maxIDLen, invalid(a.name(name), fmt.Sprintf("长度不超过%d", maxIDLen)))
 	return s
 }
 

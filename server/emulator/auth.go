@@ -2,12 +2,17 @@ package emulator
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"sync"
 	"time"
 
 	"github.com/gpubms/gpubms/server/signature"
 )
+
+// maxNonceLen bounds a SignatureNonce (a UUID is 36 bytes), so that the
+// nonces remembered against replays take bounded memory.
+const maxNonceLen = 128
 
 var commonParams = []string{
 	signature.ParamAction, signature.ParamAccessKeyID, signature.ParamSignatureMethod,
@@ -43,7 +48,11 @@ func (e *Emulator) authenticate(method string, q url.Values) error {
 	case err != nil:
 		return apiErr(codeSignatureDoesNotMatch, "签名不匹配")
 	}
-	if !e.nonces.add(q.Get(signature.ParamSignatureNonce), now) {
+	nonce := q.Get(signature.ParamSignatureNonce)
+	if len(nonce) > maxNonceLen {
+		return invalid(signature.ParamSignatureNonce, fmt.Sprintf("长度不超过%d", maxNonceLen))
+	}
+	if !e.nonces.add(nonce, now) {
 		return apiErr(codeSignatureNonceUsed, "SignatureNonce已被使用")
 	}
 	return nil

@@ -3,6 +3,7 @@ package emulator
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +129,38 @@ func TestNonceCacheExpiresInOrder(t *testing.T) {
 	}
 	if got := c.len(); got != 3 {
 		t.Errorf("len = %d, want 3", got)
+	}
+}
+
+// TestLongNoncesRefused proves the replay cache's memory is bounded in
+// bytes, not only in entries: a signed request may carry a nonce as long as
+// the header limit allows, and 100 000 of those would be gigabytes.
+func TestLongNoncesRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, tt := range []struct {
+		name  string
+		nonce string
+		want  string
+	}{
+		{"uuid", "0d19f7e6-553f-43be-ab3f-b5c31b3511d9", codeSuccess},
+		{"at the limit", strings.Repeat("n", maxNonceLen), codeSuccess},
+		{"past the limit", strings.Repeat("n", maxNonceLen+1), codeParameterInvalid},
+		{"64 KiB", strings.Repeat("n", 64<<10), codeParameterInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.e.nonces.len()
+			res := h.with(t).do(call{action: "DescribeGpuRegions", nonce: tt.nonce})
+			if tt.want == codeSuccess {
+				if res.Code != codeSuccess {
+					t.Fatalf("got %s %q, want Success", res.Code, res.message())
+				}
+				return
+			}
+			checkError(t, tt.name, res, tt.want)
+			if after := h.e.nonces.len(); after != before {
+				t.Errorf("refused nonce remembered: %d nonces, want %d", after, before)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -123,18 +124,16 @@ func init() {
 
 // offers reports whether im can be installed on compute c in region r.
 func (im *image) offers(r, c string) bool {
-	if im.region != r {
-		return false
+	return im.region == r && (len(im.computes) == 0 || slices.Contains(im.computes, c))
+}
+
+// lookupImage finds image id offered for compute c in region r, or fails
+// with ImageNotFound.
+func lookupImage(id, r, c string) (*image, error) {
+	if im := imageByID[id]; im != nil && im.offers(r, c) {
+		return im, nil
 	}
-	if len(im.computes) == 0 {
-		return true
-	}
-	for _, id := range im.computes {
-		if id == c {
-			return true
-		}
-	}
-	return false
+	return nil, apiErr(codeImageNotFound, "镜像不存在: %s", id)
 }
 
 func lookupRegion(id string) (*region, error) {

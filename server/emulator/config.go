@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +17,7 @@ import (
 // Config is the emulator's configuration as command-line flags, whose
 // defaults come from environment variables. Start from DefaultConfig or
 // RegisterFlags (which also sets the defaults); the zero Config is invalid.
-// String and LogValue hide the secret.
+// String, GoString, LogValue and MarshalJSON hide the secret.
 type Config struct {
 	AccessKeyID     string // empty with AccessKeySecret: generate a pair
 	AccessKeySecret string
@@ -106,11 +107,7 @@ func (c Config) Options() ([]Option, error) {
 	if c.FaultSeed != 0 {
 		opts = append(opts, WithRand(mrand.New(mrand.NewPCG(c.FaultSeed, c.FaultSeed))))
 	}
-	o := defaultOptions()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := o.validate(); err != nil {
+	if _, err := buildOptions(opts); err != nil {
 		return nil, err
 	}
 	return opts, nil
@@ -122,8 +119,21 @@ func (c Config) String() string {
 		c.AccessKeyID, c.TaskDelay, c.TimestampSkew, c.MaxServers, c.Faults, c.FaultSeed)
 }
 
+// GoString describes c without the secret (for %#v).
+func (c Config) GoString() string { return c.String() }
+
 // LogValue logs c without the secret.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalJSON encodes c with the secret, if any, replaced by REDACTED.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type fields Config // the fields without the methods
+	f := fields(c)
+	if f.AccessKeySecret != "" {
+		f.AccessKeySecret = "REDACTED"
+	}
+	return json.Marshal(f)
+}
 
 // value is a flag.Value over *p. Its zero value (which flag builds to find
 // out whether a default is zero) prints as "".

@@ -135,7 +135,12 @@ func TestConfigHidesTheSecret(t *testing.T) {
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", c)
 	js, _ := json.Marshal(Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret})
-	for _, s := range []string{usage.String(), logs.String(), c.String(), fmt.Sprintf("%v %+v", c, c), string(js)} {
+	cfgJSON, err := json.Marshal(c)
+	if err != nil {
+		t.Fatalf("json.Marshal(Config): %v", err)
+	}
+	for _, s := range []string{usage.String(), logs.String(), c.String(), fmt.Sprintf("%v %+v %#v %s %q", c, c, c, c, c),
+		fmt.Sprintf("%#v", struct{ Emulator Config }{c}), string(js), string(cfgJSON)} {
 		if strings.Contains(s, secret) {
 			t.Errorf("secret shown in %q", s)
 		}

@@ -42,7 +42,8 @@
 //     RequestExpired;
 //   - SignatureMethod other than HMAC-SHA1 or SignatureVersion other than
 //     1.0: ParameterInvalid; a wrong signature: SignatureDoesNotMatch;
-//   - a SignatureNonce seen before in the replay window: SignatureNonceUsed.
+//   - a SignatureNonce longer than 128 bytes: ParameterInvalid; one seen
+//     before in the replay window: SignatureNonceUsed.
 //     A nonce is remembered only once its signature is verified, for twice the
 //     skew (the longest a signed request could stay acceptable), and at most
 //     100 000 of them (WithMaxNonces): when full, the oldest is forgotten early;
@@ -76,9 +77,10 @@
 // PrepaidMonth outside 0..36, Amount below 1, Raid outside {0,1,5,10,-1,-2},
 // AutoRenew not 0/1, CustomPartition not starting with "/" or not paired one
 // to one with CustomPartitionSize, Password not 8 to 30 characters, a non
-// numeric AssignHostNo, EipIdList or Segments whose length is not Amount, a
-// private IP that is malformed or already used in the VPC, PageNumber below 1,
-// PageSize outside 1..1000, a repeated or more than 100 ResourceIds). Amount
+// numeric AssignHostNo, a VpcId or NetId longer than 64 bytes, EipIdList or
+// Segments whose length is not Amount, a private IP that is malformed or
+// already used in the VPC, PageNumber below 1, PageSize outside 1..1000, a
+// repeated or more than 100 ResourceIds). Amount
 // above 100 is AmountOversize. An unknown image (or one not offered for the
 // server's region and compute) is ImageNotFound, an unknown server
 // InstanceNotFound, an unknown or expired task DataNotExists. Passwords are

@@ -42,11 +42,8 @@ type Emulator struct {
 // New returns an Emulator configured by opts over the defaults. It logs a
 // warning that it is not the real provider.
 func New(opts ...Option) (*Emulator, error) {
-	o := defaultOptions()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := o.validate(); err != nil {
+	o, err := buildOptions(opts)
+	if err != nil {
 		return nil, err
 	}
 	if o.accessKeyID == "" {

@@ -266,6 +266,9 @@ func TestCreateValidation(t *testing.T) {
 		{"vpc as a string", edit(func(m map[string]any) { m["VpcNetWork"] = "vpc-a" }), codeParameterInvalid},
 		{"no VpcId", edit(func(m map[string]any) { delete(net(m), "VpcId") }), codeParameterIsEmpty},
 		{"no NetId", edit(func(m map[string]any) { delete(net(m), "NetId") }), codeParameterIsEmpty},
+		// Every server keeps its VpcId: an unbounded one would unbound memory.
+		{"VpcId too long", edit(func(m map[string]any) { net(m)["VpcId"] = strings.Repeat("v", maxIDLen+1) }), codeParameterInvalid},
+		{"NetId too long", edit(func(m map[string]any) { net(m)["NetId"] = strings.Repeat("n", maxIDLen+1) }), codeParameterInvalid},
 		{"ReserveEip a string", edit(func(m map[string]any) { net(m)["ReserveEip"] = "true" }), codeParameterInvalid},
 		{"EIPs without ReserveEip", edit(func(m map[string]any) { net(m)["EipIdList"] = []string{"e1", "e2"} }), codeParameterInvalid},
 		{"EIPs fewer than servers", edit(func(m map[string]any) {
@@ -565,5 +568,34 @@ func TestConcurrentCreatesRespectStock(t *testing.T) {
 	}
 	if got := h.stock("CN_Hohhot_B", "8fbdb61e-b941-46db-89f6-f8953b278ec9"); got != 0 {
 		t.Errorf("stock: got %d, want 0", got)
+	}
+}
+
+// TestEIPsStayUnique proves an EIP is never handed out twice, even once the
+// allocator has gone round its whole range (a long-lived emulator that has
+// created tens of thousands of servers).
+func TestEIPsStayUnique(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, WithTaskDelay(0))
+	body := func() map[string]any {
+		b := createBody(2)
+		b["VpcNetWork"] = map[string]any{"VpcId": "vpc-a", "NetId": "net-a", "ReserveEip": true}
+		return b
+	}
+	_, first := h.create(body())
+	h.e.mu.Lock()
+	h.e.eipNext = 256 * 250 // the allocator has gone round its range: it starts over
+	h.e.mu.Unlock()
+	_, second := h.create(body())
+	seen := map[string]string{}
+	for _, id := range append(first, second...) {
+		eip := h.detail(id).Networks.NetworkCards[0].EipAddress
+		if eip == "" {
+			t.Fatalf("%s: no EIP, want one", id)
+		}
+		if other, dup := seen[eip]; dup {
+			t.Errorf("EIP %s given to %s and %s", eip, other, id)
+		}
+		seen[eip] = id
 	}
 }

@@ -174,6 +174,15 @@ func WithTimestampSkew(d time.Duration) Option { return func(o *options) { o.ske
 // tests. The emulator owns r afterwards (it guards it with a lock).
 func WithRand(r *mrand.Rand) Option { return func(o *options) { o.rand = r } }
 
+// buildOptions applies opts over the defaults and validates the result.
+func buildOptions(opts []Option) (options, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o, o.validate()
+}
+
 func (o *options) validate() error {
 	var errs []error
 	if o.clock == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +46,7 @@ type server struct {
 	region          *region
 	compute         *compute
 	image           *image
-	vpcID, netID    string
+	vpcID           string
 	chargeType      string
 	autoRenew       int
 	bondMode        string
@@ -163,7 +164,7 @@ func (e *Emulator) lookupServers(ids []string) ([]*server, error) {
 // of from. Must hold e.mu.
 func (e *Emulator) transition(now time.Time, ss []*server, from []string, via, next string, img *image, shared bool) ([]*task, error) {
 	for _, s := range ss {
-		if !oneOf(s.state, from...) {
+		if !slices.Contains(from, s.state) {
 			return nil, apiErr(codeInstanceError, "实例当前状态(%s)不允许该操作: %s", s.state, s.id)
 		}
 	}
@@ -187,44 +188,40 @@ func (e *Emulator) transition(now time.Time, ss []*server, from []string, via, n
 	return tasks, nil
 }
 
-func oneOf(s string, set ...string) bool {
-	for _, v := range set {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
-
-// usedIPs is the set of private addresses taken in vpc. Must hold e.mu.
-func (e *Emulator) usedIPs(vpc string) map[string]bool {
-	used := map[string]bool{}
+// usedAddrs returns the private addresses taken in vpc and the EIPs taken
+// anywhere. Must hold e.mu.
+func (e *Emulator) usedAddrs(vpc string) (private, eips map[string]bool) {
+	private, eips = map[string]bool{}, map[string]bool{}
 	for _, s := range e.servers {
 		if s.vpcID == vpc {
-			used[s.nic.ip] = true
+			private[s.nic.ip] = true
+		}
+		if s.nic.eip != "" {
+			eips[s.nic.eip] = true
 		}
 	}
-	return used
+	return private, eips
 }
 
-// allocIP picks a free private address in 10.240.0.0/16 (.2 to .251 of each
-// /24). It cannot loop long: used holds at most MaxMaxServers addresses of
-// 64 000. Must hold e.mu.
-func (e *Emulator) allocIP(used map[string]bool) string {
+// allocAddr picks the next address of the 62 500 in prefix (a /16; .2 to .251
+// of each /24), from *next on, that is not in used, and marks it used. It
+// cannot loop long: used holds at most MaxMaxServers addresses. next is one
+// of the Emulator's counters: must hold e.mu.
+func allocAddr(next *uint32, prefix string, used map[string]bool) string {
 	for {
-		n := e.ipNext % (256 * 250)
-		e.ipNext++
-		ip := fmt.Sprintf("10.240.%d.%d", n/250, n%250+2)
-		if !used[ip] {
-			used[ip] = true
-			return ip
+		n := *next % (256 * 250)
+		*next++
+		a := fmt.Sprintf("%s.%d.%d", prefix, n/250, n%250+2)
+		if !used[a] {
+			used[a] = true
+			return a
 		}
 	}
 }
 
-// newNIC builds the network card of a server with private address ip. Must
-// hold e.mu.
-func (e *Emulator) newNIC(seq uint64, vpc, ip string, eip bool) nic {
+// newNIC builds the network card of server seq in vpc with private address
+// ip and EIP eip ("" for none).
+func newNIC(seq uint64, vpc, ip, eip string) nic {
 	a := netip.MustParseAddr(ip).As4()
 	h := fnv.New32a()
 	h.Write([]byte(vpc))
@@ -234,15 +231,11 @@ func (e *Emulator) newNIC(seq uint64, vpc, ip string, eip bool) nic {
 		ip:      ip,
 		netmask: "255.255.255.0",
 		gateway: fmt.Sprintf("%d.%d.%d.1", a[0], a[1], a[2]),
+		eip:     eip,
 	}
 	for i := range n.macs {
 		m := seq*2 + uint64(i)
 		n.macs[i] = fmt.Sprintf("6C:92:BF:%02X:%02X:%02X", byte(m>>16), byte(m>>8), byte(m))
-	}
-	if eip {
-		k := e.eipNext % (256 * 250)
-		e.eipNext++
-		n.eip = fmt.Sprintf("60.165.%d.%d", k/250, k%250+2)
 	}
 	return n
 }
