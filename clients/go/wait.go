@@ -59,9 +59,9 @@ func WithPollInterval(d time.Duration) WaitOption {
 
 // WithMaxAttempts sets how many attempts in a row may fail with
 // codes.Unavailable (a server restarting, a stream cut) before waiting gives
-// up (default 10). An attempt that delivered at least one event resets the
-// count, so a long task survives any number of separate restarts. Values
-// below 1 mean 1.
+// up (default 10). A stream that delivered at least one event, or a round of
+// polling that had an answer for every task, resets the count, so a long task
+// survives any number of separate restarts. Values below 1 mean 1.
 func WithMaxAttempts(n int) WaitOption {
 	return func(o *waitOptions) { o.maxAttempts = max(n, 1) }
 }
@@ -120,14 +120,7 @@ func (c *Client) WaitTask(ctx context.Context, taskID string, opts ...WaitOption
 	}
 	w := newWaiter(c, []string{taskID}, opts)
 	open := func(ctx context.Context, _ []string) (recvFunc, error) {
-		s, err := c.WatchTask(ctx, &gpubmsv1.WatchTaskRequest{TaskId: taskID})
-		if err != nil {
-			return nil, err
-		}
-		return func() (*gpubmsv1.TaskEvent, error) {
-			r, err := s.Recv()
-			return r.GetEvent(), err
-		}, nil
+		return events(c.WatchTask(ctx, &gpubmsv1.WatchTaskRequest{TaskId: taskID}))
 	}
 	err := w.run(ctx, open)
 	ev := w.last[taskID]
@@ -167,14 +160,7 @@ func (c *Client) WaitTasks(ctx context.Context, taskIDs []string, opts ...WaitOp
 	}
 	w := newWaiter(c, ids, opts)
 	open := func(ctx context.Context, pending []string) (recvFunc, error) {
-		s, err := c.WatchTasks(ctx, &gpubmsv1.WatchTasksRequest{TaskIds: pending})
-		if err != nil {
-			return nil, err
-		}
-		return func() (*gpubmsv1.TaskEvent, error) {
-			r, err := s.Recv()
-			return r.GetEvent(), err
-		}, nil
+		return events(c.WatchTasks(ctx, &gpubmsv1.WatchTasksRequest{TaskIds: pending}))
 	}
 	err := w.run(ctx, open)
 	if err != nil {
@@ -194,6 +180,18 @@ type recvFunc func() (*gpubmsv1.TaskEvent, error)
 
 // openFunc attaches a stream for the tasks still pending.
 type openFunc func(ctx context.Context, pending []string) (recvFunc, error)
+
+// events adapts a WatchTask or WatchTasks stream, as its call returned it,
+// to a recvFunc.
+func events[R interface{ GetEvent() *gpubmsv1.TaskEvent }](s interface{ Recv() (R, error) }, err error) (recvFunc, error) {
+	if err != nil {
+		return nil, err
+	}
+	return func() (*gpubmsv1.TaskEvent, error) {
+		r, err := s.Recv()
+		return r.GetEvent(), err
+	}, nil
+}
 
 // waiter is the state of one WaitTask or WaitTasks call. It is used by one
 // goroutine only.
@@ -331,32 +329,28 @@ func (w *waiter) follow(ctx context.Context, open openFunc, pending []string) (p
 }
 
 // poll asks DescribeGpuTask for each pending task every poll interval,
-// delivering an event whenever a task's status or resources change.
+// delivering an event whenever a task's status or resources change. A round
+// that fails with codes.Unavailable is retried after a backoff; only a whole
+// round without failure resets the count, so one task the provider keeps
+// failing on cannot be polled forever while the others answer.
 func (w *waiter) poll(ctx context.Context) error {
-	failures := 0
+	failures := 0 // rounds in a row that failed
 	for {
 		delay := w.o.pollInterval
-		for _, id := range w.pending() {
-			resp, err := w.c.DescribeGpuTask(ctx, &gpubmsv1.DescribeGpuTaskRequest{TaskId: id})
-			if err != nil {
-				if ctxDone(ctx) {
-					return w.ctxError(ctx)
-				}
-				if status.Code(err) != codes.Unavailable {
-					return annotate(err, "gpubms: describe task "+id)
-				}
-				failures++
-				if failures >= w.o.maxAttempts {
-					return annotate(err, fmt.Sprintf("gpubms: describe task %s: gave up after %d attempts", id, failures))
-				}
-				delay = w.backoff(failures)
-				break
+		if id, err := w.pollRound(ctx); err != nil {
+			if ctxDone(ctx) {
+				return w.ctxError(ctx)
 			}
+			if status.Code(err) != codes.Unavailable {
+				return annotate(err, "gpubms: describe task "+id)
+			}
+			failures++
+			if failures >= w.o.maxAttempts {
+				return annotate(err, fmt.Sprintf("gpubms: describe task %s: gave up after %d attempts", id, failures))
+			}
+			delay = w.backoff(failures)
+		} else {
 			failures = 0
-			ev := eventFromTask(id, resp, time.Since(w.start))
-			if changed(w.last[id], ev) {
-				w.deliver(ev)
-			}
 		}
 		if w.finished() {
 			return nil
@@ -365,6 +359,21 @@ func (w *waiter) poll(ctx context.Context) error {
 			return w.ctxError(ctx)
 		}
 	}
+}
+
+// pollRound asks once for each pending task, in order, and stops at the
+// first failure, returning the task it failed on.
+func (w *waiter) pollRound(ctx context.Context) (string, error) {
+	for _, id := range w.pending() {
+		resp, err := w.c.DescribeGpuTask(ctx, &gpubmsv1.DescribeGpuTaskRequest{TaskId: id})
+		if err != nil {
+			return id, err
+		}
+		if ev := eventFromTask(id, resp, time.Since(w.start)); changed(w.last[id], ev) {
+			w.deliver(ev)
+		}
+	}
+	return "", nil
 }
 
 // eventFromTask makes the event a watching server would have sent.

@@ -493,3 +493,35 @@ func (e *expiring) Err() error {
 		return nil
 	}
 }
+
+// TestWaitTasksPollingGivesUp proves the attempt bound holds while polling
+// several tasks: one task answering must not reset the count of another's
+// failures in a row, or a task the provider keeps failing on is polled
+// until the caller's context ends (never, without a deadline).
+func TestWaitTasksPollingGivesUp(t *testing.T) {
+	t.Parallel()
+	svc := &fakeService{watchUnimplemented: true, tasks: map[string][]answer{
+		"a": {taskAnswer("init")},
+		"b": {{err: status.Error(codes.Unavailable, "provider unavailable")}},
+	}}
+	c, _ := newClient(t, svc)
+	// A bound on a hang, not a timing assertion: the wait gives up by itself.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	opts := append(append([]gpubms.WaitOption{}, fast...), gpubms.WithMaxAttempts(3))
+
+	final, err := c.WaitTasks(ctx, []string{"a", "b"}, opts...)
+
+	if got := status.Code(err); got != codes.Unavailable {
+		t.Fatalf("code: got %v (%v), want Unavailable", got, err)
+	}
+	if want := "gave up after 3 attempts"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error: got %v, want it to contain %q", err, want)
+	}
+	if got := svc.pollCount("b"); got != 3 {
+		t.Errorf("DescribeGpuTask calls for b: got %d, want 3", got)
+	}
+	if got := final["a"].GetRawStatus(); got != "init" {
+		t.Errorf("last event of a: got %q, want init", got)
+	}
+}

@@ -23,13 +23,8 @@ func (a *app) regionsCommand() *cobra.Command {
 		Short: "List the regions where GPU servers are sold (DescribeGpuRegions)",
 		Args:  noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
-			ctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.DescribeGpuRegions(ctx, &gpubmsv1.DescribeGpuRegionsRequest{})
-			if err != nil {
-				return err
-			}
-			return show(a, resp, printRegions)
+			_, err := unary(ctx, a, c.DescribeGpuRegions, &gpubmsv1.DescribeGpuRegionsRequest{}, printRegions)
+			return err
 		}),
 	}
 }
@@ -41,13 +36,8 @@ func (a *app) goodsCommand() *cobra.Command {
 		Short: "List the goods of a region with their computes and disks (DescribeGpuGoods)",
 		Args:  noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
-			ctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.DescribeGpuGoods(ctx, &req)
-			if err != nil {
-				return err
-			}
-			return show(a, resp, printGoods)
+			_, err := unary(ctx, a, c.DescribeGpuGoods, &req, printGoods)
+			return err
 		}),
 	}
 	cmd.Flags().StringVar(&req.RegionId, "region", "", "region id, e.g. CN_Hohhot_B (required)")
@@ -66,13 +56,8 @@ func (a *app) priceCommand() *cobra.Command {
 		Args:  noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, _ []string) error {
 			req.PrepaidMonth = optionalInt32(cmd.Flags(), "months", months)
-			ctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.DescribeGpuGoodsPrice(ctx, &req)
-			if err != nil {
-				return err
-			}
-			return show(a, resp, printPrice)
+			_, err := unary(ctx, a, c.DescribeGpuGoodsPrice, &req, printPrice)
+			return err
 		}),
 	}
 	f := cmd.Flags()
@@ -93,13 +78,8 @@ func (a *app) imagesCommand() *cobra.Command {
 		Short: "List the images of a region, by OS family (DescribeGpuImage)",
 		Args:  noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
-			ctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.DescribeGpuImage(ctx, &req)
-			if err != nil {
-				return err
-			}
-			return show(a, resp, printImages)
+			_, err := unary(ctx, a, c.DescribeGpuImage, &req, printImages)
+			return err
 		}),
 	}
 	f := cmd.Flags()
@@ -123,13 +103,8 @@ func (a *app) listCommand() *cobra.Command {
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, _ []string) error {
 			req.PageNumber = optionalInt32(cmd.Flags(), "page", page)
 			req.PageSize = optionalInt32(cmd.Flags(), "page-size", pageSize)
-			ctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.DescribeGpu(ctx, &req)
-			if err != nil {
-				return err
-			}
-			return show(a, resp, printList)
+			_, err := unary(ctx, a, c.DescribeGpu, &req, printList)
+			return err
 		}),
 	}
 	f := cmd.Flags()
@@ -146,13 +121,8 @@ func (a *app) getCommand() *cobra.Command {
 		Short: "Describe one server (DescribeGpuDetail)",
 		Args:  exactArgs(1, "a server id"),
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
-			ctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.DescribeGpuDetail(ctx, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: args[0]})
-			if err != nil {
-				return err
-			}
-			return show(a, resp, printDetail)
+			_, err := unary(ctx, a, c.DescribeGpuDetail, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: args[0]}, printDetail)
+			return err
 		}),
 	}
 }
@@ -195,17 +165,9 @@ It is never printed. The task id is printed; --wait follows the task to its end.
 			req.AutoRenew = optionalInt32(f, "auto-renew", autoRenew)
 			req.Raid = optionalInt32(f, "raid", raid)
 
-			cctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.CreateGpuInstance(cctx, &req)
-			if err != nil {
+			resp, err := unary(ctx, a, c.CreateGpuInstance, &req, printTaskID)
+			if err != nil || !wait {
 				return err
-			}
-			if err := show(a, resp, printTaskID); err != nil {
-				return err
-			}
-			if !wait {
-				return nil
 			}
 			return a.wait(ctx, c, []string{resp.GetTaskId()})
 		}),
@@ -263,17 +225,9 @@ never printed. The task ids are printed; --wait follows them to their end.`,
 			req.ResourceId = args[0]
 			req.Raid = optionalInt32(cmd.Flags(), "raid", raid)
 
-			cctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.ReinstallGpu(cctx, &req)
-			if err != nil {
+			resp, err := unary(ctx, a, c.ReinstallGpu, &req, printTaskIDs)
+			if err != nil || !wait {
 				return err
-			}
-			if err := show(a, resp, printTaskIDs); err != nil {
-				return err
-			}
-			if !wait {
-				return nil
 			}
 			return a.wait(ctx, c, resp.GetTaskIds())
 		}),
@@ -304,17 +258,9 @@ func (a *app) powerCommand() *cobra.Command {
 			return usagef("power operation must be start, stop or reset, not %q", args[0])
 		},
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
-			cctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.OperateGpuPower(cctx, &gpubmsv1.OperateGpuPowerRequest{Operate: args[0], ResourceIds: args[1:]})
-			if err != nil {
+			resp, err := unary(ctx, a, c.OperateGpuPower, &gpubmsv1.OperateGpuPowerRequest{Operate: args[0], ResourceIds: args[1:]}, printPower)
+			if err != nil || !wait {
 				return err
-			}
-			if err := show(a, resp, printPower); err != nil {
-				return err
-			}
-			if !wait {
-				return nil
 			}
 			return a.wait(ctx, c, resp.GetTaskIds())
 		}),
@@ -333,16 +279,12 @@ func (a *app) deleteCommand() *cobra.Command {
 			if !yes {
 				return usagef("delete destroys %d server(s) and their data: add --yes to confirm", len(args))
 			}
-			ctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.DeleteGpuInstances(ctx, &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: args})
-			if err != nil {
-				return err
-			}
-			return show(a, resp, func(w io.Writer, _ *gpubmsv1.DeleteGpuInstancesResponse) error {
-				_, err := fmt.Fprintf(w, "deleted %s\n", strings.Join(args, " "))
-				return err
-			})
+			_, err := unary(ctx, a, c.DeleteGpuInstances, &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: args},
+				func(w io.Writer, _ *gpubmsv1.DeleteGpuInstancesResponse) error {
+					_, err := fmt.Fprintf(w, "deleted %s\n", strings.Join(args, " "))
+					return err
+				})
+			return err
 		}),
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
@@ -355,16 +297,12 @@ func (a *app) taskCommand() *cobra.Command {
 		Short: "Report a task's status once (DescribeGpuTask)",
 		Args:  exactArgs(1, "a task id"),
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
-			ctx, cancel := a.callContext(ctx)
-			defer cancel()
-			resp, err := c.DescribeGpuTask(ctx, &gpubmsv1.DescribeGpuTaskRequest{TaskId: args[0]})
-			if err != nil {
-				return err
-			}
-			return show(a, resp, func(w io.Writer, r *gpubmsv1.DescribeGpuTaskResponse) error {
-				return printTable(w, []string{"TASK ID", "STATUS", "RESOURCES"},
-					[]string{args[0], r.GetStatus(), resources(r.GetResourceIds())})
-			})
+			_, err := unary(ctx, a, c.DescribeGpuTask, &gpubmsv1.DescribeGpuTaskRequest{TaskId: args[0]},
+				func(w io.Writer, r *gpubmsv1.DescribeGpuTaskResponse) error {
+					return printTable(w, []string{"TASK ID", "STATUS", "RESOURCES"},
+						[]string{args[0], r.GetStatus(), resources(r.GetResourceIds())})
+				})
+			return err
 		}),
 	}
 }

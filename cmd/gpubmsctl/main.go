@@ -47,7 +47,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	gpubms "github.com/gpubms/gpubms/clients/go"
 )
@@ -230,6 +232,18 @@ func (a *app) callContext(ctx context.Context) (context.Context, context.CancelF
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, defaultCallTimeout)
+}
+
+// unary makes one call bounded by callContext and shows its reply.
+func unary[Req, Resp proto.Message](ctx context.Context, a *app, call func(context.Context, Req, ...grpc.CallOption) (Resp, error),
+	req Req, table func(io.Writer, Resp) error) (Resp, error) {
+	ctx, cancel := a.callContext(ctx)
+	defer cancel()
+	resp, err := call(ctx, req)
+	if err != nil {
+		return resp, err
+	}
+	return resp, show(a, resp, table)
 }
 
 // runE marks the start of a command's work, so report can tell its errors
