@@ -63,8 +63,8 @@ func (a *args) resourceIDs() []string {
 func (a *args) install() (imageID string) {
 	imageID = a.str("ImageId", true)
 	pw := a.str("Password", true)
-	if n := utf8.RuneCountInString(pw); pw != "" && (n < 8 || n > 30) {
-		a.fail(invalid("Password", "长度应为8-30位"))
+	if n := utf8.RuneCountInString(pw); pw != "" && (n < 8 || n > 64) {
+		a.fail(invalid("Password", "长度应为8-64位"))
 	}
 	if raid, ok := a.integer("Raid", false); ok {
 		a.check(raid == 0 || raid == 1 || raid == 5 || raid == 10 || raid == -1 || raid == -2,

@@ -260,6 +260,7 @@ func TestCreateValidation(t *testing.T) {
 			m["CustomPartition"], m["CustomPartitionSize"] = []string{"/", "/data", "/data"}, []int{100, 1, 1}
 		}), codeParameterInvalid},
 		{"password too short", edit(func(m map[string]any) { m["Password"] = "Ab1!" }), codeParameterInvalid},
+		{"password too long", edit(func(m map[string]any) { m["Password"] = strings.Repeat("p", 65) }), codeParameterInvalid},
 		{"password a number", edit(func(m map[string]any) { m["Password"] = 12345678 }), codeParameterInvalid},
 		{"host number not digits", edit(func(m map[string]any) { m["AssignHostNo"] = "a1" }), codeParameterInvalid},
 		{"name too long", edit(func(m map[string]any) { m["InstanceName"] = strings.Repeat("n", 65) }), codeParameterInvalid},
