@@ -76,11 +76,11 @@
 // value is ParameterInvalid (unknown region, goods or compute, bad enums,
 // PrepaidMonth outside 0..36, Amount below 1, Raid outside {0,1,5,10,-1,-2},
 // AutoRenew not 0/1, CustomPartition not starting with "/" or not paired one
-// to one with CustomPartitionSize, Password not 8 to 64 characters (the contract's own rule), a non
-// numeric AssignHostNo, a VpcId or NetId longer than 64 bytes, EipIdList or
-// Segments whose length is not Amount, a private IP that is malformed or
-// already used in the VPC, PageNumber below 1, PageSize outside 1..1000, a
-// repeated or more than 100 ResourceIds). Amount
+// to one with CustomPartitionSize, Password not 8 to 64 characters (the
+// contract's own rule), a non-numeric AssignHostNo, a VpcId or NetId longer
+// than 64 bytes, EipIdList or Segments whose length is not Amount, a private
+// IP that is malformed or already used in the VPC, PageNumber below 1,
+// PageSize outside 1..1000, a repeated or more than 100 ResourceIds). Amount
 // above 100 is AmountOversize. An unknown image (or one not offered for the
 // server's region and compute) is ImageNotFound, an unknown server
 // InstanceNotFound, an unknown or expired task DataNotExists. Passwords are
