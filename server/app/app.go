@@ -1,8 +1,8 @@
 // Package app wires the gpubms server together: typed configuration, the
 // upstream client (or the embedded emulator), the interceptor chain, the
 // gRPC server with health and reflection, the JSON gateway, the task watch
-// hub, and graceful shutdown. cmd/gpubmsd only calls Run; end-to-end tests
-// call Serve with their own listeners.
+// hub, Prometheus metrics, and graceful shutdown. cmd/gpubmsd only calls
+// Run; end-to-end tests call Serve with their own listeners.
 package app
 
 import (
@@ -79,8 +79,17 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		cfg.UpstreamURL, cfg.AccessKeyID, cfg.AccessKeySecret = url, id, secret
 	}
 
-	up, err := upstream.New(cfg.UpstreamURL, cfg.AccessKeyID, cfg.AccessKeySecret,
-		upstream.WithLogger(logger.With("component", "upstream")))
+	// Metrics live on a registry of this Serve's own (nil when off).
+	var m *metrics
+	upOpts := []upstream.Option{upstream.WithLogger(logger.With("component", "upstream"))}
+	if cfg.Metrics {
+		if m, err = newMetrics(); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		upOpts = append(upOpts, upstream.WithObserver(m.observeProvider))
+	}
+
+	up, err := upstream.New(cfg.UpstreamURL, cfg.AccessKeyID, cfg.AccessKeySecret, upOpts...)
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
 	}
@@ -95,11 +104,19 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	defer hub.Close()
 
 	svc := server.New(up, server.WithHub(hub), server.WithLogger(logger))
-	gs, healthSrv, err := newGRPCServer(cfg, logger)
+	gs, healthSrv, err := newGRPCServer(cfg, logger, m)
 	if err != nil {
 		return err
 	}
 	gpubmsv1.RegisterGpuServiceServer(gs, svc)
+	gwOpts := []gateway.Option{gateway.WithLogger(logger)}
+	if m != nil {
+		if err := m.watchHub(hub); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		m.initGRPC(gs)
+		gwOpts = append(gwOpts, gateway.WithMetrics(m.handler(logger)))
+	}
 
 	// The gateway is a gRPC client of our own port, so streams and the whole
 	// interceptor chain apply to JSON callers too.
@@ -108,7 +125,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		return fmt.Errorf("gateway dial: %w", err)
 	}
 	defer conn.Close()
-	gw, err := gateway.New(ctx, conn, gateway.WithLogger(logger))
+	gw, err := gateway.New(ctx, conn, gwOpts...)
 	if err != nil {
 		return err
 	}
@@ -134,7 +151,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	}()
 	logger.Info("gpubms serving",
 		"grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
-		"upstream", cfg.UpstreamURL, "emulator", cfg.Emulator)
+		"upstream", cfg.UpstreamURL, "emulator", cfg.Emulator, "metrics", cfg.Metrics)
 
 	select {
 	case <-ctx.Done():
@@ -168,8 +185,8 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	return err
 }
 
-func newGRPCServer(cfg Config, logger *slog.Logger) (*grpc.Server, *health.Server, error) {
-	unary, stream, err := chain(cfg, logger)
+func newGRPCServer(cfg Config, logger *slog.Logger, m *metrics) (*grpc.Server, *health.Server, error) {
+	unary, stream, err := chain(cfg, logger, m)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -39,7 +39,7 @@ func TestBadRequestNamesFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gs, _, err := newGRPCServer(Config{}, logger)
+	gs, _, err := newGRPCServer(Config{}, logger, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,10 @@ type Config struct {
 	Emulator       bool
 	EmulatorConfig emulator.Config
 
+	// Metrics serves Prometheus metrics at GET /metrics on the HTTP port.
+	// RegisterFlags defaults it to true; the zero Config has it off.
+	Metrics bool
+
 	LogLevel        slog.Level
 	LogFormat       string // "text" or "json"
 	ShutdownTimeout time.Duration
@@ -86,8 +90,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WatchHeartbeat, "watch-heartbeat", c.envDuration("GPUBMS_WATCH_HEARTBEAT", DefaultWatchHeartbeat), "heartbeat interval of watch streams, 0 for none (GPUBMS_WATCH_HEARTBEAT)")
 	fs.DurationVar(&c.WatchMaxDuration, "watch-max-duration", c.envDuration("GPUBMS_WATCH_MAX_DURATION", DefaultWatchMaxDuration), "longest a watch stream stays open (GPUBMS_WATCH_MAX_DURATION)")
 	fs.Float64Var(&c.WatchMaxPollRate, "watch-max-poll-rate", c.envFloat("GPUBMS_WATCH_MAX_POLL_RATE", DefaultWatchMaxPollRate), "provider task polls per second over all watched tasks (GPUBMS_WATCH_MAX_POLL_RATE)")
-	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR"), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
+	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR", false), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
 	c.EmulatorConfig.RegisterFlags(fs)
+	fs.BoolVar(&c.Metrics, "metrics", c.envBool("GPUBMS_METRICS", true), "serve Prometheus metrics at /metrics on the HTTP port (GPUBMS_METRICS)")
 	fs.Func("log-level", "debug, info, warn or error (GPUBMS_LOG_LEVEL)", func(s string) error {
 		return c.LogLevel.UnmarshalText([]byte(s))
 	})
@@ -169,14 +174,15 @@ func (c *Config) envFloat(key string, def float64) float64 {
 	return f
 }
 
-func (c *Config) envBool(key string) bool {
+func (c *Config) envBool(key string, def bool) bool {
 	v := os.Getenv(key)
 	if v == "" {
-		return false
+		return def
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		c.envErrs = append(c.envErrs, fmt.Errorf("%s: %w", key, err))
+		return def
 	}
 	return b
 }

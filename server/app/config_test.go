@@ -58,6 +58,40 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	}
 }
 
+func TestConfigMetrics(t *testing.T) {
+	tests := []struct {
+		name string
+		env  string
+		args []string
+		want bool
+	}{
+		{"on by default", "", nil, true},
+		{"off by env", "false", nil, false},
+		{"off by flag", "", []string{"--metrics=false"}, false},
+		{"flag wins over env", "0", []string{"--metrics"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("GPUBMS_EMULATOR", "1")
+			t.Setenv("GPUBMS_METRICS", tt.env)
+			c, err := parse(t, tt.args...)
+			if err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if c.Metrics != tt.want {
+				t.Errorf("got Metrics %v, want %v", c.Metrics, tt.want)
+			}
+		})
+	}
+	t.Run("bad bool in env", func(t *testing.T) {
+		t.Setenv("GPUBMS_EMULATOR", "1")
+		t.Setenv("GPUBMS_METRICS", "sometimes")
+		if _, err := parse(t); err == nil || !strings.Contains(err.Error(), "GPUBMS_METRICS") {
+			t.Errorf("Validate = %v, want an error naming GPUBMS_METRICS", err)
+		}
+	})
+}
+
 func TestConfigRejects(t *testing.T) {
 	tests := []struct {
 		name string

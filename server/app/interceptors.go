@@ -25,12 +25,15 @@ import (
 )
 
 // chain builds the one ordered chain, unary and stream mirrored:
-// recovery (outermost), provider request counting and logging, caller
-// authentication and rate limiting (health and reflection exempt),
-// validation.
-// Validation runs last so a rejected request costs no provider call, and
-// before it, so nothing invalid is logged as a provider failure.
-func chain(cfg Config, logger *slog.Logger) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
+// recovery (outermost), metrics (when m is not nil), provider request
+// counting and logging, caller authentication and rate limiting (health and
+// reflection exempt), validation.
+// Validation runs last, just before the handler, so a rejected request
+// costs no provider call. Metrics
+// and logging sit outside authentication, rate limiting and validation, so
+// the calls those refuse are counted and logged with their codes. A call
+// that panics is logged by recovery and not counted as handled.
+func chain(cfg Config, logger *slog.Logger, m *metrics) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, nil, err
@@ -50,16 +53,14 @@ func chain(cfg Config, logger *slog.Logger) ([]grpc.UnaryServerInterceptor, []gr
 	}
 	log := slogAdapter(logger.With("component", "grpc"))
 
-	unary := []grpc.UnaryServerInterceptor{
-		recovery.UnaryServerInterceptor(rec),
-		countUnary,
-		logging.UnaryServerInterceptor(log, logOpts...),
+	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(rec)}
+	stream := []grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(rec)}
+	if m != nil {
+		unary = append(unary, m.grpc.UnaryServerInterceptor())
+		stream = append(stream, m.grpc.StreamServerInterceptor())
 	}
-	stream := []grpc.StreamServerInterceptor{
-		recovery.StreamServerInterceptor(rec),
-		countStream,
-		logging.StreamServerInterceptor(log, logOpts...),
-	}
+	unary = append(unary, countUnary, logging.UnaryServerInterceptor(log, logOpts...))
+	stream = append(stream, countStream, logging.StreamServerInterceptor(log, logOpts...))
 	if cfg.AuthToken != "" {
 		af := tokenAuth(string(cfg.AuthToken))
 		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(af), selector.MatchFunc(isAPICall)))

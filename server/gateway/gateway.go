@@ -20,11 +20,15 @@ import (
 // OpenAPIPath is where the generated OpenAPI v2 document is served.
 const OpenAPIPath = "/openapi.json"
 
+// MetricsPath is where the handler of WithMetrics is served.
+const MetricsPath = "/metrics"
+
 // Option configures New.
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
+	logger  *slog.Logger
+	metrics http.Handler
 }
 
 // WithLogger sets the logger for errors the gateway cannot return to a
@@ -35,6 +39,13 @@ func WithLogger(l *slog.Logger) Option {
 			o.logger = l
 		}
 	}
+}
+
+// WithMetrics serves h (a Prometheus exposition handler) at GET
+// MetricsPath, beside the API and outside it: no caller token is asked for,
+// as for the OpenAPI document. Default: no such route (404).
+func WithMetrics(h http.Handler) Option {
+	return func(o *options) { o.metrics = h }
 }
 
 // New returns the HTTP handler of the JSON API. Requests are forwarded over
@@ -70,6 +81,9 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts ...Option) (http.Handl
 			o.logger.Debug("gateway: write openapi document", "error", err)
 		}
 	})
+	if o.metrics != nil {
+		root.Handle("GET "+MetricsPath, o.metrics)
+	}
 	root.Handle("/", mux)
 	return root, nil
 }

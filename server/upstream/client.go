@@ -234,7 +234,7 @@ func (c *Client) attempt(ctx context.Context, k call, payload []byte, attempt in
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		err = sendError(ctx, k.action, err)
-		c.logAttempt(ctx, k.action, attempt, 0, "", time.Since(start), err)
+		c.report(ctx, Attempt{Action: k.action, Attempt: attempt, Duration: time.Since(start), Err: err})
 		return 0, err
 	}
 	defer resp.Body.Close()
@@ -251,29 +251,38 @@ func (c *Client) attempt(ctx context.Context, k call, payload []byte, attempt in
 	default:
 		err = decodeReply(k.action, resp.StatusCode, resp.Header, buf.Bytes(), out)
 	}
-	c.logAttempt(ctx, k.action, attempt, resp.StatusCode, Code(err), time.Since(start), err)
+	code := Code(err)
+	if err == nil {
+		code = CodeSuccess
+	}
+	c.report(ctx, Attempt{Action: k.action, Attempt: attempt, HTTPStatus: resp.StatusCode,
+		Code: code, Duration: time.Since(start), Err: err})
 	return retryAfter(resp.Header), err
 }
 
-func (c *Client) logAttempt(ctx context.Context, action string, attempt, status int, code string, d time.Duration, err error) {
+// report logs one attempt and hands it to the observer.
+func (c *Client) report(ctx context.Context, a Attempt) {
+	if c.opts.observer != nil {
+		c.opts.observer(a)
+	}
 	if !c.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("action", action),
-		slog.Int("attempt", attempt),
-		slog.Duration("duration", d),
+		slog.String("action", a.Action),
+		slog.Int("attempt", a.Attempt),
+		slog.Duration("duration", a.Duration),
 	}
-	if status != 0 {
-		attrs = append(attrs, slog.Int("http_status", status))
+	if a.HTTPStatus != 0 {
+		attrs = append(attrs, slog.Int("http_status", a.HTTPStatus))
 	}
-	if code != "" {
-		attrs = append(attrs, slog.String("code", code))
+	if a.Err != nil && a.Code != "" {
+		attrs = append(attrs, slog.String("code", a.Code))
 	}
-	if e, ok := AsError(err); ok && e.RequestID != "" {
+	if e, ok := AsError(a.Err); ok && e.RequestID != "" {
 		attrs = append(attrs, slog.String("request_id", e.RequestID))
 	}
-	if t, ok := AsTransportError(err); ok {
+	if t, ok := AsTransportError(a.Err); ok {
 		attrs = append(attrs, slog.String("error", t.Kind.String()))
 	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "provider request", attrs...)

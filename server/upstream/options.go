@@ -46,6 +46,7 @@ type options struct {
 	nonce            func() string
 	maxResponseBytes int64
 	jitter           func(n int64) int64 // a random value in [0, n); a test seam
+	observer         func(Attempt)       // nil: none
 }
 
 func defaultOptions() options {
@@ -130,6 +131,41 @@ func WithNonce(nonce func() string) Option {
 // a longer reply fails with KindTooLarge.
 func WithMaxResponseBytes(n int64) Option {
 	return func(o *options) { o.maxResponseBytes = n }
+}
+
+// Attempt describes one HTTP request to the provider and how it ended, as
+// reported to the observer of WithObserver. A call that is retried reports
+// one Attempt per request sent.
+//
+// It carries no URL, query, body or signature: nothing an observer sees can
+// leak credentials or passwords. Err may hold the provider's message, which
+// is outside input: use its type and fields, not its text, as a metric label.
+type Attempt struct {
+	// Action is the provider action, one of the Action* constants.
+	Action string
+	// Attempt numbers the requests of one call from 1.
+	Attempt int
+	// HTTPStatus is the reply's status; 0 when no reply arrived.
+	HTTPStatus int
+	// Code is the reply envelope's Code: CodeSuccess on success, the
+	// provider's code for an *Error, "" otherwise (no reply, or one that is
+	// not a usable envelope).
+	Code string
+	// Duration runs from sending the request to reading the whole reply.
+	Duration time.Duration
+	// Err is nil on success, else the *Error or *TransportError this
+	// attempt failed with (Attempts not yet filled in). Observers must not
+	// modify or retain it.
+	Err error
+}
+
+// WithObserver calls f once per HTTP request sent to the provider, after
+// its reply is read or the request failed, on the goroutine of the call. f
+// must be safe for concurrent use and quick: it runs inside the call. A nil
+// f observes nothing (the default). Requests never sent (one that cannot be
+// built) are not reported.
+func WithObserver(f func(Attempt)) Option {
+	return func(o *options) { o.observer = f }
 }
 
 // newHTTPClient is the default client: pooled keep-alive connections, bounded

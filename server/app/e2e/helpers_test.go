@@ -117,6 +117,7 @@ func start(t *testing.T, opts ...option) *harness {
 		WatchMaxDuration:  time.Minute,
 		WatchMaxPollRate:  100,
 		Emulator:          true,
+		Metrics:           true,
 		EmulatorConfig:    ec,
 		LogLevel:          slog.LevelDebug,
 		LogFormat:         "json",
