@@ -2831,16 +2831,16 @@ var File_gpubms_v1_gpubms_proto protoreflect.FileDescriptor
 
 const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\n" +
-	"\x16gpubms/v1/gpubms.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x1b\n" +
+	"\x16gpubms/v1/gpubms.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15gpubms/v1/rules.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x1b\n" +
 	"\x19DescribeGpuRegionsRequest\"I\n" +
 	"\x1aDescribeGpuRegionsResponse\x12+\n" +
 	"\aregions\x18\x01 \x03(\v2\x11.gpubms.v1.RegionR\aregions\"F\n" +
 	"\x06Region\x12\x1b\n" +
 	"\tregion_id\x18\x01 \x01(\tR\bregionId\x12\x1f\n" +
 	"\vregion_name\x18\x02 \x01(\tR\n" +
-	"regionName\"T\n" +
-	"\x17DescribeGpuGoodsRequest\x129\n" +
-	"\tregion_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\bregionId\"v\n" +
+	"regionName\"D\n" +
+	"\x17DescribeGpuGoodsRequest\x12)\n" +
+	"\tregion_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\bregionId\"v\n" +
 	"\x18DescribeGpuGoodsResponse\x12+\n" +
 	"\bpre_paid\x18\x01 \x03(\v2\x10.gpubms.v1.GoodsR\aprePaid\x12-\n" +
 	"\tpost_paid\x18\x02 \x03(\v2\x10.gpubms.v1.GoodsR\bpostPaid\"q\n" +
@@ -2861,12 +2861,12 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
 	"\bcapacity\x18\x03 \x01(\x05R\bcapacity\x12\x14\n" +
-	"\x05count\x18\x04 \x01(\x05R\x05count\"\xf3\x02\n" +
-	"\x1cDescribeGpuGoodsPriceRequest\x129\n" +
-	"\tregion_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\bregionId\x12\"\n" +
-	"\bgoods_id\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\agoodsId\x12;\n" +
+	"\x05count\x18\x04 \x01(\x05R\x05count\"\xd3\x02\n" +
+	"\x1cDescribeGpuGoodsPriceRequest\x12)\n" +
+	"\tregion_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\bregionId\x12\"\n" +
+	"\bgoods_id\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\agoodsId\x12+\n" +
 	"\n" +
-	"compute_id\x18\x03 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\tcomputeId\x12M\n" +
+	"compute_id\x18\x03 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\tcomputeId\x12M\n" +
 	"\x14instance_charge_type\x18\x04 \x01(\tB\x1b\xbaH\x18\xc8\x01\x01r\x13R\aPrePaidR\bPostPaidR\x12instanceChargeType\x123\n" +
 	"\rprepaid_month\x18\x05 \x01(\x05B\t\xbaH\x06\x1a\x04\x18$(\x00H\x00R\fprepaidMonth\x88\x01\x01\x12!\n" +
 	"\x06amount\x18\x06 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x01R\x06amountB\x10\n" +
@@ -2875,14 +2875,14 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\ftrade_amount\x18\x01 \x01(\tR\vtradeAmount\x12\x1d\n" +
 	"\n" +
 	"unit_price\x18\x02 \x01(\tR\tunitPrice\x12\x1a\n" +
-	"\bcurrency\x18\x03 \x01(\tR\bcurrency\"\x95\x03\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\"\xf5\x02\n" +
 	"\x17DescribeGpuImageRequest\x128\n" +
 	"\n" +
-	"image_type\x18\x01 \x01(\tB\x19\xbaH\x16\xc8\x01\x01r\x11R\x06publicR\aprivateR\timageType\x129\n" +
-	"\tregion_id\x18\x02 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\bregionId\x126\n" +
-	"\aos_type\x18\x03 \x01(\tB\x1d\xbaH\x1a\xd8\x01\x01r\x15\x18 2\x11^[A-Za-z0-9_.-]+$R\x06osType\x12;\n" +
+	"image_type\x18\x01 \x01(\tB\x19\xbaH\x16\xc8\x01\x01r\x11R\x06publicR\aprivateR\timageType\x12)\n" +
+	"\tregion_id\x18\x02 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\bregionId\x126\n" +
+	"\aos_type\x18\x03 \x01(\tB\x1d\xbaH\x1a\xd8\x01\x01r\x15\x18 2\x11^[A-Za-z0-9_.-]+$R\x06osType\x12+\n" +
 	"\n" +
-	"compute_id\x18\x04 \x01(\tB\x1c\xbaH\x19\xd8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\tcomputeId:\x8f\x01\xbaH\x8b\x01\x1a\x88\x01\n" +
+	"compute_id\x18\x04 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\xe8\xb3'\x01R\tcomputeId:\x8f\x01\xbaH\x8b\x01\x1a\x88\x01\n" +
 	"\x1ecompute_id.required_for_public\x120compute_id is required when image_type is public\x1a4this.image_type != 'public' || this.compute_id != ''\"N\n" +
 	"\x18DescribeGpuImageResponse\x122\n" +
 	"\bfamilies\x18\x01 \x03(\v2\x16.gpubms.v1.ImageFamilyR\bfamilies\"T\n" +
@@ -2892,9 +2892,9 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\x05Image\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
-	"\x04type\x18\x03 \x01(\tR\x04type\"\xe6\x01\n" +
-	"\x12DescribeGpuRequest\x123\n" +
-	"\x06app_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xd8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\x05appId\x12\x1c\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\"\xd6\x01\n" +
+	"\x12DescribeGpuRequest\x12#\n" +
+	"\x06app_id\x18\x01 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\xe8\xb3'\x01R\x05appId\x12\x1c\n" +
 	"\x04name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04name\x121\n" +
 	"\vpage_number\x18\x03 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x01H\x00R\n" +
 	"pageNumber\x88\x01\x01\x12,\n" +
@@ -2947,9 +2947,9 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\reip_link_type\x18\t \x01(\tR\veipLinkType\x12\x10\n" +
 	"\x03mac\x18\n" +
 	" \x03(\tR\x03mac\x12\x1b\n" +
-	"\twork_mode\x18\v \x01(\tR\bworkMode\"Y\n" +
-	"\x18DescribeGpuDetailRequest\x12=\n" +
-	"\vresource_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\n" +
+	"\twork_mode\x18\v \x01(\tR\bworkMode\"I\n" +
+	"\x18DescribeGpuDetailRequest\x12-\n" +
+	"\vresource_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\n" +
 	"resourceId\"\xef\x04\n" +
 	"\x19DescribeGpuDetailResponse\x12\x1f\n" +
 	"\vresource_id\x18\x01 \x01(\tR\n" +
@@ -2988,24 +2988,25 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\vvolume_path\x18\x06 \x01(\tR\n" +
 	"volumePath\x12\x1f\n" +
 	"\vupdate_date\x18\a \x01(\tR\n" +
-	"updateDate\"\xcf\x03\n" +
+	"updateDate\"\x9f\x03\n" +
 	"\n" +
-	"VpcNetwork\x123\n" +
-	"\x06vpc_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\x05vpcId\x12$\n" +
+	"VpcNetwork\x12#\n" +
+	"\x06vpc_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\x05vpcId\x12$\n" +
 	"\vreserve_eip\x18\x02 \x01(\bH\x00R\n" +
-	"reserveEip\x88\x01\x01\x123\n" +
-	"\x06net_id\x18\x03 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\x05netId\x12B\n" +
-	"\veip_id_list\x18\x04 \x03(\tB\"\xbaH\x1f\x92\x01\x1c\x10d\x18\x01\"\x16r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\teipIdList\x128\n" +
+	"reserveEip\x88\x01\x01\x12#\n" +
+	"\x06net_id\x18\x03 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\x05netId\x122\n" +
+	"\veip_id_list\x18\x04 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\teipIdList\x128\n" +
 	"\bsegments\x18\x05 \x03(\v2\x12.gpubms.v1.SegmentB\b\xbaH\x05\x92\x01\x02\x10dR\bsegments:\xa2\x01\xbaH\x9e\x01\x1a\x9b\x01\n" +
 	"\x1deip_id_list.needs_reserve_eip\x12.eip_id_list is used only with reserve_eip true\x1aJsize(this.eip_id_list) == 0 || (has(this.reserve_eip) && this.reserve_eip)B\x0e\n" +
-	"\f_reserve_eip\"l\n" +
-	"\aSegment\x12;\n" +
+	"\f_reserve_eip\"\\\n" +
+	"\aSegment\x12+\n" +
 	"\n" +
-	"segment_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\tsegmentId\x12$\n" +
+	"segment_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\tsegmentId\x12$\n" +
 	"\aaddress\x18\x02 \x01(\tB\n" +
-	"\xbaH\a\xc8\x01\x01r\x02p\x01R\aaddress\"\x8e\v\n" +
-	"\x18CreateGpuInstanceRequest\x129\n" +
-	"\tregion_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\bregionId\x12>\n" +
+	"\xbaH\a\xc8\x01\x01r\x02p\x01R\aaddress\"\xce\n" +
+	"\n" +
+	"\x18CreateGpuInstanceRequest\x12)\n" +
+	"\tregion_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\bregionId\x12>\n" +
 	"\vvpc_network\x18\x02 \x01(\v2\x15.gpubms.v1.VpcNetworkB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"vpcNetwork\x12+\n" +
 	"\bpassword\x18\x03 \x01(\tB\x0f\xbaH\t\xc8\x01\x01r\x04\x10\b\x18@\x80\x01\x01R\bpassword\x12M\n" +
@@ -3014,32 +3015,32 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\x14instance_charge_type\x18\x06 \x01(\tB\x1b\xbaH\x18\xc8\x01\x01r\x13R\aPrePaidR\bPostPaidR\x12instanceChargeType\x12-\n" +
 	"\n" +
 	"auto_renew\x18\a \x01(\x05B\t\xbaH\x06\x1a\x040\x000\x01H\x00R\tautoRenew\x88\x01\x01\x123\n" +
-	"\rprepaid_month\x18\b \x01(\x05B\t\xbaH\x06\x1a\x04\x18$(\x00H\x01R\fprepaidMonth\x88\x01\x01\x12;\n" +
+	"\rprepaid_month\x18\b \x01(\x05B\t\xbaH\x06\x1a\x04\x18$(\x00H\x01R\fprepaidMonth\x88\x01\x01\x12+\n" +
 	"\n" +
-	"compute_id\x18\t \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\tcomputeId\x12\"\n" +
+	"compute_id\x18\t \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\tcomputeId\x12\"\n" +
 	"\bgoods_id\x18\n" +
-	" \x01(\x03B\a\xbaH\x04\"\x02 \x00R\agoodsId\x127\n" +
-	"\bimage_id\x18\v \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\aimageId\x12;\n" +
+	" \x01(\x03B\a\xbaH\x04\"\x02 \x00R\agoodsId\x12'\n" +
+	"\bimage_id\x18\v \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\aimageId\x12;\n" +
 	"\tbond_mode\x18\f \x01(\tB\x1e\xbaH\x1b\xd8\x01\x01r\x16R\x06noBondR\x05bond1R\x05bond6R\bbondMode\x12<\n" +
 	"\x04raid\x18\r \x01(\x05B#\xbaH \x1a\x1e0\x000\x010\x050\n" +
 	"0\xff\xff\xff\xff\xff\xff\xff\xff\xff\x010\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01H\x02R\x04raid\x88\x01\x01\x12!\n" +
 	"\x06amount\x18\x0e \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x01R\x06amount\x12\xc2\x01\n" +
 	"\x10custom_partition\x18\x0f \x03(\tB\x96\x01\xbaH\x92\x01\xba\x01h\n" +
 	"\x1bcustom_partition.root_first\x12&the first custom_partition must be \"/\"\x1a!size(this) == 0 || this[0] == '/'\x92\x01$\x10\x10\" r\x1e\x18@2\x1a^(/[A-Za-z0-9_./-]*|swap)$R\x0fcustomPartition\x12B\n" +
-	"\x15custom_partition_size\x18\x10 \x03(\x05B\x0e\xbaH\v\x92\x01\b\x10\x10\"\x04\x1a\x02 \x00R\x13customPartitionSize\x12;\n" +
+	"\x15custom_partition_size\x18\x10 \x03(\x05B\x0e\xbaH\v\x92\x01\b\x10\x10\"\x04\x1a\x02 \x00R\x13customPartitionSize\x12+\n" +
 	"\n" +
-	"subject_id\x18\x11 \x01(\tB\x1c\xbaH\x19\xd8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\tsubjectId\x124\n" +
+	"subject_id\x18\x11 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\xe8\xb3'\x01R\tsubjectId\x124\n" +
 	"\tport_mode\x18\x12 \x01(\tB\x17\xbaH\x14\xd8\x01\x01r\x0fR\x05trunkR\x06accessR\bportMode:\xab\x01\xbaH\xa7\x01\x1a\xa4\x01\n" +
 	"\x1bcustom_partition_size.pairs\x12Dcustom_partition_size must have one entry per custom_partition entry\x1a?size(this.custom_partition) == size(this.custom_partition_size)B\r\n" +
 	"\v_auto_renewB\x10\n" +
 	"\x0e_prepaid_monthB\a\n" +
 	"\x05_raid\"4\n" +
 	"\x19CreateGpuInstanceResponse\x12\x17\n" +
-	"\atask_id\x18\x01 \x01(\tR\x06taskId\"\xb8\x05\n" +
-	"\x13ReinstallGpuRequest\x12=\n" +
-	"\vresource_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\n" +
-	"resourceId\x127\n" +
-	"\bimage_id\x18\x02 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\aimageId\x12+\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\"\x98\x05\n" +
+	"\x13ReinstallGpuRequest\x12-\n" +
+	"\vresource_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\n" +
+	"resourceId\x12'\n" +
+	"\bimage_id\x18\x02 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\aimageId\x12+\n" +
 	"\bpassword\x18\x03 \x01(\tB\x0f\xbaH\t\xc8\x01\x01r\x04\x10\b\x18@\x80\x01\x01R\bpassword\x12<\n" +
 	"\x04raid\x18\x04 \x01(\x05B#\xbaH \x1a\x1e0\x000\x010\x050\n" +
 	"0\xff\xff\xff\xff\xff\xff\xff\xff\xff\x010\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01H\x00R\x04raid\x88\x01\x01\x12\xc2\x01\n" +
@@ -3049,29 +3050,29 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\x1bcustom_partition_size.pairs\x12Dcustom_partition_size must have one entry per custom_partition entry\x1a?size(this.custom_partition) == size(this.custom_partition_size)B\a\n" +
 	"\x05_raid\"1\n" +
 	"\x14ReinstallGpuResponse\x12\x19\n" +
-	"\btask_ids\x18\x01 \x03(\tR\ataskIds\"\x9b\x01\n" +
+	"\btask_ids\x18\x01 \x03(\tR\ataskIds\"\x89\x01\n" +
 	"\x16OperateGpuPowerRequest\x126\n" +
-	"\aoperate\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14R\x05startR\x04stopR\x05resetR\aoperate\x12I\n" +
-	"\fresource_ids\x18\x02 \x03(\tB&\xbaH#\x92\x01 \b\x01\x10d\x18\x01\"\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vresourceIds\"W\n" +
+	"\aoperate\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14R\x05startR\x04stopR\x05resetR\aoperate\x127\n" +
+	"\fresource_ids\x18\x02 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\"W\n" +
 	"\x17OperateGpuPowerResponse\x12\x19\n" +
 	"\btask_ids\x18\x01 \x03(\tR\ataskIds\x12!\n" +
-	"\fresource_ids\x18\x02 \x03(\tR\vresourceIds\"f\n" +
-	"\x19DeleteGpuInstancesRequest\x12I\n" +
-	"\fresource_ids\x18\x01 \x03(\tB&\xbaH#\x92\x01 \b\x01\x10d\x18\x01\"\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vresourceIds\"\x1c\n" +
-	"\x1aDeleteGpuInstancesResponse\"O\n" +
-	"\x16DescribeGpuTaskRequest\x125\n" +
-	"\atask_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\x06taskId\"\x8c\x01\n" +
+	"\fresource_ids\x18\x02 \x03(\tR\vresourceIds\"T\n" +
+	"\x19DeleteGpuInstancesRequest\x127\n" +
+	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\"\x1c\n" +
+	"\x1aDeleteGpuInstancesResponse\"?\n" +
+	"\x16DescribeGpuTaskRequest\x12%\n" +
+	"\atask_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\x06taskId\"\x8c\x01\n" +
 	"\x17DescribeGpuTaskResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x126\n" +
 	"\vtask_status\x18\x02 \x01(\x0e2\x15.gpubms.v1.TaskStatusR\n" +
 	"taskStatus\x12!\n" +
-	"\fresource_ids\x18\x03 \x03(\tR\vresourceIds\"I\n" +
-	"\x10WatchTaskRequest\x125\n" +
-	"\atask_id\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14\x18@2\x10^[A-Za-z0-9_-]+$R\x06taskId\"?\n" +
+	"\fresource_ids\x18\x03 \x03(\tR\vresourceIds\"9\n" +
+	"\x10WatchTaskRequest\x12%\n" +
+	"\atask_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\x06taskId\"?\n" +
 	"\x11WatchTaskResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.gpubms.v1.TaskEventR\x05event\"T\n" +
-	"\x11WatchTasksRequest\x12?\n" +
-	"\btask_ids\x18\x01 \x03(\tB$\xbaH!\x92\x01\x1e\b\x01\x10d\"\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\ataskIds\"@\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.gpubms.v1.TaskEventR\x05event\"B\n" +
+	"\x11WatchTasksRequest\x12-\n" +
+	"\btask_ids\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\b\x01\x10d\"\x06r\x04\xe8\xb3'\x01R\ataskIds\"@\n" +
 	"\x12WatchTasksResponse\x12*\n" +
 	"\x05event\x18\x01 \x01(\v2\x14.gpubms.v1.TaskEventR\x05event\"\xac\x02\n" +
 	"\tTaskEvent\x12\x17\n" +
@@ -3227,6 +3228,7 @@ func file_gpubms_v1_gpubms_proto_init() {
 	if File_gpubms_v1_gpubms_proto != nil {
 		return
 	}
+	file_gpubms_v1_rules_proto_init()
 	file_gpubms_v1_gpubms_proto_msgTypes[8].OneofWrappers = []any{}
 	file_gpubms_v1_gpubms_proto_msgTypes[14].OneofWrappers = []any{}
 	file_gpubms_v1_gpubms_proto_msgTypes[22].OneofWrappers = []any{}
