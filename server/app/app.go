@@ -32,6 +32,8 @@ import (
 
 // Run listens on the configured addresses and serves until ctx is done.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	// Checked before binding (Serve checks again), so a bad configuration is
+	// reported as such and never holds a port.
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}

@@ -149,40 +149,28 @@ func envOr(key, def string) string {
 }
 
 func (c *Config) envDuration(key string, def time.Duration) time.Duration {
-	v := os.Getenv(key)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s: %w", key, err))
-		return def
-	}
-	return d
+	return envParse(c, key, def, time.ParseDuration)
 }
 
 func (c *Config) envFloat(key string, def float64) float64 {
-	v := os.Getenv(key)
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s: %w", key, err))
-		return def
-	}
-	return f
+	return envParse(c, key, def, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
 }
 
 func (c *Config) envBool(key string, def bool) bool {
+	return envParse(c, key, def, strconv.ParseBool)
+}
+
+// envParse reads environment variable key with parse; unset or empty gives
+// def, and a value that does not parse is kept for Validate to report.
+func envParse[T any](c *Config, key string, def T, parse func(string) (T, error)) T {
 	v := os.Getenv(key)
 	if v == "" {
 		return def
 	}
-	b, err := strconv.ParseBool(v)
+	x, err := parse(v)
 	if err != nil {
 		c.envErrs = append(c.envErrs, fmt.Errorf("%s: %w", key, err))
 		return def
 	}
-	return b
+	return x
 }
