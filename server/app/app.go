@@ -6,16 +6,24 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -24,6 +32,7 @@ import (
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server"
+	"github.com/gpubms/gpubms/server/auth"
 	"github.com/gpubms/gpubms/server/emulator"
 	"github.com/gpubms/gpubms/server/gateway"
 	"github.com/gpubms/gpubms/server/upstream"
@@ -31,11 +40,28 @@ import (
 )
 
 // Run listens on the configured addresses and serves until ctx is done.
+// SIGHUP re-reads the tokens file and the TLS files.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// Checked before binding (Serve checks again), so a bad configuration is
 	// reported as such and never holds a port.
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if cfg.Reload == nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		reload := make(chan struct{})
+		go func() {
+			for range hup {
+				select {
+				case reload <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		cfg.Reload = reload
 	}
 	var lc net.ListenConfig
 	grpcLn, err := lc.Listen(ctx, "tcp", cfg.GRPCAddr)
@@ -54,6 +80,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 // then drains: open watch streams end with Unavailable (callers re-attach),
 // calls in flight get cfg.ShutdownTimeout to finish. It returns nil after a
 // clean shutdown. Serve owns and closes both listeners.
+//
+// It refuses to serve beyond loopback without caller authentication unless
+// cfg.AllowUnauthenticated, and each receive on cfg.Reload re-reads the
+// tokens file and the TLS files.
 func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger *slog.Logger) (err error) {
 	defer func() {
 		_ = grpcLn.Close()
@@ -62,6 +92,33 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	logger = slog.New(callerHandler{logger.Handler()})
+	authn, err := auth.New(cfg.authConfig())
+	if err != nil {
+		return fmt.Errorf("callers: %w", err)
+	}
+	if err := checkExposure(cfg, authn, logger, grpcLn, httpLn); err != nil {
+		return err
+	}
+	var certs *tlsFiles
+	if cfg.TLSCert != "" {
+		// Without tokens, a certificate is the only way in: the handshake
+		// asks for one.
+		onlyCerts := cfg.TLSClientCA != "" && cfg.AuthToken == "" && len(cfg.AuthTokens) == 0 && cfg.AuthTokensFile == ""
+		certs, err = newTLSFiles(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, onlyCerts, func(err error) {
+			if err != nil {
+				logger.Error("tls: certificate files changed but do not load; the previous ones stay in use", "error", err)
+				return
+			}
+			logger.Info("tls: certificate files reloaded")
+		})
+		if err != nil {
+			return err
+		}
+	}
+	maxConns := connectionCap(cfg.MaxConnections, logger)
+	grpcLn, httpLn = netutil.LimitListener(grpcLn, maxConns), netutil.LimitListener(httpLn, maxConns)
+	maxBody := cmp.Or(cfg.HTTPMaxBodyBytes, DefaultHTTPMaxBodyBytes)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -106,12 +163,25 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	defer hub.Close()
 
 	svc := server.New(up, server.WithHub(hub), server.WithLogger(logger))
-	gs, healthSrv, err := newGRPCServer(cfg, logger, m)
+	d := &door{authn: authn}
+	codec := newRequestCodec()
+	gs, healthSrv, err := newGRPCServer(logger, m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), codec, certs, maxBody)
 	if err != nil {
 		return err
 	}
 	gpubmsv1.RegisterGpuServiceServer(gs, svc)
-	gwOpts := []gateway.Option{gateway.WithLogger(logger)}
+	// Read from what is registered; no call is served before this.
+	d.roles = methodRoles(gs)
+
+	gwOpts := []gateway.Option{
+		gateway.WithLogger(logger),
+		gateway.WithAuthenticator(d.httpCaller),
+		gateway.WithCallMetadata(callerMetadata),
+		gateway.WithOpenRoutes(openRoutes(cfg.OpenRoutes)),
+		gateway.WithCORSOrigins(cfg.CORSOrigins...),
+		gateway.WithAllowedHosts(hostOf(cfg.HTTPAddr, httpLn.Addr()), cfg.HTTPAllowedHosts...),
+		gateway.WithMaxBodyBytes(maxBody),
+	}
 	if m != nil {
 		if err := m.watchHub(hub); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -120,9 +190,15 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		gwOpts = append(gwOpts, gateway.WithMetrics(m.handler(logger)))
 	}
 
-	// The gateway is a gRPC client of our own port, so streams and the whole
-	// interceptor chain apply to JSON callers too.
-	conn, err := grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The gateway is a gRPC client of the same server over an in-memory
+	// listener, so streams and the whole interceptor chain apply to JSON
+	// callers too, with the caller the gateway authenticated.
+	gwLn := newGatewayListener()
+	conn, err := grpc.NewClient("passthrough:///gpubms-gateway",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return gwLn.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+	)
 	if err != nil {
 		return fmt.Errorf("gateway dial: %w", err)
 	}
@@ -135,25 +211,45 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		Handler:           gw,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	if certs != nil {
+		hs.TLSConfig = certs.config("h2", "http/1.1")
+	}
 
-	wg.Add(2)
+	wg.Add(3)
+	for _, ln := range []net.Listener{grpcLn, gwLn} {
+		go func() {
+			defer wg.Done()
+			if err := gs.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				errc <- fmt.Errorf("serve grpc: %w", err)
+			}
+		}()
+	}
 	go func() {
 		defer wg.Done()
-		if err := gs.Serve(grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			errc <- fmt.Errorf("serve grpc: %w", err)
+		var err error
+		if certs != nil {
+			err = hs.ServeTLS(httpLn, "", "")
+		} else {
+			err = hs.Serve(httpLn)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := hs.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serve http: %w", err)
 		}
 	}()
+	if cfg.Reload != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reloadOn(ctx, cfg.Reload, authn, certs, logger)
+		}()
+	}
 	logger.Info("gpubms serving",
 		"grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
-		"upstream", cfg.UpstreamURL, "emulator", cfg.Emulator, "metrics", cfg.Metrics)
+		"upstream", cfg.UpstreamURL, "emulator", cfg.Emulator, "metrics", cfg.Metrics,
+		"tls", certs != nil, "client_certificates", cfg.TLSClientCA != "", "caller_auth", authn.Enabled())
 
 	select {
 	case <-ctx.Done():
@@ -187,17 +283,27 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	return err
 }
 
-func newGRPCServer(cfg Config, logger *slog.Logger, m *metrics) (*grpc.Server, *health.Server, error) {
-	unary, stream, err := chain(cfg, logger, m)
+func newGRPCServer(logger *slog.Logger, m *metrics, d *door, lim *limits, codec requestCodec, certs *tlsFiles, maxBody int64) (*grpc.Server, *health.Server, error) {
+	unary, stream, err := chain(logger, m, d, lim, codec)
 	if err != nil {
 		return nil, nil, err
 	}
+	var creds credentials.TransportCredentials = insecure.NewCredentials()
+	if certs != nil {
+		creds = credentials.NewTLS(certs.config())
+	}
 	gs := grpc.NewServer(
+		grpc.Creds(serverCreds{creds}),
+		grpc.ForceServerCodecV2(codec),
+		grpc.MaxRecvMsgSize(int(min(maxBody, math.MaxInt32))),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
+		// A connection has this long to finish its handshake and preface.
+		grpc.ConnectionTimeout(10*time.Second),
 		// Pings keep long watch streams alive through idle-cutting proxies
-		// and find dead peers; clients may ping as often as every 10s.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+		// and find dead peers; clients may ping as often as every 10s. A
+		// connection with no call for 15 minutes is closed.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second, MaxConnectionIdle: 15 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	hs := health.NewServer()
@@ -205,6 +311,110 @@ func newGRPCServer(cfg Config, logger *slog.Logger, m *metrics) (*grpc.Server, *
 	hs.SetServingStatus(gpubmsv1.GpuService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(gs)
 	return gs, hs, nil
+}
+
+// reloadOn re-reads the tokens file and the TLS files at each receive on
+// reload, until ctx is done. A file that does not load keeps the previous
+// set in force and is logged.
+func reloadOn(ctx context.Context, reload <-chan struct{}, authn *auth.Authenticator, certs *tlsFiles, logger *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+		}
+		if n, err := authn.Reload(); err != nil {
+			logger.Error("callers: tokens file does not load; the previous callers stay in force", "error", err)
+		} else {
+			logger.Info("callers: reloaded", "tokens", n)
+		}
+		if certs != nil {
+			if err := certs.Reload(); err != nil {
+				logger.Error("tls: certificate files do not load; the previous ones stay in use", "error", err)
+			} else {
+				logger.Info("tls: certificate files reloaded")
+			}
+		}
+	}
+}
+
+// checkExposure refuses to serve beyond loopback with no caller
+// authentication, unless allowed explicitly, and warns about what it lets
+// through.
+func checkExposure(cfg Config, authn *auth.Authenticator, logger *slog.Logger, lns ...net.Listener) error {
+	var exposed []string
+	for _, ln := range lns {
+		if !isLoopback(ln.Addr()) {
+			exposed = append(exposed, ln.Addr().String())
+		}
+	}
+	if !authn.Enabled() && len(exposed) > 0 {
+		if !cfg.AllowUnauthenticated {
+			return fmt.Errorf("refusing to listen on %s, beyond loopback, with no caller authentication: "+
+				"set GPUBMS_AUTH_TOKENS, GPUBMS_AUTH_TOKENS_FILE or GPUBMS_TLS_CLIENT_CA, or listen on 127.0.0.1, "+
+				"or set GPUBMS_ALLOW_UNAUTHENTICATED=true if anyone who can connect may order and delete servers",
+				strings.Join(exposed, " and "))
+		}
+	}
+	if !authn.Enabled() && cfg.AllowUnauthenticated {
+		logger.Warn("GPUBMS_ALLOW_UNAUTHENTICATED: no caller authentication; anyone who can connect can order and delete servers",
+			"beyond_loopback", exposed)
+	}
+	if len(exposed) > 0 && cfg.TLSCert == "" {
+		logger.Warn("listening beyond loopback without TLS: tokens and passwords cross the network in the clear unless TLS is terminated in front",
+			"listeners", exposed)
+	}
+	return nil
+}
+
+// isLoopback reports whether a listener's address is a loopback address
+// (an unspecified one, 0.0.0.0 or ::, is every address, so it is not).
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// hostOf is the listen address the HTTP port answers to as a Host: the
+// configured one when it names a host, else the bound one.
+func hostOf(configured string, bound net.Addr) string {
+	h, p, err := net.SplitHostPort(configured)
+	_, bp, _ := net.SplitHostPort(bound.String())
+	if err != nil || h == "" || p == "0" {
+		return bound.String()
+	}
+	return net.JoinHostPort(h, bp)
+}
+
+// openRoutes is the gateway's rule for /metrics and /openapi.json.
+func openRoutes(policy string) func(*http.Request) bool {
+	switch policy {
+	case OpenAll:
+		return func(*http.Request) bool { return true }
+	case OpenNone:
+		return func(*http.Request) bool { return false }
+	}
+	return func(r *http.Request) bool {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		ip := net.ParseIP(host)
+		return err == nil && ip != nil && ip.IsLoopback()
+	}
+}
+
+// connectionCap is the per-listener connection cap: max when set, else a
+// quarter of the process's file limit (Go raises the soft limit to the hard
+// one at start), between 16 and 16384, so the two listeners together leave
+// half the descriptors for the provider, the store and the log.
+func connectionCap(configured int, logger *slog.Logger) int {
+	limit, ok := fileLimit()
+	n := configured
+	if n == 0 {
+		n = 1024
+		if ok {
+			n = int(min(max(limit/4, 16), 16384))
+		}
+	}
+	logger.Info("connection limits", "file_limit", limit, "max_connections_per_listener", n)
+	return n
 }
 
 // startEmulator runs the provider emulator on a loopback port for the

@@ -21,6 +21,7 @@ import (
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server"
+	"github.com/gpubms/gpubms/server/auth"
 	"github.com/gpubms/gpubms/server/upstream"
 )
 
@@ -39,11 +40,17 @@ func TestBadRequestNamesFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gs, _, err := newGRPCServer(Config{}, logger, nil)
+	authn, err := auth.New(auth.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &door{authn: authn}
+	gs, _, err := newGRPCServer(logger, nil, d, newLimits(0, 0, 0), newRequestCodec(), nil, DefaultHTTPMaxBodyBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gpubmsv1.RegisterGpuServiceServer(gs, server.New(up))
+	d.roles = methodRoles(gs)
 	ln := bufconn.Listen(1 << 20)
 	go func() { _ = gs.Serve(ln) }()
 	t.Cleanup(gs.Stop)

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gpubms/gpubms/server/auth"
 	"github.com/gpubms/gpubms/server/emulator"
 	"github.com/gpubms/gpubms/server/upstream"
 )
@@ -27,11 +29,48 @@ type Config struct {
 	GRPCAddr string
 	HTTPAddr string
 
-	// AuthToken, when set, is the bearer token every caller must present
-	// (health and reflection stay open). Empty: no caller authentication.
-	AuthToken upstream.Secret
-	// RateLimit caps calls per second over the whole server (0: no cap).
-	RateLimit float64
+	// Callers. AuthToken is one operator named "token", AuthTokens are
+	// operators named "token-1", "token-2", ..., AuthTokensFile holds named
+	// callers with roles ("NAME ROLE TOKEN" lines, re-read on Reload); all
+	// add up. With none of them and no TLSClientCA, callers are not
+	// authenticated.
+	AuthToken      upstream.Secret
+	AuthTokens     []upstream.Secret
+	AuthTokensFile string
+	// AllowUnauthenticated lets the server listen beyond loopback with no
+	// caller authentication, which it otherwise refuses.
+	AllowUnauthenticated bool
+	// OpenRoutes says who may read /metrics and /openapi.json without
+	// credentials when callers are authenticated: OpenLoopback, OpenAll
+	// or OpenNone.
+	OpenRoutes string
+
+	// TLS on both listeners: the certificate and key files (re-read when
+	// they change or on Reload), and the CA that verifies client
+	// certificates (mTLS), whose callers get TLSClientRole unless the tokens
+	// file names them.
+	TLSCert       string
+	TLSKey        string
+	TLSClientCA   string
+	TLSClientRole string
+
+	// The JSON face's browser rules: the origins allowed cross-origin
+	// (exact, e.g. https://console.example.com), and the Host names the
+	// server answers to beyond its listen address, loopback names and IP
+	// addresses ("name" for any port, or "name:port").
+	CORSOrigins      []string
+	HTTPAllowedHosts []string
+
+	// Limits. HTTPMaxBodyBytes caps request bodies (and gRPC messages);
+	// MaxConnections caps each listener's connections (0: derived from the
+	// process's file limit); RateLimit caps calls per second over the whole
+	// server and RateLimitPerCaller per caller (0: no cap);
+	// MaxWatchesPerCaller caps each caller's open watch streams.
+	HTTPMaxBodyBytes    int64
+	MaxConnections      int
+	RateLimit           float64
+	RateLimitPerCaller  float64
+	MaxWatchesPerCaller int
 
 	// Task watching.
 	WatchPollInterval time.Duration
@@ -52,10 +91,21 @@ type Config struct {
 	LogFormat       string // "text" or "json"
 	ShutdownTimeout time.Duration
 
+	// Reload, when not nil, re-reads the tokens file and the TLS files at
+	// each receive; Run connects it to SIGHUP. It is not a setting.
+	Reload <-chan struct{}
+
 	// envErrs are environment variables that did not parse; Validate
 	// reports them.
 	envErrs []error
 }
+
+// Who may read /metrics and /openapi.json without credentials.
+const (
+	OpenLoopback = "loopback" // callers connecting from a loopback address
+	OpenAll      = "all"
+	OpenNone     = "none"
+)
 
 // Defaults.
 const (
@@ -66,6 +116,8 @@ const (
 	DefaultWatchMaxDuration  = 6 * time.Hour
 	DefaultWatchMaxPollRate  = 20
 	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultHTTPMaxBodyBytes  = 1 << 20
+	DefaultMaxWatches        = 1000
 )
 
 // RegisterFlags registers the configuration's flags on fs, each defaulting
@@ -80,12 +132,38 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.UpstreamURL, "upstream-url", envOr("GPUBMS_UPSTREAM_URL", upstream.DefaultBaseURL), "provider base URL (GPUBMS_UPSTREAM_URL)")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", envOr("GPUBMS_GRPC_ADDR", DefaultGRPCAddr), "gRPC listen address (GPUBMS_GRPC_ADDR)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", envOr("GPUBMS_HTTP_ADDR", DefaultHTTPAddr), "HTTP/JSON listen address (GPUBMS_HTTP_ADDR)")
-	fs.Func("auth-token", "bearer token callers must present; prefer the environment variable (GPUBMS_AUTH_TOKEN)", func(s string) error {
+	fs.Func("auth-token", "bearer token of the operator named token; prefer the environment variable (GPUBMS_AUTH_TOKEN)", func(s string) error {
 		c.AuthToken = upstream.Secret(s)
 		return nil
 	})
 	c.AuthToken = upstream.Secret(os.Getenv("GPUBMS_AUTH_TOKEN"))
+	fs.Func("auth-tokens", "comma-separated bearer tokens of operators token-1, token-2, ...; prefer the environment variable (GPUBMS_AUTH_TOKENS)", func(s string) error {
+		c.AuthTokens = secrets(s)
+		return nil
+	})
+	c.AuthTokens = secrets(os.Getenv("GPUBMS_AUTH_TOKENS"))
+	fs.StringVar(&c.AuthTokensFile, "auth-tokens-file", os.Getenv("GPUBMS_AUTH_TOKENS_FILE"), "file of callers, one \"NAME ROLE TOKEN\" a line, re-read on SIGHUP (GPUBMS_AUTH_TOKENS_FILE)")
+	fs.BoolVar(&c.AllowUnauthenticated, "allow-unauthenticated", c.envBool("GPUBMS_ALLOW_UNAUTHENTICATED", false), "serve beyond loopback with no caller authentication (GPUBMS_ALLOW_UNAUTHENTICATED)")
+	fs.StringVar(&c.OpenRoutes, "open-routes", envOr("GPUBMS_OPEN_ROUTES", OpenLoopback), "who may read /metrics and /openapi.json without credentials: loopback, all or none (GPUBMS_OPEN_ROUTES)")
+	fs.StringVar(&c.TLSCert, "tls-cert", os.Getenv("GPUBMS_TLS_CERT"), "TLS certificate file (PEM) of both listeners (GPUBMS_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", os.Getenv("GPUBMS_TLS_KEY"), "TLS private key file (PEM) (GPUBMS_TLS_KEY)")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", os.Getenv("GPUBMS_TLS_CLIENT_CA"), "CA file (PEM) verifying client certificates; turns on mTLS (GPUBMS_TLS_CLIENT_CA)")
+	fs.StringVar(&c.TLSClientRole, "tls-client-role", envOr("GPUBMS_TLS_CLIENT_ROLE", "reader"), "role of client certificates the tokens file does not name (GPUBMS_TLS_CLIENT_ROLE)")
+	fs.Func("cors-origins", "comma-separated origins allowed to call the JSON API from a browser (GPUBMS_CORS_ORIGINS)", func(s string) error {
+		c.CORSOrigins = list(s)
+		return nil
+	})
+	c.CORSOrigins = list(os.Getenv("GPUBMS_CORS_ORIGINS"))
+	fs.Func("http-allowed-hosts", "comma-separated Host names the HTTP port answers to beyond its address, loopback and IPs (GPUBMS_HTTP_ALLOWED_HOSTS)", func(s string) error {
+		c.HTTPAllowedHosts = list(s)
+		return nil
+	})
+	c.HTTPAllowedHosts = list(os.Getenv("GPUBMS_HTTP_ALLOWED_HOSTS"))
+	fs.Int64Var(&c.HTTPMaxBodyBytes, "http-max-body-bytes", c.envInt64("GPUBMS_HTTP_MAX_BODY_BYTES", DefaultHTTPMaxBodyBytes), "largest HTTP request body, and gRPC request message (GPUBMS_HTTP_MAX_BODY_BYTES)")
+	fs.IntVar(&c.MaxConnections, "max-connections", int(c.envInt64("GPUBMS_MAX_CONNECTIONS", 0)), "connections per listener, 0 for a quarter of the file limit (GPUBMS_MAX_CONNECTIONS)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.envFloat("GPUBMS_RATE_LIMIT", 0), "calls per second over the whole server, 0 for none (GPUBMS_RATE_LIMIT)")
+	fs.Float64Var(&c.RateLimitPerCaller, "rate-limit-per-caller", c.envFloat("GPUBMS_RATE_LIMIT_PER_CALLER", 0), "calls per second of each caller, 0 for none (GPUBMS_RATE_LIMIT_PER_CALLER)")
+	fs.IntVar(&c.MaxWatchesPerCaller, "max-watches-per-caller", int(c.envInt64("GPUBMS_MAX_WATCHES_PER_CALLER", DefaultMaxWatches)), "open watch streams per caller, 0 for no cap (GPUBMS_MAX_WATCHES_PER_CALLER)")
 	fs.DurationVar(&c.WatchPollInterval, "watch-poll-interval", c.envDuration("GPUBMS_WATCH_POLL_INTERVAL", DefaultWatchPollInterval), "how often a watched task is polled (GPUBMS_WATCH_POLL_INTERVAL)")
 	fs.DurationVar(&c.WatchHeartbeat, "watch-heartbeat", c.envDuration("GPUBMS_WATCH_HEARTBEAT", DefaultWatchHeartbeat), "heartbeat interval of watch streams, 0 for none (GPUBMS_WATCH_HEARTBEAT)")
 	fs.DurationVar(&c.WatchMaxDuration, "watch-max-duration", c.envDuration("GPUBMS_WATCH_MAX_DURATION", DefaultWatchMaxDuration), "longest a watch stream stays open (GPUBMS_WATCH_MAX_DURATION)")
@@ -120,8 +198,30 @@ func (c *Config) Validate() error {
 	if c.GRPCAddr == "" || c.HTTPAddr == "" {
 		errs = append(errs, errors.New("grpc and http addresses are required"))
 	}
-	if c.RateLimit < 0 || c.WatchMaxPollRate <= 0 {
+	if c.RateLimit < 0 || c.RateLimitPerCaller < 0 || c.WatchMaxPollRate <= 0 {
 		errs = append(errs, errors.New("rate limits must not be negative, and the watch poll rate must be positive"))
+	}
+	if c.HTTPMaxBodyBytes < 0 || c.MaxConnections < 0 || c.MaxWatchesPerCaller < 0 {
+		errs = append(errs, errors.New("the body limit and the connection and watch caps must not be negative"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("TLS needs both a certificate and a key (GPUBMS_TLS_CERT, GPUBMS_TLS_KEY)"))
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("client certificates (GPUBMS_TLS_CLIENT_CA) need TLS: set GPUBMS_TLS_CERT and GPUBMS_TLS_KEY"))
+	}
+	if _, err := auth.ParseRole(c.TLSClientRole); err != nil && c.TLSClientRole != "" {
+		errs = append(errs, fmt.Errorf("GPUBMS_TLS_CLIENT_ROLE: %w", err))
+	}
+	switch c.OpenRoutes {
+	case "", OpenLoopback, OpenAll, OpenNone:
+	default:
+		errs = append(errs, fmt.Errorf("open routes %q is not loopback, all or none", c.OpenRoutes))
+	}
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			errs = append(errs, fmt.Errorf("CORS origin %q is not scheme://host[:port]", o))
+		}
 	}
 	if c.WatchPollInterval <= 0 || c.WatchMaxDuration <= 0 || c.WatchHeartbeat < 0 {
 		errs = append(errs, errors.New("watch intervals must be positive"))
@@ -154,6 +254,44 @@ func (c *Config) envDuration(key string, def time.Duration) time.Duration {
 
 func (c *Config) envFloat(key string, def float64) float64 {
 	return envParse(c, key, def, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+}
+
+func (c *Config) envInt64(key string, def int64) int64 {
+	return envParse(c, key, def, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
+}
+
+// list splits a comma-separated value, dropping blanks.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func secrets(s string) []upstream.Secret {
+	var out []upstream.Secret
+	for _, v := range list(s) {
+		out = append(out, upstream.Secret(v))
+	}
+	return out
+}
+
+// authConfig is the callers' part of the configuration.
+func (c *Config) authConfig() auth.Config {
+	role, _ := auth.ParseRole(c.TLSClientRole)
+	ac := auth.Config{
+		Token:           string(c.AuthToken),
+		File:            c.AuthTokensFile,
+		Certificates:    c.TLSClientCA != "",
+		CertificateRole: role,
+	}
+	for _, t := range c.AuthTokens {
+		ac.Tokens = append(ac.Tokens, string(t))
+	}
+	return ac
 }
 
 func (c *Config) envBool(key string, def bool) bool {

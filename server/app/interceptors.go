@@ -2,21 +2,14 @@ package app
 
 import (
 	"context"
-	"crypto/subtle"
-	"errors"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 
 	"buf.build/go/protovalidate"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	pvinterceptor "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
-	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,15 +18,22 @@ import (
 )
 
 // chain builds the one ordered chain, unary and stream mirrored:
-// recovery (outermost), metrics (when m is not nil), provider request
-// counting and logging, caller authentication and rate limiting (health and
-// reflection exempt), validation.
-// Validation runs last, just before the handler, so a rejected request
-// costs no provider call. Metrics
-// and logging sit outside authentication, rate limiting and validation, so
-// the calls those refuse are counted and logged with their codes. A call
-// that panics is logged by recovery and not counted as handled.
-func chain(cfg Config, logger *slog.Logger, m *metrics) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
+//
+//	recovery (outermost)
+//	metrics (when m is not nil)
+//	provider request counting, caller identification
+//	logging (one line per call, with its caller)
+//	request decoding check (malformed protobuf is InvalidArgument)
+//	caller authentication and role (health exempt)
+//	per-caller and server rate limits, per-caller watch cap (health and reflection exempt)
+//	validation
+//
+// Identification sits outside logging and refuses nothing, so every call's
+// log line names its caller; enforcement sits inside, so the calls it
+// refuses are counted and logged with their codes. Validation runs last,
+// just before the handler, so a rejected request costs no provider call. A
+// call that panics is logged by recovery and not counted as handled.
+func chain(logger *slog.Logger, m *metrics, d *door, lim *limits, codec requestCodec) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, nil, err
@@ -45,6 +45,8 @@ func chain(cfg Config, logger *slog.Logger, m *metrics) ([]grpc.UnaryServerInter
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
 		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
+			// The caller is added by the logger's handler (callerHandler),
+			// to this line as to every line logged in the call.
 			if c := upstream.AttemptCounterFrom(ctx); c != nil {
 				return logging.Fields{"provider.requests", c.Load()}
 			}
@@ -52,6 +54,7 @@ func chain(cfg Config, logger *slog.Logger, m *metrics) ([]grpc.UnaryServerInter
 		}),
 	}
 	log := slogAdapter(logger.With("component", "grpc"))
+	api, limited := selector.MatchFunc(isAPICall), selector.MatchFunc(isLimited)
 
 	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(rec)}
 	stream := []grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(rec)}
@@ -59,21 +62,14 @@ func chain(cfg Config, logger *slog.Logger, m *metrics) ([]grpc.UnaryServerInter
 		unary = append(unary, m.grpc.UnaryServerInterceptor())
 		stream = append(stream, m.grpc.StreamServerInterceptor())
 	}
-	unary = append(unary, countUnary, logging.UnaryServerInterceptor(log, logOpts...))
-	stream = append(stream, countStream, logging.StreamServerInterceptor(log, logOpts...))
-	if cfg.AuthToken != "" {
-		af := tokenAuth(string(cfg.AuthToken))
-		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(af), selector.MatchFunc(isAPICall)))
-		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(af), selector.MatchFunc(isAPICall)))
-	}
-	if cfg.RateLimit > 0 {
-		burst := max(1, int(cfg.RateLimit))
-		l := limiter{rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)}
-		unary = append(unary, selector.UnaryServerInterceptor(ratelimit.UnaryServerInterceptor(l), selector.MatchFunc(isAPICall)))
-		stream = append(stream, selector.StreamServerInterceptor(ratelimit.StreamServerInterceptor(l), selector.MatchFunc(isAPICall)))
-	}
-	unary = append(unary, badRequestUnary, pvinterceptor.UnaryServerInterceptor(validator))
-	stream = append(stream, badRequestStream, pvinterceptor.StreamServerInterceptor(validator))
+	unary = append(unary, countUnary, d.identifyUnary, logging.UnaryServerInterceptor(log, logOpts...), codec.checkUnary,
+		selector.UnaryServerInterceptor(d.enforceUnary, api),
+		selector.UnaryServerInterceptor(lim.unary, limited),
+		badRequestUnary, pvinterceptor.UnaryServerInterceptor(validator))
+	stream = append(stream, countStream, d.identifyStream, logging.StreamServerInterceptor(log, logOpts...), codec.checkStream,
+		selector.StreamServerInterceptor(d.enforceStream, api),
+		selector.StreamServerInterceptor(lim.stream, limited),
+		badRequestStream, pvinterceptor.StreamServerInterceptor(validator))
 	return unary, stream, nil
 }
 
@@ -102,37 +98,4 @@ func slogAdapter(l *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		l.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
-}
-
-// isAPICall is false for health checks and reflection, which caller
-// authentication and the rate limit leave alone, so probes and grpcurl's
-// discovery work without a token and under load.
-func isAPICall(_ context.Context, c interceptors.CallMeta) bool {
-	return !strings.HasPrefix(c.FullMethod(), "/grpc.health.v1.") &&
-		!strings.HasPrefix(c.FullMethod(), "/grpc.reflection.")
-}
-
-// tokenAuth accepts "authorization: Bearer <token>" and compares in
-// constant time. The token never appears in errors or logs.
-func tokenAuth(token string) auth.AuthFunc {
-	want := []byte(token)
-	return func(ctx context.Context) (context.Context, error) {
-		got, err := auth.AuthFromMD(ctx, "bearer")
-		if err != nil {
-			return nil, err
-		}
-		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			return nil, status.Error(codes.Unauthenticated, "invalid bearer token")
-		}
-		return ctx, nil
-	}
-}
-
-type limiter struct{ l *rate.Limiter }
-
-func (l limiter) Limit(context.Context) error {
-	if !l.l.Allow() {
-		return errors.New("server rate limit reached")
-	}
-	return nil
 }

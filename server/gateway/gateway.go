@@ -1,6 +1,15 @@
 // Package gateway serves the JSON face of gpubms: grpc-gateway routes from
 // the proto's google.api.http annotations, registered against a gRPC client
-// connection (so server streams work), plus the OpenAPI document.
+// connection (so server streams work), plus the OpenAPI document and the
+// metrics route.
+//
+// It is safe to leave open to a browser: before anything else it refuses a
+// Host it does not serve (DNS rebinding) and an Origin that is not allowed
+// (cross-site requests), answers CORS preflights for allowed origins,
+// authenticates the caller from the headers alone, and only then reads a
+// body, which must be application/json, at most the body limit, and exactly
+// one JSON value. Unknown query parameters, invalid UTF-8 and methods a
+// route does not have are refused with the usual JSON error body.
 package gateway
 
 import (
@@ -10,7 +19,9 @@ import (
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/rs/cors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
@@ -23,12 +34,21 @@ const OpenAPIPath = "/openapi.json"
 // MetricsPath is where the handler of WithMetrics is served.
 const MetricsPath = "/metrics"
 
+// DefaultMaxBodyBytes is the default WithMaxBodyBytes.
+const DefaultMaxBodyBytes = 1 << 20
+
 // Option configures New.
 type Option func(*options)
 
 type options struct {
-	logger  *slog.Logger
-	metrics http.Handler
+	logger       *slog.Logger
+	metrics      http.Handler
+	authenticate func(*http.Request) (context.Context, error)
+	callMD       func(context.Context) metadata.MD
+	open         func(*http.Request) bool
+	origins      []string
+	hosts        *hostPolicy
+	maxBody      int64
 }
 
 // WithLogger sets the logger for errors the gateway cannot return to a
@@ -42,10 +62,60 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithMetrics serves h (a Prometheus exposition handler) at GET
-// MetricsPath, beside the API and outside it: no caller token is asked for,
-// as for the OpenAPI document. Default: no such route (404).
+// MetricsPath, beside the API. Like the OpenAPI document it is open to the
+// requests WithOpenRoutes lets in, and to authenticated callers. Default:
+// no such route (404).
 func WithMetrics(h http.Handler) Option {
 	return func(o *options) { o.metrics = h }
+}
+
+// WithAuthenticator recognises the caller of each request from its headers
+// and TLS state alone, before any body is read, and returns the request's
+// context carrying the caller (the gRPC service gets it through
+// WithCallMetadata). An error is answered 401 without reading the body; its
+// text is shown to the caller. Default: no authentication.
+func WithAuthenticator(f func(*http.Request) (context.Context, error)) Option {
+	return func(o *options) { o.authenticate = f }
+}
+
+// WithCallMetadata adds f(ctx) to the metadata of every call the gateway
+// makes, ctx being the request's context after WithAuthenticator. The
+// gateway forwards no request header as metadata, so these are the only
+// metadata a call carries (besides the deadline and x-forwarded-*).
+func WithCallMetadata(f func(context.Context) metadata.MD) Option {
+	return func(o *options) { o.callMD = f }
+}
+
+// WithOpenRoutes says which requests may read MetricsPath and OpenAPIPath
+// without authentication. Default: all of them.
+func WithOpenRoutes(f func(*http.Request) bool) Option {
+	return func(o *options) { o.open = f }
+}
+
+// WithCORSOrigins allows browsers on these exact origins
+// ("https://console.example.com") to call the API, preflight included.
+// A request from any other origin is refused with 403. Default: none.
+func WithCORSOrigins(origins ...string) Option {
+	return func(o *options) { o.origins = append(o.origins, origins...) }
+}
+
+// WithAllowedHosts sets the Host headers answered: listen (the listen
+// address, host:port), localhost and loopback addresses on its port, any IP
+// address (an IP cannot be rebound, and a page on another origin is refused
+// by the Origin rule), and names ("name" for any port, "name:port").
+// Other hosts get 421. Default: every host.
+func WithAllowedHosts(listen string, names ...string) Option {
+	return func(o *options) { o.hosts = newHostPolicy(listen, names) }
+}
+
+// WithMaxBodyBytes caps request bodies: a larger one is answered 413
+// without being read past the limit. Default: DefaultMaxBodyBytes.
+func WithMaxBodyBytes(n int64) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxBody = n
+		}
+	}
 }
 
 // New returns the HTTP handler of the JSON API. Requests are forwarded over
@@ -54,11 +124,11 @@ func WithMetrics(h http.Handler) Option {
 // JSON uses the proto field names (snake_case, as in the proto) and emits
 // unpopulated fields, so a reply always has the same shape. Errors map to
 // HTTP statuses by grpc-gateway's table (InvalidArgument 400, NotFound 404,
-// ResourceExhausted 429, Unavailable 503, ...) with the status details in the
-// body. Server streams are newline-delimited JSON, or Server-Sent Events when
-// the caller sends Accept: text/event-stream.
+// ResourceExhausted 429 with Retry-After, Unavailable 503, ...) with the
+// status details in the body. Server streams are newline-delimited JSON, or
+// Server-Sent Events when the caller sends Accept: text/event-stream.
 func New(ctx context.Context, conn *grpc.ClientConn, opts ...Option) (http.Handler, error) {
-	o := options{logger: slog.Default()}
+	o := options{logger: slog.Default(), maxBody: DefaultMaxBodyBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -66,24 +136,57 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts ...Option) (http.Handl
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
-	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonpb),
+	g := &gateway{opts: o, json: jsonpb, routes: routeTable(gpubmsv1.File_gpubms_v1_gpubms_proto.Services())}
+	muxOpts := []runtime.ServeMuxOption{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{jsonpb}),
 		sseMarshalerOption(jsonpb),
-	)
-	if err := gpubmsv1.RegisterGpuServiceHandler(ctx, mux, conn); err != nil {
+		runtime.WithMiddlewares(g.checkRoute),
+		runtime.WithErrorHandler(g.errorHandler),
+		runtime.WithRoutingErrorHandler(g.routingErrorHandler),
+		// Nothing from the request's headers becomes call metadata: the
+		// caller's identity is the authenticator's word, not the caller's.
+		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		// A form POST is not a way to call a GET route.
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithDisableHTTPMethodOverride(),
+	}
+	if o.callMD != nil {
+		muxOpts = append(muxOpts, runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD { return o.callMD(ctx) }))
+	}
+	g.mux = runtime.NewServeMux(muxOpts...)
+	if err := gpubmsv1.RegisterGpuServiceHandler(ctx, g.mux, conn); err != nil {
 		return nil, fmt.Errorf("gateway: register GpuService: %w", err)
 	}
 
 	root := http.NewServeMux()
-	root.HandleFunc("GET "+OpenAPIPath, func(w http.ResponseWriter, _ *http.Request) {
+	root.Handle("GET "+OpenAPIPath, g.openRoute(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if _, err := w.Write(openapiv2.JSON); err != nil {
 			o.logger.Debug("gateway: write openapi document", "error", err)
 		}
-	})
+	})))
 	if o.metrics != nil {
-		root.Handle("GET "+MetricsPath, o.metrics)
+		root.Handle("GET "+MetricsPath, g.openRoute(o.metrics))
 	}
-	root.Handle("/", mux)
-	return root, nil
+	root.Handle("/", g.apiRoute(g.mux))
+
+	var h http.Handler = root
+	if len(o.origins) > 0 {
+		h = cors.New(cors.Options{
+			AllowedOrigins: o.origins,
+			AllowedMethods: []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Grpc-Timeout"},
+			ExposedHeaders: []string{"Retry-After", "Grpc-Metadata-Content-Type"},
+			MaxAge:         600,
+		}).Handler(h)
+	}
+	return g.browserRules(h), nil
+}
+
+// gateway is the state of one New.
+type gateway struct {
+	opts   options
+	json   *runtime.JSONPb
+	mux    *runtime.ServeMux
+	routes map[string]*route
 }

@@ -2831,7 +2831,7 @@ var File_gpubms_v1_gpubms_proto protoreflect.FileDescriptor
 
 const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\n" +
-	"\x16gpubms/v1/gpubms.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15gpubms/v1/rules.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x1b\n" +
+	"\x16gpubms/v1/gpubms.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gpubms/v1/access.proto\x1a\x15gpubms/v1/rules.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x1b\n" +
 	"\x19DescribeGpuRegionsRequest\"I\n" +
 	"\x1aDescribeGpuRegionsResponse\x12+\n" +
 	"\aregions\x18\x01 \x03(\v2\x11.gpubms.v1.RegionR\aregions\"F\n" +
@@ -3091,24 +3091,24 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10TASK_STATUS_INIT\x10\x01\x12\x17\n" +
 	"\x13TASK_STATUS_SUCCEED\x10\x02\x12\x16\n" +
-	"\x12TASK_STATUS_FAILED\x10\x032\xd1\f\n" +
+	"\x12TASK_STATUS_FAILED\x10\x032\x87\r\n" +
 	"\n" +
-	"GpuService\x12v\n" +
-	"\x12DescribeGpuRegions\x12$.gpubms.v1.DescribeGpuRegionsRequest\x1a%.gpubms.v1.DescribeGpuRegionsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/regions\x12\x82\x01\n" +
-	"\x10DescribeGpuGoods\x12\".gpubms.v1.DescribeGpuGoodsRequest\x1a#.gpubms.v1.DescribeGpuGoodsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/regions/{region_id}/goods\x12\xa5\x01\n" +
-	"\x15DescribeGpuGoodsPrice\x12'.gpubms.v1.DescribeGpuGoodsPriceRequest\x1a(.gpubms.v1.DescribeGpuGoodsPriceResponse\"9\x82\xd3\xe4\x93\x023:\x01*\"./v1/regions/{region_id}/goods/{goods_id}:price\x12\x83\x01\n" +
-	"\x10DescribeGpuImage\x12\".gpubms.v1.DescribeGpuImageRequest\x1a#.gpubms.v1.DescribeGpuImageResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/regions/{region_id}/images\x12^\n" +
-	"\vDescribeGpu\x12\x1d.gpubms.v1.DescribeGpuRequest\x1a\x1e.gpubms.v1.DescribeGpuResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/gpus\x12~\n" +
-	"\x11DescribeGpuDetail\x12#.gpubms.v1.DescribeGpuDetailRequest\x1a$.gpubms.v1.DescribeGpuDetailResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/gpus/{resource_id}\x12s\n" +
-	"\x11CreateGpuInstance\x12#.gpubms.v1.CreateGpuInstanceRequest\x1a$.gpubms.v1.CreateGpuInstanceResponse\"\x13\x82\xd3\xe4\x93\x02\r:\x01*\"\b/v1/gpus\x12|\n" +
-	"\fReinstallGpu\x12\x1e.gpubms.v1.ReinstallGpuRequest\x1a\x1f.gpubms.v1.ReinstallGpuResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/gpus/{resource_id}:reinstall\x12s\n" +
-	"\x0fOperateGpuPower\x12!.gpubms.v1.OperateGpuPowerRequest\x1a\".gpubms.v1.OperateGpuPowerResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/gpus:power\x12\x82\x01\n" +
-	"\x12DeleteGpuInstances\x12$.gpubms.v1.DeleteGpuInstancesRequest\x1a%.gpubms.v1.DeleteGpuInstancesResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/gpus:batchDelete\x12u\n" +
-	"\x0fDescribeGpuTask\x12!.gpubms.v1.DescribeGpuTaskRequest\x1a\".gpubms.v1.DescribeGpuTaskResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/tasks/{task_id}\x12k\n" +
-	"\tWatchTask\x12\x1b.gpubms.v1.WatchTaskRequest\x1a\x1c.gpubms.v1.WatchTaskResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/tasks/{task_id}:watch0\x01\x12g\n" +
+	"GpuService\x12z\n" +
+	"\x12DescribeGpuRegions\x12$.gpubms.v1.DescribeGpuRegionsRequest\x1a%.gpubms.v1.DescribeGpuRegionsResponse\"\x17\x88\xba'\x01\x82\xd3\xe4\x93\x02\r\x12\v/v1/regions\x12\x86\x01\n" +
+	"\x10DescribeGpuGoods\x12\".gpubms.v1.DescribeGpuGoodsRequest\x1a#.gpubms.v1.DescribeGpuGoodsResponse\")\x88\xba'\x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/regions/{region_id}/goods\x12\xa9\x01\n" +
+	"\x15DescribeGpuGoodsPrice\x12'.gpubms.v1.DescribeGpuGoodsPriceRequest\x1a(.gpubms.v1.DescribeGpuGoodsPriceResponse\"=\x88\xba'\x01\x82\xd3\xe4\x93\x023:\x01*\"./v1/regions/{region_id}/goods/{goods_id}:price\x12\x87\x01\n" +
+	"\x10DescribeGpuImage\x12\".gpubms.v1.DescribeGpuImageRequest\x1a#.gpubms.v1.DescribeGpuImageResponse\"*\x88\xba'\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/regions/{region_id}/images\x12b\n" +
+	"\vDescribeGpu\x12\x1d.gpubms.v1.DescribeGpuRequest\x1a\x1e.gpubms.v1.DescribeGpuResponse\"\x14\x88\xba'\x01\x82\xd3\xe4\x93\x02\n" +
+	"\x12\b/v1/gpus\x12\x82\x01\n" +
+	"\x11DescribeGpuDetail\x12#.gpubms.v1.DescribeGpuDetailRequest\x1a$.gpubms.v1.DescribeGpuDetailResponse\"\"\x88\xba'\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/gpus/{resource_id}\x12w\n" +
+	"\x11CreateGpuInstance\x12#.gpubms.v1.CreateGpuInstanceRequest\x1a$.gpubms.v1.CreateGpuInstanceResponse\"\x17\x88\xba'\x02\x82\xd3\xe4\x93\x02\r:\x01*\"\b/v1/gpus\x12\x80\x01\n" +
+	"\fReinstallGpu\x12\x1e.gpubms.v1.ReinstallGpuRequest\x1a\x1f.gpubms.v1.ReinstallGpuResponse\"/\x88\xba'\x02\x82\xd3\xe4\x93\x02%:\x01*\" /v1/gpus/{resource_id}:reinstall\x12w\n" +
+	"\x0fOperateGpuPower\x12!.gpubms.v1.OperateGpuPowerRequest\x1a\".gpubms.v1.OperateGpuPowerResponse\"\x1d\x88\xba'\x02\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/gpus:power\x12\x86\x01\n" +
+	"\x12DeleteGpuInstances\x12$.gpubms.v1.DeleteGpuInstancesRequest\x1a%.gpubms.v1.DeleteGpuInstancesResponse\"#\x88\xba'\x02\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/gpus:batchDelete\x12y\n" +
+	"\x0fDescribeGpuTask\x12!.gpubms.v1.DescribeGpuTaskRequest\x1a\".gpubms.v1.DescribeGpuTaskResponse\"\x1f\x88\xba'\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/tasks/{task_id}\x12o\n" +
+	"\tWatchTask\x12\x1b.gpubms.v1.WatchTaskRequest\x1a\x1c.gpubms.v1.WatchTaskResponse\"%\x88\xba'\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/tasks/{task_id}:watch0\x01\x12k\n" +
 	"\n" +
-	"WatchTasks\x12\x1c.gpubms.v1.WatchTasksRequest\x1a\x1d.gpubms.v1.WatchTasksResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/tasks:watch0\x01B\xbe\x01\x92A\x89\x01\x12_\n" +
+	"WatchTasks\x12\x1c.gpubms.v1.WatchTasksRequest\x1a\x1d.gpubms.v1.WatchTasksResponse\"\x1e\x88\xba'\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/tasks:watch0\x01B\xbe\x01\x92A\x89\x01\x12_\n" +
 	"\x06gpubms\x12QTyped, validated gRPC and JSON front of the provider's GPU bare-metal server API.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonZ/github.com/gpubms/gpubms/gen/gpubms/v1;gpubmsv1b\x06proto3"
 
 var (
@@ -3228,6 +3228,7 @@ func file_gpubms_v1_gpubms_proto_init() {
 	if File_gpubms_v1_gpubms_proto != nil {
 		return
 	}
+	file_gpubms_v1_access_proto_init()
 	file_gpubms_v1_rules_proto_init()
 	file_gpubms_v1_gpubms_proto_msgTypes[8].OneofWrappers = []any{}
 	file_gpubms_v1_gpubms_proto_msgTypes[14].OneofWrappers = []any{}

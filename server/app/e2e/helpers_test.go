@@ -851,6 +851,9 @@ func (h *harness) openStream(t *testing.T, c context.Context, method, path strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := h.http.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"testing"
@@ -18,7 +19,7 @@ import (
 )
 
 // TestAuth runs a server that requires a bearer token: GpuService calls
-// need it, over gRPC and HTTP; health and reflection do not.
+// and reflection need it, over gRPC and HTTP; health does not.
 func TestAuth(t *testing.T) {
 	t.Parallel()
 	h := start(t, withAuthToken(authToken))
@@ -93,17 +94,24 @@ func TestAuth(t *testing.T) {
 		}
 	})
 
-	t.Run("reflection without a token", func(t *testing.T) {
+	t.Run("reflection needs a token", func(t *testing.T) {
 		t.Parallel()
-		testReflection(t, h.c.conn)
+		s, err := rpb.NewServerReflectionClient(h.c.conn).ServerReflectionInfo(ctx(t))
+		if err == nil {
+			_, err = s.Recv()
+		}
+		if got := status.Code(err); got != codes.Unauthenticated {
+			t.Fatalf("reflection without a token: got %v (%v), want Unauthenticated", got, err)
+		}
+		testReflection(t, metadata.AppendToOutgoingContext(ctx(t), "authorization", "Bearer "+authToken), h.c.conn)
 	})
 }
 
 // testReflection lists the services as grpcurl does and resolves
 // GpuService's file: every provider action is an RPC of the same name.
-func testReflection(t *testing.T, conn *grpc.ClientConn) {
+func testReflection(t *testing.T, c context.Context, conn *grpc.ClientConn) {
 	t.Helper()
-	s, err := rpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx(t))
+	s, err := rpb.NewServerReflectionClient(conn).ServerReflectionInfo(c)
 	if err != nil {
 		t.Fatalf("ServerReflectionInfo: %v", err)
 	}
@@ -186,7 +194,7 @@ func TestRateLimit(t *testing.T) {
 				if err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 					t.Errorf("health check under the rate limit: %v, %v; want SERVING", r.GetStatus(), err)
 				}
-				testReflection(t, h.c.conn)
+				testReflection(t, ctx(t), h.c.conn)
 				return
 			}
 			t.Fatalf("DescribeGpuRegions: got %v, want OK or ResourceExhausted", err)

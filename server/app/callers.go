@@ -1,0 +1,281 @@
+package app
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/gpubms/gpubms/server/auth"
+)
+
+// Metadata the in-process gateway sets on each call: the caller it
+// authenticated. The gRPC side believes it only on the gateway's own
+// in-memory connection (gatewayAuthInfo); the gateway forwards no request
+// header as metadata, so an HTTP caller cannot set these.
+const (
+	mdGatewayCaller = "gpubms-gateway-caller"
+	mdGatewayRole   = "gpubms-gateway-role"
+	mdGatewayVia    = "gpubms-gateway-via"
+)
+
+// callerMetadata is the gateway's metadata for the caller of ctx.
+func callerMetadata(ctx context.Context) metadata.MD {
+	c, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	return metadata.Pairs(mdGatewayCaller, c.Name, mdGatewayRole, c.Role.String(), mdGatewayVia, c.Via)
+}
+
+// The gateway reaches the gRPC server over an in-memory listener, so JSON
+// calls go through the same interceptors and streams as gRPC ones without a
+// network hop, TLS or a connection slot. bufconn is grpc-go's in-memory
+// transport.
+const gatewayBufSize = 1 << 20
+
+type gatewayListener struct{ *bufconn.Listener }
+
+func newGatewayListener() *gatewayListener { return &gatewayListener{bufconn.Listen(gatewayBufSize)} }
+
+func (l *gatewayListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return gatewayConn{c}, nil
+}
+
+// gatewayConn marks the connections of the in-memory listener.
+type gatewayConn struct{ net.Conn }
+
+// gatewayAuthInfo is the AuthInfo of the gateway's own connection.
+type gatewayAuthInfo struct{ credentials.CommonAuthInfo }
+
+func (gatewayAuthInfo) AuthType() string { return "gpubms-gateway" }
+
+// serverCreds is the gRPC server's transport security: creds (TLS, or none)
+// on the network listener, and the in-memory gateway connection recognised
+// as such.
+type serverCreds struct {
+	credentials.TransportCredentials
+}
+
+func (c serverCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if _, ok := conn.(gatewayConn); ok {
+		return conn, gatewayAuthInfo{credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
+	}
+	return c.TransportCredentials.ServerHandshake(conn)
+}
+
+func (c serverCreds) Clone() credentials.TransportCredentials {
+	return serverCreds{c.TransportCredentials.Clone()}
+}
+
+// callerErrKey holds, in a call's context, why its caller was not
+// recognised; enforce returns it as Unauthenticated.
+type callerErrKey struct{}
+
+// door recognises callers and decides what they may call.
+type door struct {
+	authn *auth.Authenticator
+	roles map[string]auth.Role // full method → least role
+}
+
+func newDoor(authn *auth.Authenticator, gs *grpc.Server) *door {
+	return &door{authn: authn, roles: methodRoles(gs)}
+}
+
+// methodRoles reads the required_role option of every method gs serves.
+// Reflection needs any recognised caller; health is never guarded (see
+// isAPICall).
+func methodRoles(gs *grpc.Server) map[string]auth.Role {
+	roles := map[string]auth.Role{}
+	for svc, info := range gs.GetServiceInfo() {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
+		sd, _ := d.(protoreflect.ServiceDescriptor)
+		for _, m := range info.Methods {
+			full := "/" + svc + "/" + m.Name
+			switch {
+			case strings.HasPrefix(svc, "grpc.reflection."):
+				roles[full] = auth.Reader
+			case err != nil || sd == nil || sd.Methods().ByName(protoreflect.Name(m.Name)) == nil:
+				roles[full] = auth.Operator
+			default:
+				roles[full] = auth.RequiredRole(sd.Methods().ByName(protoreflect.Name(m.Name)))
+			}
+		}
+	}
+	return roles
+}
+
+// identify recognises the caller of ctx and records it, or why it was not
+// recognised, in the returned context. It refuses nothing: enforce does,
+// after the call is logged, so refused calls are logged with their caller
+// (or its absence).
+func (d *door) identify(ctx context.Context) context.Context {
+	c, err := d.caller(ctx)
+	if err != nil {
+		return context.WithValue(ctx, callerErrKey{}, err)
+	}
+	return auth.NewContext(ctx, c)
+}
+
+func (d *door) caller(ctx context.Context) (auth.Caller, error) {
+	p, _ := peer.FromContext(ctx)
+	var info credentials.AuthInfo
+	if p != nil {
+		info = p.AuthInfo
+	}
+	if _, ok := info.(gatewayAuthInfo); ok {
+		return gatewayCaller(ctx)
+	}
+	tok, err := grpcauth.AuthFromMD(ctx, "bearer")
+	hasToken := err == nil
+	if !hasToken && len(metadata.ValueFromIncomingContext(ctx, "authorization")) > 0 {
+		return auth.Caller{}, errors.New("authorization is not a bearer token")
+	}
+	var cert *x509.Certificate
+	if ti, ok := info.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+		cert = ti.State.VerifiedChains[0][0]
+	}
+	return d.authn.Authenticate(tok, hasToken, cert)
+}
+
+// gatewayCaller is the caller the gateway authenticated, from its metadata.
+func gatewayCaller(ctx context.Context) (auth.Caller, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	name, role, via := md.Get(mdGatewayCaller), md.Get(mdGatewayRole), md.Get(mdGatewayVia)
+	if len(name) != 1 || len(role) != 1 || len(via) != 1 {
+		return auth.Caller{}, errors.New("gateway call without its caller")
+	}
+	r, err := auth.ParseRole(role[0])
+	if err != nil {
+		return auth.Caller{}, err
+	}
+	return auth.Caller{Name: name[0], Role: r, Via: via[0]}, nil
+}
+
+// enforce refuses a call whose caller was not recognised
+// (Unauthenticated) or whose role is below the method's (PermissionDenied).
+func (d *door) enforce(ctx context.Context, fullMethod string) error {
+	if err, ok := ctx.Value(callerErrKey{}).(error); ok {
+		return status.Error(codes.Unauthenticated, err.Error())
+	}
+	c, ok := auth.FromContext(ctx)
+	if !ok {
+		return status.Error(codes.Unauthenticated, auth.ErrNoCredentials.Error())
+	}
+	need, ok := d.roles[fullMethod]
+	if !ok {
+		need = auth.Operator
+	}
+	if !c.Role.Allows(need) {
+		return status.Errorf(codes.PermissionDenied, "caller %q is a %s; %s needs the %s role",
+			c.Name, c.Role, methodName(fullMethod), need)
+	}
+	return nil
+}
+
+func methodName(fullMethod string) string {
+	return fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
+}
+
+func (d *door) identifyUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return handler(d.identify(ctx), req)
+}
+
+func (d *door) identifyStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &ctxStream{ServerStream: ss, ctx: d.identify(ss.Context())})
+}
+
+func (d *door) enforceUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := d.enforce(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (d *door) enforceStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := d.enforce(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
+}
+
+// callerName is the name logged for the caller of ctx: "" when none was
+// recognised.
+func callerName(ctx context.Context) string {
+	c, _ := auth.FromContext(ctx)
+	return c.Name
+}
+
+// isAPICall is false for health checks, which caller authentication and the
+// rate limits leave alone, so probes work without a token and under load.
+func isAPICall(_ context.Context, c interceptors.CallMeta) bool {
+	return !strings.HasPrefix(c.FullMethod(), "/grpc.health.v1.")
+}
+
+// isLimited is false for health checks and reflection, which the rate
+// limits leave alone, so probes and grpcurl's discovery work under load.
+func isLimited(ctx context.Context, c interceptors.CallMeta) bool {
+	return isAPICall(ctx, c) && !strings.HasPrefix(c.FullMethod(), "/grpc.reflection.")
+}
+
+// callerHandler adds the caller of a record's context, if any, to every
+// record: the call's own line and whatever the call logs on its way.
+type callerHandler struct{ slog.Handler }
+
+func (h callerHandler) Handle(ctx context.Context, r slog.Record) error {
+	if c, ok := auth.FromContext(ctx); ok {
+		r.AddAttrs(slog.String("caller", c.Name))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h callerHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return callerHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h callerHandler) WithGroup(name string) slog.Handler {
+	return callerHandler{h.Handler.WithGroup(name)}
+}
+
+// httpCaller recognises the caller of an HTTP request from its
+// Authorization header and verified client certificate, before the body is
+// read.
+func (d *door) httpCaller(r *http.Request) (context.Context, error) {
+	var tok string
+	hasToken := false
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "bearer") {
+			return nil, errors.New("authorization is not a bearer token")
+		}
+		tok, hasToken = strings.TrimSpace(rest), true
+	}
+	var cert *x509.Certificate
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		cert = r.TLS.VerifiedChains[0][0]
+	}
+	c, err := d.authn.Authenticate(tok, hasToken, cert)
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewContext(r.Context(), c), nil
+}

@@ -1,0 +1,141 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// limits are the rate limits (the whole server's and each caller's) and the
+// cap on each caller's watch streams. A refusal is ResourceExhausted with a
+// google.rpc.RetryInfo saying when to try again (HTTP 429 with
+// Retry-After through the gateway).
+type limits struct {
+	global *rate.Limiter // nil: no server-wide limit
+
+	perCaller rate.Limit // 0: no per-caller limit
+	burst     int
+	mu        sync.Mutex
+	callers   map[string]*rate.Limiter
+
+	maxWatches int // 0: no cap
+	wmu        sync.Mutex
+	watches    map[string]int
+}
+
+func newLimits(global, perCaller float64, maxWatches int) *limits {
+	l := &limits{perCaller: rate.Limit(perCaller), burst: burstOf(perCaller), maxWatches: maxWatches,
+		callers: map[string]*rate.Limiter{}, watches: map[string]int{}}
+	if global > 0 {
+		l.global = rate.NewLimiter(rate.Limit(global), burstOf(global))
+	}
+	return l
+}
+
+// burstOf lets a caller spend one second's worth at once.
+func burstOf(perSecond float64) int { return max(1, int(math.Ceil(perSecond))) }
+
+// limiter returns caller's bucket. Callers are the configured ones and
+// verified certificates, so the map stays small.
+func (l *limits) limiter(caller string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.callers[caller]
+	if !ok {
+		lim = rate.NewLimiter(l.perCaller, l.burst)
+		l.callers[caller] = lim
+	}
+	return lim
+}
+
+// allow takes one call from caller's bucket, then from the server's. A
+// caller over its own limit takes nothing from the server's, so a noisy
+// caller cannot use up the quiet ones' share.
+func (l *limits) allow(ctx context.Context) error {
+	now := time.Now()
+	if l.perCaller > 0 {
+		name := callerName(ctx)
+		if wait, ok := take(l.limiter(name), now); !ok {
+			return retryLater(wait, fmt.Sprintf("caller %q is over its rate limit of %g calls per second", name, float64(l.perCaller)))
+		}
+	}
+	if l.global != nil {
+		if wait, ok := take(l.global, now); !ok {
+			return retryLater(wait, "server rate limit reached")
+		}
+	}
+	return nil
+}
+
+// take takes a token if one is there now, else says how long until one is.
+func take(lim *rate.Limiter, now time.Time) (time.Duration, bool) {
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		return time.Second, false
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}
+
+func retryLater(wait time.Duration, msg string) error {
+	st := status.New(codes.ResourceExhausted, msg)
+	if ds, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)}); err == nil {
+		st = ds
+	}
+	return st.Err()
+}
+
+// openWatch counts one more watch stream of the caller of ctx, or refuses it
+// when the caller has maxWatches open. done ends it.
+func (l *limits) openWatch(ctx context.Context) (done func(), err error) {
+	if l.maxWatches <= 0 {
+		return func() {}, nil
+	}
+	name := callerName(ctx)
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.watches[name] >= l.maxWatches {
+		return nil, retryLater(time.Second, fmt.Sprintf("caller %q has %d watch streams open, the most allowed (GPUBMS_MAX_WATCHES_PER_CALLER)", name, l.maxWatches))
+	}
+	l.watches[name]++
+	return func() {
+		l.wmu.Lock()
+		defer l.wmu.Unlock()
+		if l.watches[name]--; l.watches[name] <= 0 {
+			delete(l.watches, name)
+		}
+	}, nil
+}
+
+func (l *limits) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := l.allow(ctx); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (l *limits) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := l.allow(ss.Context()); err != nil {
+		return err
+	}
+	if info.IsServerStream && !info.IsClientStream {
+		done, err := l.openWatch(ss.Context())
+		if err != nil {
+			return err
+		}
+		defer done()
+	}
+	return handler(srv, ss)
+}
