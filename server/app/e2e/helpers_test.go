@@ -16,10 +16,12 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,8 +73,9 @@ type harness struct {
 	grpcAddr string
 	httpAddr string
 	logs     *syncBuffer
-	replies  *syncBuffer // every reply body, header and error status seen by a client
-	peers    *peerSet    // client addresses of the test's own gRPC connections
+	replies  *syncBuffer   // every reply body, header and error status seen by a client
+	peers    *peerSet      // client addresses of the test's own gRPC connections
+	provider *atomic.Int64 // requests that reached the provider, with withCountedProvider
 
 	c    *client      // a default gRPC client
 	http *http.Client // records every response
@@ -82,23 +85,38 @@ type harness struct {
 	serveErr error
 }
 
-// option adjusts the harness configuration before Serve.
-type option func(*app.Config)
+// setup is what a harness is started with: the server's configuration,
+// and choices of the harness's own.
+type setup struct {
+	app.Config
+	// countProvider serves the emulator outside the server, on a loopback
+	// httptest server that counts every request reaching it (harness.provider).
+	countProvider bool
+}
+
+// option adjusts the harness setup before Serve.
+type option func(*setup)
 
 func withAuthToken(tok string) option {
-	return func(c *app.Config) { c.AuthToken = upstream.Secret(tok) }
+	return func(c *setup) { c.AuthToken = upstream.Secret(tok) }
 }
 
 func withRateLimit(perSecond float64) option {
-	return func(c *app.Config) { c.RateLimit = perSecond }
+	return func(c *setup) { c.RateLimit = perSecond }
 }
 
 func withFaults(f emulator.Faults) option {
-	return func(c *app.Config) { c.EmulatorConfig.Faults = f }
+	return func(c *setup) { c.EmulatorConfig.Faults = f }
 }
 
 func withTaskDelay(d time.Duration) option {
-	return func(c *app.Config) { c.EmulatorConfig.TaskDelay = d }
+	return func(c *setup) { c.EmulatorConfig.TaskDelay = d }
+}
+
+// withCountedProvider makes h.provider count the requests that reach the
+// provider (the emulator), so a test can show that a refused call sent none.
+func withCountedProvider() option {
+	return func(c *setup) { c.countProvider = true }
 }
 
 // start runs app.Serve in a goroutine until the test ends, then stops it,
@@ -109,7 +127,7 @@ func start(t *testing.T, opts ...option) *harness {
 	ec := emulator.DefaultConfig()
 	ec.TaskDelay = taskDelay
 	ec.AccessKeyID, ec.AccessKeySecret = emulatorKeyID, emulatorSecret
-	cfg := app.Config{
+	su := setup{Config: app.Config{
 		GRPCAddr:          "127.0.0.1:0",
 		HTTPAddr:          "127.0.0.1:0",
 		WatchPollInterval: pollInterval,
@@ -122,9 +140,17 @@ func start(t *testing.T, opts ...option) *harness {
 		LogLevel:          slog.LevelDebug,
 		LogFormat:         "json",
 		ShutdownTimeout:   5 * time.Second,
-	}
+	}}
 	for _, o := range opts {
-		o(&cfg)
+		o(&su)
+	}
+	cfg := su.Config
+	var provider *atomic.Int64
+	if su.countProvider {
+		provider = new(atomic.Int64)
+		cfg.UpstreamURL = countedEmulator(t, cfg.EmulatorConfig, provider)
+		cfg.Emulator = false
+		cfg.AccessKeyID, cfg.AccessKeySecret = emulatorKeyID, emulatorSecret
 	}
 	var lc net.ListenConfig
 	grpcLn, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
@@ -142,6 +168,7 @@ func start(t *testing.T, opts ...option) *harness {
 		logs:     new(syncBuffer),
 		replies:  new(syncBuffer),
 		peers:    new(peerSet),
+		provider: provider,
 		done:     make(chan struct{}),
 	}
 	serveCtx, cancel := context.WithCancel(context.Background())
@@ -168,6 +195,36 @@ func start(t *testing.T, opts ...option) *harness {
 	})
 	h.c = h.newClient(t)
 	return h
+}
+
+// countedEmulator serves an emulator configured by ec on a loopback
+// httptest server that counts the requests it gets, until the test ends,
+// and returns its base URL.
+func countedEmulator(t *testing.T, ec emulator.Config, n *atomic.Int64) string {
+	t.Helper()
+	opts, err := ec.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.New(append(opts, emulator.WithLogger(slog.New(slog.DiscardHandler)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL + "/gpubms/v1"
+}
+
+// providerRequests is how many requests have reached the counted provider.
+func (h *harness) providerRequests(t *testing.T) int64 {
+	t.Helper()
+	if h.provider == nil {
+		t.Fatal("the harness counts provider requests only withCountedProvider")
+	}
+	return h.provider.Load()
 }
 
 // stop cancels Serve's context and waits, bounded, for it to return.

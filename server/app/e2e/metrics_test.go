@@ -15,13 +15,12 @@ import (
 	"google.golang.org/grpc/codes"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
-	"github.com/gpubms/gpubms/server/app"
 	"github.com/gpubms/gpubms/server/emulator"
 	"github.com/gpubms/gpubms/server/upstream"
 )
 
 func withMetrics(on bool) option {
-	return func(c *app.Config) { c.Metrics = on }
+	return func(c *setup) { c.Metrics = on }
 }
 
 // TestMetrics makes a few calls, over gRPC and HTTP, against a server whose
