@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -28,13 +29,7 @@ func TestBinaryServesREADME(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	grpcurl := findTool(t, "grpcurl")
-	bin := filepath.Join(t.TempDir(), "gpubmsd")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
-	srv := startBinary(t, bin)
+	srv := startBinary(t, buildBinary(t), nil)
 	script := readmeBlock(t, "## Try it")
 	script = strings.ReplaceAll(script, "localhost:9090", srv.grpc)
 	script = strings.ReplaceAll(script, "localhost:8080", srv.http)
@@ -140,15 +135,49 @@ func (b *binary) log() string {
 	return b.buf.String()
 }
 
-// startBinary runs bin --emulator on port 0 and reads the addresses it
-// serves from its log.
-func startBinary(t *testing.T, bin string) *binary {
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildBinary builds gpubmsd once for the test binary's run.
+func buildBinary(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(bin, "--emulator", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json")
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gpubmsd-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "gpubmsd")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// command is bin --emulator on loopback port 0 with a JSON log, then
+// args, with env added to the test's environment.
+func command(bin string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, append([]string{"--emulator", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	cmd.Env = append(os.Environ(),
 		"GPUBMS_EMULATOR_TASK_DELAY=300ms",
 		"GPUBMS_WATCH_POLL_INTERVAL=100ms",
 	)
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
+// startBinary runs command(bin, env, args...) and reads the addresses it
+// serves from its log.
+func startBinary(t *testing.T, bin string, env []string, args ...string) *binary {
+	t.Helper()
+	cmd := command(bin, env, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
