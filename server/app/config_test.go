@@ -128,6 +128,7 @@ func TestConfigHidesSecrets(t *testing.T) {
 	t.Setenv("GPUBMS_ACCESS_KEY_ID", "AKID")
 	t.Setenv("GPUBMS_ACCESS_KEY_SECRET", "very-secret-value")
 	t.Setenv("GPUBMS_AUTH_TOKEN", "very-secret-token")
+	t.Setenv("GPUBMS_AUTH_TOKENS", "very-secret-bare-one,very-secret-bare-two")
 	var c Config
 	fs := flag.NewFlagSet("gpubmsd", flag.ContinueOnError)
 	var help strings.Builder
@@ -135,9 +136,83 @@ func TestConfigHidesSecrets(t *testing.T) {
 	c.RegisterFlags(fs)
 	fs.PrintDefaults()
 	printed := help.String() + fmt.Sprintf(" %v %+v %#v", c, c, c)
-	for _, secret := range []string{"very-secret-value", "very-secret-token"} {
+	for _, secret := range []string{"very-secret-value", "very-secret-token", "very-secret-bare-one", "very-secret-bare-two"} {
 		if strings.Contains(printed, secret) {
 			t.Errorf("%q shown in help or String()", secret)
 		}
+	}
+}
+
+func TestConfigDoor(t *testing.T) {
+	t.Setenv("GPUBMS_EMULATOR", "1")
+	t.Setenv("GPUBMS_AUTH_TOKENS", " first-token-0123456789, ,second-token-0123456789 ")
+	t.Setenv("GPUBMS_AUTH_TOKENS_FILE", "/etc/gpubms/tokens")
+	t.Setenv("GPUBMS_CORS_ORIGINS", "https://console.example,http://localhost:3000")
+	t.Setenv("GPUBMS_HTTP_ALLOWED_HOSTS", "gpubms.internal")
+	t.Setenv("GPUBMS_HTTP_MAX_BODY_BYTES", "4096")
+	t.Setenv("GPUBMS_MAX_CONNECTIONS", "50")
+	t.Setenv("GPUBMS_RATE_LIMIT_PER_CALLER", "2.5")
+	t.Setenv("GPUBMS_MAX_WATCHES_PER_CALLER", "7")
+	t.Setenv("GPUBMS_TLS_CERT", "/tls/crt")
+	t.Setenv("GPUBMS_TLS_KEY", "/tls/key")
+	t.Setenv("GPUBMS_TLS_CLIENT_CA", "/tls/ca")
+	t.Setenv("GPUBMS_TLS_CLIENT_ROLE", "operator")
+	t.Setenv("GPUBMS_ALLOW_UNAUTHENTICATED", "true")
+	t.Setenv("GPUBMS_OPEN_ROUTES", "none")
+	c, err := parse(t, "--max-watches-per-caller", "8")
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if len(c.AuthTokens) != 2 || string(c.AuthTokens[0]) != "first-token-0123456789" || string(c.AuthTokens[1]) != "second-token-0123456789" {
+		t.Errorf("AuthTokens: got %d tokens, want the two named", len(c.AuthTokens))
+	}
+	got := fmt.Sprintf("%s|%v|%v|%d|%d|%g|%d|%s|%s|%s|%s|%v|%s", c.AuthTokensFile, c.CORSOrigins, c.HTTPAllowedHosts,
+		c.HTTPMaxBodyBytes, c.MaxConnections, c.RateLimitPerCaller, c.MaxWatchesPerCaller,
+		c.TLSCert, c.TLSKey, c.TLSClientCA, c.TLSClientRole, c.AllowUnauthenticated, c.OpenRoutes)
+	want := "/etc/gpubms/tokens|[https://console.example http://localhost:3000]|[gpubms.internal]|4096|50|2.5|8|/tls/crt|/tls/key|/tls/ca|operator|true|none"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	ac := c.authConfig()
+	if ac.Token != "" || len(ac.Tokens) != 2 || ac.File != "/etc/gpubms/tokens" || !ac.Certificates || ac.CertificateRole.String() != "operator" {
+		t.Errorf("authConfig: got file %q, %d tokens, certificates %v as %s", ac.File, len(ac.Tokens), ac.Certificates, ac.CertificateRole)
+	}
+}
+
+func TestConfigDoorDefaults(t *testing.T) {
+	t.Setenv("GPUBMS_EMULATOR", "1")
+	c, err := parse(t)
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if c.HTTPMaxBodyBytes != 1<<20 || c.MaxConnections != 0 || c.MaxWatchesPerCaller != DefaultMaxWatches ||
+		c.TLSClientRole != "reader" || c.OpenRoutes != OpenLoopback || c.AllowUnauthenticated || c.authConfig().Enabled() {
+		t.Errorf("got body %d, conns %d, watches %d, client role %q, open %q, allow %v, auth %v",
+			c.HTTPMaxBodyBytes, c.MaxConnections, c.MaxWatchesPerCaller, c.TLSClientRole, c.OpenRoutes, c.AllowUnauthenticated, c.authConfig().Enabled())
+	}
+}
+
+func TestConfigRejectsDoor(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"certificate without key", []string{"--tls-cert", "c"}, "both a certificate and a key"},
+		{"client CA without TLS", []string{"--tls-client-ca", "ca"}, "need TLS"},
+		{"unknown client role", []string{"--tls-client-role", "admin"}, "GPUBMS_TLS_CLIENT_ROLE"},
+		{"unknown open routes", []string{"--open-routes", "some"}, "open routes"},
+		{"CORS origin with a path", []string{"--cors-origins", "https://a.example/app"}, "CORS origin"},
+		{"CORS origin without scheme", []string{"--cors-origins", "a.example"}, "CORS origin"},
+		{"negative body limit", []string{"--http-max-body-bytes", "-1"}, "must not be negative"},
+		{"negative per-caller rate", []string{"--rate-limit-per-caller", "-1"}, "rate limits"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("GPUBMS_EMULATOR", "1")
+			_, err := parse(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate = %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }

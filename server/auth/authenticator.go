@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode"
+	"unicode/utf8"
 )
 
 // MinTokenLength is the shortest bearer token accepted in the
@@ -39,7 +40,8 @@ type Config struct {
 	// (GPUBMS_AUTH_TOKENS).
 	Tokens []string
 	// File is a tokens file (GPUBMS_AUTH_TOKENS_FILE): one caller a line,
-	// "NAME ROLE TOKEN", blank lines and '#' comments ignored. A TOKEN of
+	// "NAME ROLE TOKEN", blank lines and '#' comments (to the end of the
+	// line, anywhere in it: a token cannot hold '#') ignored. A TOKEN of
 	// "-" only gives NAME's client certificates their role.
 	File string
 	// Certificates makes verified client certificates callers, named by
@@ -92,6 +94,9 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	for i, tok := range cfg.Tokens {
 		n := strconv.Itoa(i + 1)
+		if tok == "" {
+			return nil, fmt.Errorf("GPUBMS_AUTH_TOKENS item %s is empty", n)
+		}
 		a.static = append(a.static, entry{name: "token-" + n, role: Operator, token: tok, from: "GPUBMS_AUTH_TOKENS item " + n})
 	}
 	if _, err := a.Reload(); err != nil {
@@ -103,7 +108,7 @@ func New(cfg Config) (*Authenticator, error) {
 // Enabled reports whether callers must authenticate.
 func (a *Authenticator) Enabled() bool { return a.cfg.Enabled() }
 
-// Reload re-reads the tokens file and returns how many callers are known.
+// Reload re-reads the tokens file and returns how many tokens are known.
 // On error the callers known before stay in force.
 func (a *Authenticator) Reload() (int, error) {
 	a.mu.Lock()
@@ -130,7 +135,7 @@ func build(es []entry) (*callers, error) {
 	fromOf := map[[sha256.Size]byte]string{}
 	for _, e := range es {
 		if prev, ok := names[e.name]; ok && prev.role != e.role {
-			return nil, fmt.Errorf("%s: caller %q is %s here but %s at %s", e.from, e.name, e.role, prev.role, prev.from)
+			return nil, fmt.Errorf("%s: %s is %s here but %s at %s", e.from, shown("caller", e.name), e.role, prev.role, prev.from)
 		}
 		names[e.name] = e
 		if e.file {
@@ -140,11 +145,11 @@ func build(es []entry) (*callers, error) {
 			continue
 		}
 		if len(e.token) < MinTokenLength {
-			return nil, fmt.Errorf("%s: the token of %q is shorter than %d characters", e.from, e.name, MinTokenLength)
+			return nil, fmt.Errorf("%s: the token of %s is shorter than %d characters", e.from, shown("caller", e.name), MinTokenLength)
 		}
 		h := sha256.Sum256([]byte(e.token))
 		if prev, ok := fromOf[h]; ok {
-			return nil, fmt.Errorf("%s: the token of %q is also given at %s", e.from, e.name, prev)
+			return nil, fmt.Errorf("%s: the token of %s is also given at %s", e.from, shown("caller", e.name), prev)
 		}
 		fromOf[h] = e.from
 		cs.byToken[h] = Caller{Name: e.name, Role: e.role, Via: ViaToken}
@@ -165,7 +170,8 @@ func readTokensFile(path string) ([]entry, error) {
 func parseTokens(r io.Reader, path string) ([]entry, error) {
 	var es []entry
 	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		line := sc.Text()
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
@@ -184,7 +190,7 @@ func parseTokens(r io.Reader, path string) ([]entry, error) {
 		}
 		role, err := ParseRole(roleText)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", at, err)
+			return nil, fmt.Errorf("%s: %s is not reader or operator", at, shown("role", roleText))
 		}
 		if tok == NoToken {
 			tok = ""
@@ -192,14 +198,24 @@ func parseTokens(r io.Reader, path string) ([]entry, error) {
 		es = append(es, entry{name: name, role: role, token: tok, from: at, file: true})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("tokens file %s: %w", path, err)
+		return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 	}
 	return es, nil
 }
 
+// shown names a field of a tokens file line in an error. A value as long
+// as a token may be a token typed in the wrong column, so it is not shown:
+// the line number says where to look.
+func shown(what, value string) string {
+	if utf8.RuneCountInString(value) < MinTokenLength {
+		return fmt.Sprintf("%s %q", what, value)
+	}
+	return "the " + what + " (not shown: it is as long as a token)"
+}
+
 // checkName accepts up to 128 printable characters, not Anonymous.
 func checkName(name string) error {
-	if len(name) > 128 {
+	if utf8.RuneCountInString(name) > 128 {
 		return errors.New("caller name longer than 128 characters")
 	}
 	if name == Anonymous {
@@ -207,7 +223,7 @@ func checkName(name string) error {
 	}
 	for _, r := range name {
 		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
-			return fmt.Errorf("caller name %q has a character that is not printable", name)
+			return fmt.Errorf("%s has a character that is not printable", shown("caller name", name))
 		}
 	}
 	return nil
