@@ -1,5 +1,5 @@
-// Package gpubms is the Go client of the gpubms service: dialling with TLS and
-// bearer tokens, every GpuService RPC, and helpers that wait for the provider
+// Package gpubms is the Go client of the gpubms service: dialling with TLS,
+// client certificates and bearer tokens, every GpuService RPC, and helpers that wait for the provider
 // tasks that creating, reinstalling, powering and deleting servers start.
 //
 //	c, err := gpubms.Dial(ctx, "gpubms.example.com:443", gpubms.WithToken(token))
@@ -8,6 +8,12 @@
 //	resp, err := c.CreateGpuInstance(ctx, req)
 //	if err != nil { ... }
 //	ev, err := c.WaitTask(ctx, resp.GetTaskId())
+//
+// A server with a private CA that authenticates callers by certificate:
+//
+//	c, err := gpubms.Dial(ctx, "10.0.0.7:9090",
+//		gpubms.WithTLSFiles("ca.pem", "client.pem", "client-key.pem"),
+//		gpubms.WithServerName("gpubms.internal"))
 //
 // Errors from RPCs are gRPC status errors: branch on status.Code(err), and
 // read google.rpc.ErrorInfo details (reason = the provider's error code) with
@@ -60,22 +66,28 @@ func (c *Client) Close() error {
 type Option func(*options)
 
 type options struct {
-	insecure  bool
-	tlsConfig *tls.Config
-	token     *string // behind a pointer so printing options never shows it
-	userAgent string
-	dialOpts  []grpc.DialOption
+	insecure   bool
+	tlsConfig  *tls.Config
+	tlsFiles   *tlsFiles
+	serverName *string
+	token      *string // behind a pointer so printing options never shows it
+	userAgent  string
+	dialOpts   []grpc.DialOption
 }
 
 // WithInsecure dials without transport security (plaintext). Use it for
 // loopback and development servers only. It also allows a WithToken token to
 // be sent over that plaintext connection: that is only ever allowed when
-// WithInsecure is set explicitly. It conflicts with WithTLSConfig.
+// WithInsecure is set explicitly. It conflicts with every TLS option
+// (WithTLSConfig, WithTLSFiles, WithServerName).
 func WithInsecure() Option { return func(o *options) { o.insecure = true } }
 
 // WithTLSConfig dials with TLS configured by cfg (client certificates, a
-// private CA, a server name). Without it, and without WithInsecure, Dial uses
-// TLS with the system's root certificates.
+// private CA, a server name), for what WithTLSFiles does not cover, such as
+// certificates that rotate through GetClientCertificate. Without it, without
+// WithTLSFiles and without WithInsecure, Dial uses TLS with the system's root
+// certificates. Dial uses a copy: later changes to cfg do not reach the
+// connection. It conflicts with WithInsecure and WithTLSFiles.
 func WithTLSConfig(cfg *tls.Config) Option { return func(o *options) { o.tlsConfig = cfg } }
 
 // WithToken sends token with every RPC as `authorization: Bearer <token>`
@@ -102,8 +114,11 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // Dial does not wait for the connection: like grpc.NewClient, which it uses,
 // it connects on the first RPC, whose own context bounds the wait. ctx is
 // only checked, so an already cancelled caller fails at once. Invalid option
-// combinations (WithInsecure with WithTLSConfig, an empty WithToken) are
-// errors here rather than on the first RPC.
+// combinations (WithInsecure with a TLS option, WithTLSConfig with
+// WithTLSFiles, an empty WithToken or WithServerName) and WithTLSFiles files
+// that do not load are errors here rather than on the first RPC. A failed TLS
+// handshake (a server certificate the CA does not vouch for, a server that
+// refuses the client certificate) shows on the first RPC, as Unavailable.
 func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("gpubms: dial %s: %w", target, err)
@@ -112,18 +127,19 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.insecure && o.tlsConfig != nil {
-		return nil, errors.New("gpubms: dial: WithInsecure and WithTLSConfig conflict")
+	if err := o.checkTLS(); err != nil {
+		return nil, err
 	}
 	var dialOpts []grpc.DialOption
-	switch {
-	case o.insecure:
+	if o.insecure {
 		dialOpts = append(dialOpts, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	case o.tlsConfig != nil:
-		dialOpts = append(dialOpts, grpc.WithTransportCredentials(credentials.NewTLS(o.tlsConfig)))
-	default:
+	} else {
+		cfg, err := o.clientTLSConfig()
+		if err != nil {
+			return nil, err
+		}
 		// A nil config means TLS 1.2+ with the system roots.
-		dialOpts = append(dialOpts, grpc.WithTransportCredentials(credentials.NewTLS(nil)))
+		dialOpts = append(dialOpts, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 	}
 	if o.token != nil {
 		if *o.token == "" {

@@ -70,6 +70,28 @@ func ExampleDial() {
 	// CN_Hohhot_B Hohhot B
 }
 
+// A server with a private CA that also verifies client certificates (mTLS),
+// reached by IP address while its certificate names gpubms.internal. The
+// certificate alone identifies the caller; WithToken could be added too.
+// (Not run: it needs the server and the files.)
+func ExampleWithTLSFiles() {
+	ctx := context.Background()
+	c, err := gpubms.Dial(ctx, "10.0.0.7:9090",
+		gpubms.WithTLSFiles("/etc/gpubms/ca.pem", "/etc/gpubms/client.pem", "/etc/gpubms/client-key.pem"),
+		gpubms.WithServerName("gpubms.internal"),
+	)
+	if err != nil {
+		log.Fatal(err) // a missing or malformed file, named in err
+	}
+	defer c.Close()
+
+	resp, err := c.DescribeGpuRegions(ctx, &gpubmsv1.DescribeGpuRegionsRequest{})
+	if err != nil {
+		log.Fatal(err) // Unavailable if either side's certificate is refused
+	}
+	fmt.Println(len(resp.GetRegions()), "regions")
+}
+
 func ExampleNewClient() {
 	srv := startServer(exampleService())
 	defer srv.stop()

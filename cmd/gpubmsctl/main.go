@@ -15,7 +15,14 @@
 //	--addr       server address (env GPUBMS_ADDR, default 127.0.0.1:9090)
 //	--insecure   plaintext instead of TLS. Unset, it is true for loopback
 //	             addresses (127.0.0.0/8, ::1, localhost, unix sockets) and false
-//	             for every other address, which use TLS with the system roots.
+//	             for every other address, which use TLS with the system roots;
+//	             any of --cacert, --cert, --key means TLS, even on loopback, and
+//	             is a usage error with --insecure (true).
+//	--cacert     PEM file of the CA certificates that verify the server, in
+//	             place of the system roots (env GPUBMS_CACERT).
+//	--cert       PEM file of a client certificate, for servers that
+//	--key        authenticate callers by certificate (mTLS), and its private
+//	             key (env GPUBMS_CERT, GPUBMS_KEY). Both or neither.
 //	--token      bearer token (env GPUBMS_TOKEN; prefer the environment, since
 //	             a flag shows in the process list). It is sent over plaintext
 //	             only when the connection is plaintext by the rule above.
@@ -76,7 +83,7 @@ const (
 )
 
 // run executes one command line and returns the exit status. getenv supplies
-// GPUBMS_ADDR and GPUBMS_TOKEN.
+// GPUBMS_ADDR, GPUBMS_TOKEN, GPUBMS_CACERT, GPUBMS_CERT and GPUBMS_KEY.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.rootCommand()
@@ -103,6 +110,9 @@ type app struct {
 
 	addr     string
 	insecure bool
+	cacert   string
+	cert     string
+	key      string
 	token    string
 	timeout  time.Duration
 	output   string
@@ -126,7 +136,11 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `gpubmsctl drives GPU bare-metal servers through a gpubms server.
 
 The connection is plaintext for loopback addresses and TLS otherwise, unless
---insecure says which. The token comes from --token or GPUBMS_TOKEN.
+--insecure says which. --cacert (GPUBMS_CACERT) verifies the server with a
+private CA instead of the system roots; --cert and --key (GPUBMS_CERT,
+GPUBMS_KEY) present a client certificate. Any of the three means TLS, even on
+loopback, and conflicts with --insecure. The token comes from --token or
+GPUBMS_TOKEN; a client certificate can replace it or come with it.
 Exit status: 0 success, 1 a call failed, 2 bad usage, 3 a waited-for task failed.`,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
@@ -146,7 +160,10 @@ Exit status: 0 success, 1 a call failed, 2 bad usage, 3 a waited-for task failed
 
 	f := root.PersistentFlags()
 	f.StringVar(&a.addr, "addr", "", "server address (env GPUBMS_ADDR; default "+defaultAddr+")")
-	f.BoolVar(&a.insecure, "insecure", false, "plaintext instead of TLS (default: true for loopback addresses only)")
+	f.BoolVar(&a.insecure, "insecure", false, "plaintext instead of TLS (default: true for loopback addresses, unless --cacert, --cert or --key asks for TLS)")
+	f.StringVar(&a.cacert, "cacert", "", "PEM `FILE` of the CA certificates that verify the server (env GPUBMS_CACERT; default: the system roots); means TLS")
+	f.StringVar(&a.cert, "cert", "", "PEM `FILE` of the client certificate, with --key (env GPUBMS_CERT); means TLS")
+	f.StringVar(&a.key, "key", "", "PEM `FILE` of the client certificate's private key, with --cert (env GPUBMS_KEY); means TLS")
 	f.StringVar(&a.token, "token", "", "bearer token (env GPUBMS_TOKEN)")
 	f.DurationVar(&a.timeout, "timeout", 0, "deadline of the whole command (default: 30s per call, waiting unbounded)")
 	f.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
@@ -168,8 +185,34 @@ func (a *app) setup(cmd *cobra.Command, _ []string) error {
 	if !flags.Changed("token") {
 		a.token = a.getenv("GPUBMS_TOKEN")
 	}
-	if !flags.Changed("insecure") {
-		a.insecure = isLoopback(a.addr)
+	// The TLS files, each from its flag or else its variable. For the
+	// messages, source says where each came from; from lists the set ones.
+	var from []string
+	source := map[string]string{}
+	for _, f := range []struct {
+		flag, env string
+		v         *string
+	}{{"cacert", "GPUBMS_CACERT", &a.cacert}, {"cert", "GPUBMS_CERT", &a.cert}, {"key", "GPUBMS_KEY", &a.key}} {
+		source[f.flag] = "--" + f.flag
+		if !flags.Changed(f.flag) {
+			*f.v = a.getenv(f.env)
+			source[f.flag] = f.env
+		}
+		if *f.v != "" {
+			from = append(from, source[f.flag])
+		}
+	}
+	if a.cert != "" && a.key == "" {
+		return usagef("%s needs --key (or GPUBMS_KEY): a client certificate needs its private key", source["cert"])
+	}
+	if a.key != "" && a.cert == "" {
+		return usagef("%s needs --cert (or GPUBMS_CERT): a private key needs its client certificate", source["key"])
+	}
+	switch {
+	case !flags.Changed("insecure"):
+		a.insecure = len(from) == 0 && isLoopback(a.addr)
+	case a.insecure && len(from) > 0:
+		return usagef("--insecure conflicts with %s, which means TLS: drop one", strings.Join(from, ", "))
 	}
 	if a.output != "table" && a.output != "json" {
 		return usagef("--output must be table or json, not %q", a.output)
@@ -213,6 +256,9 @@ func (a *app) dial() (*gpubms.Client, error) {
 	opts := []gpubms.Option{gpubms.WithUserAgent(userAgent)}
 	if a.insecure {
 		opts = append(opts, gpubms.WithInsecure())
+	}
+	if a.cacert != "" || a.cert != "" || a.key != "" {
+		opts = append(opts, gpubms.WithTLSFiles(a.cacert, a.cert, a.key))
 	}
 	if a.token != "" {
 		opts = append(opts, gpubms.WithToken(a.token))

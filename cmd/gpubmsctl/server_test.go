@@ -12,7 +12,9 @@ import (
 	"buf.build/go/protovalidate"
 	grpcvalidate "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -31,9 +33,10 @@ type recorder struct {
 	// and end OK. A task with "hang" as its last raw status blocks instead.
 	events map[string][]*gpubmsv1.TaskEvent
 
-	mu   sync.Mutex
-	reqs []proto.Message
-	auth []string
+	mu    sync.Mutex
+	reqs  []proto.Message
+	auth  []string
+	peers []string // common names of verified client certificates
 }
 
 func (r *recorder) record(method string, req proto.Message) error {
@@ -53,6 +56,12 @@ func (r *recorder) tokens() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.auth)
+}
+
+func (r *recorder) clientCerts() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.peers)
 }
 
 func (r *recorder) DescribeGpuRegions(_ context.Context, req *gpubmsv1.DescribeGpuRegionsRequest) (*gpubmsv1.DescribeGpuRegionsResponse, error) {
@@ -196,8 +205,9 @@ func (r *recorder) play(ctx context.Context, ids []string, send func(*gpubmsv1.T
 	return nil
 }
 
-// serve starts rec on a loopback port and returns its address.
-func serve(t *testing.T, rec *recorder) string {
+// serve starts rec on a loopback port and returns its address. opts are
+// extra server options (TLS credentials).
+func serve(t *testing.T, rec *recorder, opts ...grpc.ServerOption) string {
 	t.Helper()
 	v, err := protovalidate.New()
 	if err != nil {
@@ -210,10 +220,15 @@ func serve(t *testing.T, rec *recorder) string {
 	recordAuth := func(ctx context.Context) {
 		md, _ := metadata.FromIncomingContext(ctx)
 		rec.mu.Lock()
+		defer rec.mu.Unlock()
 		rec.auth = append(rec.auth, md.Get("authorization")...)
-		rec.mu.Unlock()
+		if p, ok := peer.FromContext(ctx); ok {
+			if info, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(info.State.VerifiedChains) > 0 {
+				rec.peers = append(rec.peers, info.State.VerifiedChains[0][0].Subject.CommonName)
+			}
+		}
 	}
-	srv := grpc.NewServer(
+	srv := grpc.NewServer(append(opts,
 		grpc.ChainUnaryInterceptor(
 			func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 				recordAuth(ctx)
@@ -228,7 +243,7 @@ func serve(t *testing.T, rec *recorder) string {
 			},
 			grpcvalidate.StreamServerInterceptor(v),
 		),
-	)
+	)...)
 	gpubmsv1.RegisterGpuServiceServer(srv, rec)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
