@@ -27,9 +27,10 @@ import (
 // cross-site page; allowed ones go on to CORS), then a path or query that
 // is not valid UTF-8 (400).
 func (g *gateway) browserRules(next http.Handler) http.Handler {
+	// Origins compare without case, as rs/cors compares them.
 	allowed := make(map[string]bool, len(g.opts.origins))
 	for _, o := range g.opts.origins {
-		allowed[o] = true
+		allowed[strings.ToLower(o)] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.opts.hosts != nil && !g.opts.hosts.allows(r.Host) {
@@ -37,7 +38,7 @@ func (g *gateway) browserRules(next http.Handler) http.Handler {
 				"host %q is not served here; add it to GPUBMS_HTTP_ALLOWED_HOSTS if it should be", r.Host))
 			return
 		}
-		if origin, ok := r.Header["Origin"]; ok && (len(origin) != 1 || !allowed[origin[0]]) {
+		if origin, ok := r.Header["Origin"]; ok && (len(origin) != 1 || !allowed[strings.ToLower(origin[0])]) {
 			g.writeStatus(w, http.StatusForbidden, status.Newf(codes.PermissionDenied,
 				"origin %q may not call this API; allowed origins are set by GPUBMS_CORS_ORIGINS", strings.Join(origin, ", ")))
 			return
@@ -81,7 +82,7 @@ func (g *gateway) apiRoute(next http.Handler) http.Handler {
 			return
 		}
 		if hasBody(r) {
-			if !isJSON(r.Header.Get("Content-Type")) {
+			if ct := r.Header.Values("Content-Type"); len(ct) != 1 || !isJSON(ct[0]) {
 				g.writeStatus(w, http.StatusUnsupportedMediaType, status.Newf(codes.InvalidArgument,
 					"a request body must be Content-Type: application/json, not %q", r.Header.Get("Content-Type")))
 				return
@@ -108,7 +109,7 @@ func (g *gateway) apiRoute(next http.Handler) http.Handler {
 // WithOpenRoutes lets in, and to authenticated callers.
 func (g *gateway) openRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.opts.open == nil || !g.opts.open(r) {
+		if g.opts.open != nil && !g.opts.open(r) {
 			var ok bool
 			if r, ok = g.authenticate(w, r); !ok {
 				return
@@ -118,19 +119,19 @@ func (g *gateway) openRoute(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate runs the authenticator; on failure it answers 401.
+// authenticate runs the authenticator; on failure it answers 401. The
+// Authorization header goes no further either way (grpc-gateway would
+// forward it as metadata whatever the header matcher says).
 func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
-	if g.opts.authenticate == nil {
-		return r, true
+	if g.opts.authenticate != nil {
+		ctx, err := g.opts.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gpubms"`)
+			g.writeStatus(w, http.StatusUnauthorized, status.New(codes.Unauthenticated, err.Error()))
+			return nil, false
+		}
+		r = r.WithContext(ctx)
 	}
-	ctx, err := g.opts.authenticate(r)
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gpubms"`)
-		g.writeStatus(w, http.StatusUnauthorized, status.New(codes.Unauthenticated, err.Error()))
-		return nil, false
-	}
-	r = r.WithContext(ctx)
-	// The token has done its work; it goes no further.
 	r.Header.Del("Authorization")
 	return r, true
 }
@@ -228,26 +229,30 @@ func newHostPolicy(listen string, names []string) *hostPolicy {
 	p := &hostPolicy{exact: map[string]bool{}, anyPort: map[string]bool{}}
 	if h, port, err := net.SplitHostPort(listen); err == nil {
 		p.port = port
-		p.exact[strings.ToLower(net.JoinHostPort(h, port))] = true
+		p.exact[net.JoinHostPort(hostName(h), port)] = true
 	}
 	for _, n := range names {
-		n = strings.ToLower(strings.TrimSpace(n))
-		if _, _, err := net.SplitHostPort(n); err == nil {
-			p.exact[n] = true
+		n = strings.TrimSpace(n)
+		if h, port, err := net.SplitHostPort(n); err == nil {
+			p.exact[net.JoinHostPort(hostName(h), port)] = true
 		} else {
-			p.anyPort[strings.Trim(n, "[]")] = true
+			p.anyPort[hostName(n)] = true
 		}
 	}
 	return p
 }
 
+// hostName is h as compared: lower case, without brackets or a final dot.
+func hostName(h string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+}
+
 func (p *hostPolicy) allows(host string) bool {
-	host = strings.ToLower(host)
 	h, port, err := net.SplitHostPort(host)
 	if err != nil {
-		h, port = strings.Trim(host, "[]"), ""
+		h, port = host, ""
 	}
-	h = strings.TrimSuffix(h, ".")
+	h = hostName(h)
 	switch {
 	case net.ParseIP(h) != nil:
 		// An IP address is never a rebound name, and a page on another

@@ -87,7 +87,8 @@ func WithCallMetadata(f func(context.Context) metadata.MD) Option {
 }
 
 // WithOpenRoutes says which requests may read MetricsPath and OpenAPIPath
-// without authentication. Default: all of them.
+// without authentication; the others must pass WithAuthenticator's.
+// Default: all of them.
 func WithOpenRoutes(f func(*http.Request) bool) Option {
 	return func(o *options) { o.open = f }
 }
@@ -139,7 +140,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts ...Option) (http.Handl
 	g := &gateway{opts: o, json: jsonpb, routes: routeTable(gpubmsv1.File_gpubms_v1_gpubms_proto.Services())}
 	muxOpts := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{jsonpb}),
-		sseMarshalerOption(jsonpb),
+		sseMarshalerOption(strictJSON{jsonpb}),
 		runtime.WithMiddlewares(g.checkRoute),
 		runtime.WithErrorHandler(g.errorHandler),
 		runtime.WithRoutingErrorHandler(g.routingErrorHandler),

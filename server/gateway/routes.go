@@ -109,7 +109,8 @@ func (g *gateway) checkRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 func (rt *route) checkQuery(q url.Values) *status.Status {
 	var bad []string
 	for k := range q {
-		if !rt.query || rt.vars[k] || (rt.body != "" && (k == rt.body || strings.HasPrefix(k, rt.body+"."))) || !hasField(rt.rpc.Input(), k) {
+		top, ok := fieldPath(rt.rpc.Input(), k)
+		if !ok || !rt.query || rt.vars[top] || top == rt.body {
 			bad = append(bad, k)
 		}
 	}
@@ -130,9 +131,10 @@ func (rt *route) checkQuery(q url.Values) *status.Status {
 	return st
 }
 
-// hasField reports whether path ("a.b.c", proto or JSON names) is a field
-// of md that a query parameter can set.
-func hasField(md protoreflect.MessageDescriptor, path string) bool {
+// fieldPath resolves path ("a.b.c", proto or JSON names) to a field of md
+// that a query parameter can set, and returns the proto name of its first
+// segment (the field of md it is in).
+func fieldPath(md protoreflect.MessageDescriptor, path string) (top string, ok bool) {
 	segs := strings.Split(path, ".")
 	for i, s := range segs {
 		fd := md.Fields().ByName(protoreflect.Name(s))
@@ -140,17 +142,20 @@ func hasField(md protoreflect.MessageDescriptor, path string) bool {
 			fd = md.Fields().ByJSONName(s)
 		}
 		if fd == nil {
-			return false
+			return "", false
+		}
+		if i == 0 {
+			top = string(fd.Name())
 		}
 		if i == len(segs)-1 {
-			return true
+			return top, true
 		}
 		if fd.Message() == nil || fd.IsList() || fd.IsMap() {
-			return false
+			return "", false
 		}
 		md = fd.Message()
 	}
-	return false
+	return "", false
 }
 
 // probeKey marks a request that allowedMethods sends through the mux only
