@@ -2,14 +2,8 @@ package gpubms_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,6 +21,7 @@ import (
 
 	gpubms "github.com/gpubms/gpubms/clients/go"
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	"github.com/gpubms/gpubms/server/tlstest"
 )
 
 // serverName is the DNS name in the test server's certificate, which is also
@@ -45,102 +40,15 @@ type pki struct {
 func newPKI(t *testing.T, clientCN string) *pki {
 	t.Helper()
 	dir := t.TempDir()
-	caCert, caKey := newCA(t, "gpubms test CA")
-	other, _ := newCA(t, "another CA")
-	srvDER, srvKey := issue(t, caCert, caKey, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: serverName},
-		DNSNames:    []string{serverName},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	cliDER, cliKey := issue(t, caCert, caKey, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: clientCN},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
+	ca := tlstest.NewCA(t, "gpubms test CA")
 	p := &pki{
-		ca:         writePEM(t, dir, "ca.pem", "CERTIFICATE", caCert.Raw),
-		otherCA:    writePEM(t, dir, "other-ca.pem", "CERTIFICATE", other.Raw),
-		clientCert: writePEM(t, dir, "client.pem", "CERTIFICATE", cliDER),
-		clientKey:  writePEM(t, dir, "client-key.pem", "PRIVATE KEY", marshalKey(t, cliKey)),
-		server:     tls.Certificate{Certificate: [][]byte{srvDER}, PrivateKey: srvKey},
-		pool:       x509.NewCertPool(),
+		ca:      tlstest.WriteFile(t, dir, "ca.pem", ca.PEM),
+		otherCA: tlstest.WriteFile(t, dir, "other-ca.pem", tlstest.NewCA(t, "another CA").PEM),
+		server:  ca.Server(t, serverName).TLS,
+		pool:    ca.Pool,
 	}
-	p.pool.AddCert(caCert)
+	p.clientCert, p.clientKey = ca.Client(t, clientCN).WriteFiles(t, dir, "client")
 	return p
-}
-
-var serial struct {
-	sync.Mutex
-	n int64
-}
-
-func nextSerial() *big.Int {
-	serial.Lock()
-	defer serial.Unlock()
-	serial.n++
-	return big.NewInt(serial.n)
-}
-
-func newCA(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          nextSerial(),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-// issue signs tmpl (subject, names, usages) with the CA.
-func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate) ([]byte, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber = nextSerial()
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der, key
-}
-
-func marshalKey(t *testing.T, key *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // peerService answers DescribeGpuRegions with one region whose id is the

@@ -1,24 +1,16 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/gpubms/gpubms/server/tlstest"
 )
 
 // clientCN is the common name of the test client certificate.
@@ -35,77 +27,18 @@ type testPKI struct {
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
 	dir := t.TempDir()
-	ca, caKey := makeCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "test CA"}, IsCA: true}, nil, nil)
-	other, _ := makeCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "other CA"}, IsCA: true}, nil, nil)
-	srv, srvKey := makeCert(t, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "gpubms.test"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, ca, caKey)
-	cli, cliKey := makeCert(t, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: clientCN},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, ca, caKey)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cliKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &testPKI{
-		ca:      writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.Raw),
-		otherCA: writePEM(t, dir, "other-ca.pem", "CERTIFICATE", other.Raw),
-		cert:    writePEM(t, dir, "client.pem", "CERTIFICATE", cli.Raw),
-		key:     writePEM(t, dir, "client-key.pem", "PRIVATE KEY", keyDER),
+	ca := tlstest.NewCA(t, "test CA")
+	p := &testPKI{
+		ca:      tlstest.WriteFile(t, dir, "ca.pem", ca.PEM),
+		otherCA: tlstest.WriteFile(t, dir, "other-ca.pem", tlstest.NewCA(t, "other CA").PEM),
 		server: &tls.Config{
-			Certificates: []tls.Certificate{{Certificate: [][]byte{srv.Raw}, PrivateKey: srvKey}},
-			ClientCAs:    pool,
+			Certificates: []tls.Certificate{ca.Server(t, "gpubms.test").TLS},
+			ClientCAs:    ca.Pool,
 			ClientAuth:   tls.RequireAndVerifyClientCert,
 		},
 	}
-}
-
-// makeCert makes a certificate from tmpl (subject, names, usages, IsCA),
-// signed by parent, or self-signed when parent is nil.
-func makeCert(t *testing.T, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber = serial
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	if tmpl.IsCA {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-		tmpl.BasicConstraintsValid = true
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	p.cert, p.key = ca.Client(t, clientCN).WriteFiles(t, dir, "client")
+	return p
 }
 
 func TestTLSFlags(t *testing.T) {

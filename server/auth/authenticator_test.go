@@ -1,9 +1,6 @@
 package auth
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -11,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -19,7 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/gpubms/gpubms/server/tlstest"
 )
 
 // secret is a deterministic token of 64 hex characters, distinct for each
@@ -706,31 +703,6 @@ func TestReloadWithoutFile(t *testing.T) {
 
 // --- certificates ---
 
-var testCA = sync.OnceValues(func() (*x509.Certificate, *ecdsa.PrivateKey) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "gpubms test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	return ca, key
-})
-
 type certSpec struct {
 	cn     string
 	org    string
@@ -740,30 +712,12 @@ type certSpec struct {
 	ips    []string
 }
 
-var serial struct {
-	sync.Mutex
-	n int64
-}
-
-// leafCert issues a client certificate from testCA and verifies it, as a TLS
-// server with that CA would have.
+// leafCert issues a client certificate from a test CA and verifies it, as a
+// TLS server with that CA would have.
 func leafCert(t *testing.T, s certSpec) *x509.Certificate {
 	t.Helper()
-	ca, caKey := testCA()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial.Lock()
-	serial.n++
-	sn := serial.n + 1
-	serial.Unlock()
 	tmpl := &x509.Certificate{
-		SerialNumber:   big.NewInt(sn),
 		Subject:        pkix.Name{CommonName: s.cn},
-		NotBefore:      time.Now().Add(-time.Hour),
-		NotAfter:       time.Now().Add(time.Hour),
-		KeyUsage:       x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		DNSNames:       s.dns,
 		EmailAddresses: s.emails,
@@ -785,17 +739,9 @@ func leafCert(t *testing.T, s certSpec) *x509.Certificate {
 		}
 		tmpl.IPAddresses = append(tmpl.IPAddresses, p)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatalf("CreateCertificate(%+v): %v", s, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("ParseCertificate: %v", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	ca := tlstest.NewCA(t, "gpubms test CA")
+	cert := ca.Issue(t, tmpl).Cert
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatalf("Verify(%+v): %v", s, err)
 	}
 	return cert

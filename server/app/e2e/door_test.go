@@ -26,6 +26,7 @@ import (
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server/app"
 	"github.com/gpubms/gpubms/server/emulator"
+	"github.com/gpubms/gpubms/server/tlstest"
 	"github.com/gpubms/gpubms/server/upstream"
 )
 
@@ -56,7 +57,7 @@ func bearer(c context.Context, token string) context.Context {
 // tokensFile writes a tokens file in a new temporary directory.
 func tokensFile(t *testing.T, lines ...string) string {
 	t.Helper()
-	return writeFile(t, t.TempDir(), "tokens", []byte(strings.Join(lines, "\n")+"\n"))
+	return tlstest.WriteFile(t, t.TempDir(), "tokens", []byte(strings.Join(lines, "\n")+"\n"))
 }
 
 // withToken returns a client of h whose every call sends token.
@@ -216,7 +217,7 @@ func httpStatus(c codes.Code) int {
 func TestTokensFileReload(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	file := writeFile(t, dir, "tokens", []byte("ops operator "+opsToken+"\n"))
+	file := tlstest.WriteFile(t, dir, "tokens", []byte("ops operator "+opsToken+"\n"))
 	reload := make(chan struct{})
 	h := start(t, withTaskDelay(2*time.Second), func(c *setup) {
 		c.AuthTokensFile = file
@@ -242,7 +243,7 @@ func TestTokensFileReload(t *testing.T) {
 		t.Fatalf("first event %v, want init (the task must still run across the reload)", first.GetEvent())
 	}
 
-	writeFile(t, dir, "tokens", []byte("# rotated\nops operator "+newToken+"\n"))
+	tlstest.WriteFile(t, dir, "tokens", []byte("# rotated\nops operator "+newToken+"\n"))
 	reload <- struct{}{}
 	eventually(t, "the old token is refused after the reload", func() (bool, error) {
 		_, err := h.c.DescribeGpuRegions(old, &gpubmsv1.DescribeGpuRegionsRequest{})
@@ -272,7 +273,7 @@ func TestTokensFileReload(t *testing.T) {
 	}
 
 	// A broken file: the callers in force stay.
-	writeFile(t, dir, "tokens", []byte("ops operator\n"))
+	tlstest.WriteFile(t, dir, "tokens", []byte("ops operator\n"))
 	reload <- struct{}{}
 	eventually(t, "the failed reload is logged", func() (bool, error) {
 		return strings.Contains(h.logs.String(), "tokens file does not load"), nil
@@ -288,10 +289,10 @@ func TestTokensFileReload(t *testing.T) {
 // tlsHarness is a server with TLS and client certificates, and its PKI.
 type tlsHarness struct {
 	*harness
-	ca                   *testCA
+	ca                   *tlstest.CA
 	dir                  string
 	reload               chan struct{}
-	reader, ops, sanOnly leaf
+	reader, ops, sanOnly tlstest.Cert
 }
 
 // startTLS serves TLS from files in a temporary directory, verifies client
@@ -299,14 +300,14 @@ type tlsHarness struct {
 // extra tokens file lines (nil: no tokens file, certificates only).
 func startTLS(t *testing.T, tokens []string, opts ...option) *tlsHarness {
 	t.Helper()
-	th := &tlsHarness{ca: newCA(t, "e2e CA"), dir: t.TempDir(), reload: make(chan struct{})}
-	srv := th.ca.issue(t, true, "gpubms")
-	th.reader = th.ca.issue(t, false, "ci-bot")
-	th.ops = th.ca.issue(t, false, "ops-bot")
-	th.sanOnly = th.ca.issue(t, false, "", "runner.ci.example")
-	certFile := writeFile(t, th.dir, "server.crt", srv.certPEM)
-	keyFile := writeFile(t, th.dir, "server.key", srv.keyPEM)
-	caFile := writeFile(t, th.dir, "ca.crt", th.ca.pem)
+	th := &tlsHarness{ca: tlstest.NewCA(t, "e2e CA"), dir: t.TempDir(), reload: make(chan struct{})}
+	srv := th.ca.Server(t, "gpubms")
+	th.reader = th.ca.Client(t, "ci-bot")
+	th.ops = th.ca.Client(t, "ops-bot")
+	th.sanOnly = th.ca.Client(t, "", "runner.ci.example")
+	certFile := tlstest.WriteFile(t, th.dir, "server.crt", srv.CertPEM)
+	keyFile := tlstest.WriteFile(t, th.dir, "server.key", srv.KeyPEM)
+	caFile := tlstest.WriteFile(t, th.dir, "ca.crt", th.ca.PEM)
 	opts = append([]option{withCountedProvider(), func(c *setup) {
 		c.TLSCert, c.TLSKey, c.TLSClientCA = certFile, keyFile, caFile
 		c.Reload = th.reload
@@ -319,15 +320,15 @@ func startTLS(t *testing.T, tokens []string, opts ...option) *tlsHarness {
 }
 
 // dial returns a client of the TLS port presenting cert (nil for none).
-func (th *tlsHarness) dial(t *testing.T, cert *leaf) *client {
+func (th *tlsHarness) dial(t *testing.T, cert *tlstest.Cert) *client {
 	t.Helper()
-	return th.newClient(t, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(th.ca, cert))))
+	return th.newClient(t, grpc.WithTransportCredentials(credentials.NewTLS(th.ca.ClientConfig(cert))))
 }
 
 // https returns an HTTP client of the TLS port presenting cert, recording
 // replies like the harness's own.
-func (th *tlsHarness) https(cert *leaf) *http.Client {
-	tr := &http.Transport{TLSClientConfig: clientTLS(th.ca, cert), ForceAttemptHTTP2: true}
+func (th *tlsHarness) https(cert *tlstest.Cert) *http.Client {
+	tr := &http.Transport{TLSClientConfig: th.ca.ClientConfig(cert), ForceAttemptHTTP2: true}
 	return &http.Client{Transport: recordingTransport{tr, th.replies}, Timeout: callTimeout}
 }
 
@@ -335,7 +336,7 @@ func (th *tlsHarness) https(cert *leaf) *http.Client {
 // connection to addr is shown.
 func (th *tlsHarness) serverSerial(t *testing.T, addr string) string {
 	t.Helper()
-	d := &tls.Dialer{Config: clientTLS(th.ca, &th.reader)}
+	d := &tls.Dialer{Config: th.ca.ClientConfig(&th.reader)}
 	c, err := d.DialContext(ctx(t), "tcp", addr)
 	if err != nil {
 		t.Fatalf("TLS dial %s: %v", addr, err)
@@ -355,7 +356,7 @@ func TestTLS(t *testing.T) {
 	t.Run("gRPC", func(t *testing.T) {
 		for _, tc := range []struct {
 			name   string
-			cert   *leaf
+			cert   *tlstest.Cert
 			token  string
 			read   codes.Code
 			mutate codes.Code
@@ -380,13 +381,13 @@ func TestTLS(t *testing.T) {
 				}
 			})
 		}
-		for name, cert := range map[string]*leaf{"ci-bot": &th.reader, "ops-bot": &th.ops, "runner.ci.example": &th.sanOnly} {
+		for name, cert := range map[string]*tlstest.Cert{"ci-bot": &th.reader, "ops-bot": &th.ops, "runner.ci.example": &th.sanOnly} {
 			found := false
 			for _, l := range th.finishedCalls(t, "DescribeGpuRegions", func(string) bool { return true }) {
 				found = found || l.str("caller") == name
 			}
 			if !found {
-				t.Errorf("no call logged with the certificate caller %q (%v)", name, cert.serial)
+				t.Errorf("no call logged with the certificate caller %q (%v)", name, cert.Cert.SerialNumber)
 			}
 		}
 	})
@@ -402,7 +403,7 @@ func TestTLS(t *testing.T) {
 	})
 
 	t.Run("a certificate of another CA is refused", func(t *testing.T) {
-		stranger := newCA(t, "stranger").issue(t, false, "ops-bot")
+		stranger := tlstest.NewCA(t, "stranger").Client(t, "ops-bot")
 		c := th.dial(t, &stranger)
 		_, err := c.DescribeGpuRegions(ctx(t), &gpubmsv1.DescribeGpuRegionsRequest{})
 		if err == nil {
@@ -413,7 +414,7 @@ func TestTLS(t *testing.T) {
 	t.Run("HTTPS", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string
-			cert *leaf
+			cert *tlstest.Cert
 			hdr  string
 			want int
 		}{
@@ -468,33 +469,33 @@ func TestTLSRotation(t *testing.T) {
 	first := th.serverSerial(t, th.grpcAddr)
 
 	// Changed on disk: picked up by a later handshake on both ports.
-	next := th.ca.issue(t, true, "gpubms")
-	writeFile(t, th.dir, "server.key", next.keyPEM)
-	writeFile(t, th.dir, "server.crt", next.certPEM)
+	next := th.ca.Server(t, "gpubms")
+	tlstest.WriteFile(t, th.dir, "server.key", next.KeyPEM)
+	tlstest.WriteFile(t, th.dir, "server.crt", next.CertPEM)
 	for _, addr := range []string{th.grpcAddr, th.httpAddr} {
 		eventually(t, "the changed certificate is served on "+addr, func() (bool, error) {
 			got := th.serverSerial(t, addr)
-			return got == next.serial.String(), fmt.Errorf("serial %s (first %s)", got, first)
+			return got == next.Cert.SerialNumber.String(), fmt.Errorf("serial %s (first %s)", got, first)
 		})
 	}
 
 	// A reload takes the files at once.
-	third := th.ca.issue(t, true, "gpubms")
-	writeFile(t, th.dir, "server.key", third.keyPEM)
-	writeFile(t, th.dir, "server.crt", third.certPEM)
+	third := th.ca.Server(t, "gpubms")
+	tlstest.WriteFile(t, th.dir, "server.key", third.KeyPEM)
+	tlstest.WriteFile(t, th.dir, "server.crt", third.CertPEM)
 	th.reload <- struct{}{}
 	eventually(t, "the reloaded certificate is served", func() (bool, error) {
-		return th.serverSerial(t, th.grpcAddr) == third.serial.String(), nil
+		return th.serverSerial(t, th.grpcAddr) == third.Cert.SerialNumber.String(), nil
 	})
 
 	// A broken certificate file keeps the last good one.
-	writeFile(t, th.dir, "server.crt", []byte("not a certificate"))
+	tlstest.WriteFile(t, th.dir, "server.crt", []byte("not a certificate"))
 	th.reload <- struct{}{}
 	eventually(t, "the failed reload is logged", func() (bool, error) {
 		return strings.Contains(th.logs.String(), "certificate files do not load"), nil
 	})
-	if got := th.serverSerial(t, th.httpAddr); got != third.serial.String() {
-		t.Errorf("after a broken file, serial %s is served, want the last good %s", got, third.serial)
+	if got := th.serverSerial(t, th.httpAddr); got != third.Cert.SerialNumber.String() {
+		t.Errorf("after a broken file, serial %s is served, want the last good %s", got, third.Cert.SerialNumber)
 	}
 	// The connection made before every rotation still works.
 	if _, err := c.DescribeGpuRegions(ctx(t), &gpubmsv1.DescribeGpuRegionsRequest{}); err != nil {
