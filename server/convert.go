@@ -72,7 +72,7 @@ func goodsToProto(d *upstream.DescribeGpuGoodsData) *gpubmsv1.DescribeGpuGoodsRe
 			for _, c := range g.Computes {
 				pc := &gpubmsv1.Compute{
 					Id: c.ID, CpuInfo: c.CPUInfo, Cpu: c.CPU, Ram: c.RAM,
-					Frequency: c.Frequency, PurchaseNum: c.PurchaseNum,
+					Frequency: c.Frequency, PurchaseNum: deref(c.PurchaseNum),
 				}
 				for _, k := range c.Disks {
 					pc.Disks = append(pc.Disks, &gpubmsv1.Disk{Id: k.ID, Type: k.Type, Capacity: clamp32(k.Capacity), Count: k.Count})
@@ -207,4 +207,13 @@ func widen(s []int32) []int64 {
 // wrapping it into a negative number.
 func clamp32(v int64) int32 {
 	return int32(max(math.MinInt32, min(math.MaxInt32, v)))
+}
+
+// deref is *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

@@ -4,13 +4,24 @@
 // status each, through Status (errors.go).
 //
 // Requests are validated by the protovalidate interceptor before they get
-// here; the service holds no goroutines of its own.
+// here. The four mutating RPCs (create, reinstall, power, delete) go
+// through run (mutate.go): once handed to the provider, a call runs to its
+// own end even if its caller leaves, so its outcome is always learnt; with a
+// request_id it is sent at most once (the records of WithRecords); with
+// validate_only it is checked and changes nothing (dryrun.go); and each
+// appends an event to the audit trail (WithAudit). Shutdown waits for the
+// calls still in flight.
 package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
+	"math/big"
+	"sync"
+	"time"
 
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc/codes"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
@@ -26,15 +37,89 @@ type Service struct {
 	up  *upstream.Client
 	log *slog.Logger
 	hub *watch.Hub // serves WatchTask(s); nil when watching is not configured
+
+	records         Records  // nil: request_id is not kept
+	recordTTL       time.Duration
+	auditLog        AuditLog // nil: no audit trail
+	fingerprintKey  []byte
+	maxOrderPrice   *big.Rat // nil: no spend guard
+	mutationTimeout time.Duration
+	now             func() time.Time
+
+	flights    singleflight.Group
+	inflight   sync.WaitGroup // mutations handed to the provider, still running
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
 }
 
 // Option configures a Service.
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
-	hub    *watch.Hub
+	logger          *slog.Logger
+	hub             *watch.Hub
+	records         Records
+	recordTTL       time.Duration
+	auditLog        AuditLog
+	fingerprintKey  []byte
+	maxOrderPrice   *big.Rat
+	mutationTimeout time.Duration
+	now             func() time.Time
 }
+
+// Defaults of the options.
+const (
+	DefaultRecordTTL       = 24 * time.Hour
+	DefaultMutationTimeout = 60 * time.Second
+)
+
+// WithRecords keeps the outcome of every mutating call with a request_id
+// in r for ttl (DefaultRecordTTL when 0), and answers a repeated call from
+// it (AIP-155). Default: none; request_id is then ignored.
+func WithRecords(r Records, ttl time.Duration) Option {
+	return func(o *options) {
+		o.records = r
+		if ttl > 0 {
+			o.recordTTL = ttl
+		}
+	}
+}
+
+// WithAudit appends one event per mutating call to a. Default: none.
+func WithAudit(a AuditLog) Option { return func(o *options) { o.auditLog = a } }
+
+// WithFingerprintKey sets the key of the request fingerprints kept in the
+// records (HMAC-SHA256); keep it secret and stable across restarts and
+// replicas. Default: derived from nothing, so fingerprints are plain
+// hashes. gpubmsd derives it from the provider secret.
+func WithFingerprintKey(key []byte) Option {
+	return func(o *options) { o.fingerprintKey = append([]byte(nil), key...) }
+}
+
+// FingerprintKey derives a fingerprint key from a secret.
+func FingerprintKey(secret string) []byte {
+	k := sha256.Sum256([]byte("gpubms request fingerprint\x00" + secret))
+	return k[:]
+}
+
+// WithMaxOrderPrice refuses a create whose quoted trade amount is above
+// limit (the spend guard): FailedPrecondition, reason ORDER_PRICE_LIMIT.
+// Default: no limit.
+func WithMaxOrderPrice(limit *big.Rat) Option { return func(o *options) { o.maxOrderPrice = limit } }
+
+// WithMutationTimeout bounds a mutating call handed to the provider, from
+// when it is handed over, whatever its caller's deadline.
+// Default: DefaultMutationTimeout.
+func WithMutationTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.mutationTimeout = d
+		}
+	}
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithLogger logs failures the operator must see: credential or clock
 // rejections by the provider at Error, provider outages and unknown codes
@@ -48,7 +133,7 @@ func New(up *upstream.Client, opts ...Option) *Service {
 	if up == nil {
 		panic("server: nil upstream client")
 	}
-	var o options
+	o := options{recordTTL: DefaultRecordTTL, mutationTimeout: DefaultMutationTimeout, now: time.Now}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
@@ -57,7 +142,32 @@ func New(up *upstream.Client, opts ...Option) *Service {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{up: up, log: o.logger, hub: o.hub}
+	stopCtx, stop := context.WithCancel(context.Background())
+	return &Service{
+		up: up, log: o.logger, hub: o.hub,
+		records: o.records, recordTTL: o.recordTTL, auditLog: o.auditLog, fingerprintKey: o.fingerprintKey,
+		maxOrderPrice: o.maxOrderPrice, mutationTimeout: o.mutationTimeout, now: o.now,
+		stopCtx: stopCtx, stopCancel: stop,
+	}
+}
+
+// Shutdown waits for the mutating calls still in flight to finish and be
+// recorded. When ctx ends first, it cancels them (their outcome is then
+// unknown, and recorded so) and waits for them to return.
+func (s *Service) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.stopCancel()
+		<-done
+		return ctx.Err()
+	}
 }
 
 // fail turns err from action into the status returned to the caller, and
@@ -158,45 +268,108 @@ func (s *Service) DescribeGpuTask(ctx context.Context, req *gpubmsv1.DescribeGpu
 // CreateGpuInstance orders servers. The provider is called once: never
 // retried, since a lost reply may mean the order was placed.
 func (s *Service) CreateGpuInstance(ctx context.Context, req *gpubmsv1.CreateGpuInstanceRequest) (*gpubmsv1.CreateGpuInstanceResponse, error) {
-	d, err := s.up.CreateGpuInstance(ctx, createFromProto(req))
-	if err != nil {
-		return nil, s.fail(ctx, upstream.ActionCreateGpuInstance, err)
-	}
-	return &gpubmsv1.CreateGpuInstanceResponse{TaskId: d.TaskID}, nil
+	return run(s, ctx, mutation[*gpubmsv1.CreateGpuInstanceResponse]{
+		rpc: "CreateGpuInstance", action: upstream.ActionCreateGpuInstance,
+		req: req, requestID: req.GetRequestId(), validateOnly: req.GetValidateOnly(),
+		send: func(ctx context.Context) (*gpubmsv1.CreateGpuInstanceResponse, error) {
+			d, err := s.up.CreateGpuInstance(ctx, createFromProto(req))
+			if err != nil {
+				return nil, err
+			}
+			return &gpubmsv1.CreateGpuInstanceResponse{TaskId: d.TaskID}, nil
+		},
+		check: func(ctx context.Context) (*gpubmsv1.CreateGpuInstanceResponse, error) {
+			v, err := s.checkCreate(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			return &gpubmsv1.CreateGpuInstanceResponse{Validation: v}, nil
+		},
+		guard: s.spendGuard(req),
+		look: func(ctx context.Context, since time.Time) []string {
+			return s.createdSince(ctx, req.GetInstanceName(), since)
+		},
+		empty: func() *gpubmsv1.CreateGpuInstanceResponse { return new(gpubmsv1.CreateGpuInstanceResponse) },
+	})
 }
 
 // ReinstallGpu reinstalls a server. Never retried.
 func (s *Service) ReinstallGpu(ctx context.Context, req *gpubmsv1.ReinstallGpuRequest) (*gpubmsv1.ReinstallGpuResponse, error) {
-	d, err := s.up.ReinstallGpu(ctx, &upstream.ReinstallGpuRequest{
-		ResourceID:          req.GetResourceId(),
-		ImageID:             req.GetImageId(),
-		Password:            upstream.Secret(req.GetPassword()),
-		Raid:                copyPtr(req.Raid),
-		CustomPartition:     req.GetCustomPartition(),
-		CustomPartitionSize: widen(req.GetCustomPartitionSize()),
+	return run(s, ctx, mutation[*gpubmsv1.ReinstallGpuResponse]{
+		rpc: "ReinstallGpu", action: upstream.ActionReinstallGpu,
+		req: req, requestID: req.GetRequestId(), validateOnly: req.GetValidateOnly(),
+		resourceIDs: []string{req.GetResourceId()},
+		send: func(ctx context.Context) (*gpubmsv1.ReinstallGpuResponse, error) {
+			d, err := s.up.ReinstallGpu(ctx, &upstream.ReinstallGpuRequest{
+				ResourceID:          req.GetResourceId(),
+				ImageID:             req.GetImageId(),
+				Password:            upstream.Secret(req.GetPassword()),
+				Raid:                copyPtr(req.Raid),
+				CustomPartition:     req.GetCustomPartition(),
+				CustomPartitionSize: widen(req.GetCustomPartitionSize()),
+			})
+			if err != nil {
+				return nil, err
+			}
+			return &gpubmsv1.ReinstallGpuResponse{TaskIds: d.TaskIDs}, nil
+		},
+		check: func(ctx context.Context) (*gpubmsv1.ReinstallGpuResponse, error) {
+			v, err := s.checkServers(ctx, "reinstall", []string{req.GetResourceId()})
+			if err != nil {
+				return nil, err
+			}
+			return &gpubmsv1.ReinstallGpuResponse{Validation: v}, nil
+		},
+		empty: func() *gpubmsv1.ReinstallGpuResponse { return new(gpubmsv1.ReinstallGpuResponse) },
 	})
-	if err != nil {
-		return nil, s.fail(ctx, upstream.ActionReinstallGpu, err)
-	}
-	return &gpubmsv1.ReinstallGpuResponse{TaskIds: d.TaskIDs}, nil
 }
 
 // OperateGpuPower starts, stops or resets servers. Never retried.
 func (s *Service) OperateGpuPower(ctx context.Context, req *gpubmsv1.OperateGpuPowerRequest) (*gpubmsv1.OperateGpuPowerResponse, error) {
-	d, err := s.up.OperateGpuPower(ctx, &upstream.OperateGpuPowerRequest{
-		Operate:     req.GetOperate(),
-		ResourceIDs: req.GetResourceIds(),
+	return run(s, ctx, mutation[*gpubmsv1.OperateGpuPowerResponse]{
+		rpc: "OperateGpuPower", action: upstream.ActionOperateGpuPower,
+		req: req, requestID: req.GetRequestId(), validateOnly: req.GetValidateOnly(),
+		resourceIDs: req.GetResourceIds(),
+		send: func(ctx context.Context) (*gpubmsv1.OperateGpuPowerResponse, error) {
+			d, err := s.up.OperateGpuPower(ctx, &upstream.OperateGpuPowerRequest{
+				Operate:     req.GetOperate(),
+				ResourceIDs: req.GetResourceIds(),
+			})
+			if err != nil {
+				return nil, err
+			}
+			return &gpubmsv1.OperateGpuPowerResponse{TaskIds: d.TaskIDs, ResourceIds: d.ResourceIDs}, nil
+		},
+		check: func(ctx context.Context) (*gpubmsv1.OperateGpuPowerResponse, error) {
+			v, err := s.checkServers(ctx, req.GetOperate(), req.GetResourceIds())
+			if err != nil {
+				return nil, err
+			}
+			return &gpubmsv1.OperateGpuPowerResponse{Validation: v}, nil
+		},
+		empty: func() *gpubmsv1.OperateGpuPowerResponse { return new(gpubmsv1.OperateGpuPowerResponse) },
 	})
-	if err != nil {
-		return nil, s.fail(ctx, upstream.ActionOperateGpuPower, err)
-	}
-	return &gpubmsv1.OperateGpuPowerResponse{TaskIds: d.TaskIDs, ResourceIds: d.ResourceIDs}, nil
 }
 
 // DeleteGpuInstances deletes servers. Never retried.
 func (s *Service) DeleteGpuInstances(ctx context.Context, req *gpubmsv1.DeleteGpuInstancesRequest) (*gpubmsv1.DeleteGpuInstancesResponse, error) {
-	if _, err := s.up.DeleteGpuInstances(ctx, &upstream.DeleteGpuInstancesRequest{ResourceIDs: req.GetResourceIds()}); err != nil {
-		return nil, s.fail(ctx, upstream.ActionDeleteGpuInstances, err)
-	}
-	return &gpubmsv1.DeleteGpuInstancesResponse{}, nil
+	return run(s, ctx, mutation[*gpubmsv1.DeleteGpuInstancesResponse]{
+		rpc: "DeleteGpuInstances", action: upstream.ActionDeleteGpuInstances,
+		req: req, requestID: req.GetRequestId(), validateOnly: req.GetValidateOnly(),
+		resourceIDs: req.GetResourceIds(),
+		send: func(ctx context.Context) (*gpubmsv1.DeleteGpuInstancesResponse, error) {
+			if _, err := s.up.DeleteGpuInstances(ctx, &upstream.DeleteGpuInstancesRequest{ResourceIDs: req.GetResourceIds()}); err != nil {
+				return nil, err
+			}
+			return &gpubmsv1.DeleteGpuInstancesResponse{}, nil
+		},
+		check: func(ctx context.Context) (*gpubmsv1.DeleteGpuInstancesResponse, error) {
+			v, err := s.checkServers(ctx, "delete", req.GetResourceIds())
+			if err != nil {
+				return nil, err
+			}
+			return &gpubmsv1.DeleteGpuInstancesResponse{Validation: v}, nil
+		},
+		empty: func() *gpubmsv1.DeleteGpuInstancesResponse { return new(gpubmsv1.DeleteGpuInstancesResponse) },
+	})
 }

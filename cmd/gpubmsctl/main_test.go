@@ -240,7 +240,7 @@ func TestJSONOutput(t *testing.T) {
 			`{"trade_amount": "6660.00", "unit_price": "666.00", "currency": "CN"}`},
 		{"task", []string{"task", "task-1"},
 			`{"status": "init", "task_status": "TASK_STATUS_INIT", "resource_ids": ["gpu-001", "gpu-002"]}`},
-		{"delete", []string{"delete", "gpu-001", "--yes"}, `{}`},
+		{"delete", []string{"delete", "gpu-001", "--yes"}, `{"validation": null}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

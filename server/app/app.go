@@ -34,7 +34,9 @@ import (
 	"github.com/gpubms/gpubms/server"
 	"github.com/gpubms/gpubms/server/auth"
 	"github.com/gpubms/gpubms/server/emulator"
+	"github.com/gpubms/gpubms/server/fleet"
 	"github.com/gpubms/gpubms/server/gateway"
+	"github.com/gpubms/gpubms/server/store"
 	"github.com/gpubms/gpubms/server/upstream"
 	"github.com/gpubms/gpubms/server/watch"
 )
@@ -162,7 +164,38 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	)
 	defer hub.Close()
 
-	svc := server.New(up, server.WithHub(hub), server.WithLogger(logger))
+	dir, removeDir, err := cfg.dataDir()
+	if err != nil {
+		return err
+	}
+	defer removeDir()
+	st, err := store.Open(dir,
+		store.WithAuditRetention(cmp.Or(cfg.AuditRetention, DefaultAuditRetention)),
+		store.WithLogger(logger.With("component", "store")))
+	if err != nil {
+		return err
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		st.Run(sweepCtx, time.Minute)
+	}()
+	// The store closes last: after the calls in flight are recorded.
+	defer func() {
+		stopSweep()
+		<-swept
+		if cerr := st.Close(); cerr != nil {
+			logger.Error("store: close", "error", cerr)
+		}
+	}()
+	maxPrice, _ := cfg.maxOrderPrice() // checked by Validate
+	svc := server.New(up, server.WithHub(hub), server.WithLogger(logger),
+		server.WithRecords(st, cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL)),
+		server.WithAudit(st),
+		server.WithFingerprintKey(server.FingerprintKey(string(cfg.AccessKeySecret))),
+		server.WithMaxOrderPrice(maxPrice),
+	)
 	d := &door{authn: authn}
 	codec := newRequestCodec()
 	gs, healthSrv, err := newGRPCServer(logger, m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), codec, certs, maxBody)
@@ -170,6 +203,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		return err
 	}
 	gpubmsv1.RegisterGpuServiceServer(gs, svc)
+	gpubmsv1.RegisterFleetServiceServer(gs, fleet.New(st))
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)
 
@@ -249,7 +283,8 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	logger.Info("gpubms serving",
 		"grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
 		"upstream", cfg.UpstreamURL, "emulator", cfg.Emulator, "metrics", cfg.Metrics,
-		"tls", certs != nil, "client_certificates", cfg.TLSClientCA != "", "caller_auth", authn.Enabled())
+		"tls", certs != nil, "client_certificates", cfg.TLSClientCA != "", "caller_auth", authn.Enabled(),
+		"store", st.Path())
 
 	select {
 	case <-ctx.Done():
@@ -276,6 +311,11 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	case <-sctx.Done():
 		gs.Stop()
 		<-stopped
+	}
+	// Mutations whose callers left finish, and are recorded, before the
+	// store closes.
+	if serr := svc.Shutdown(sctx); serr != nil {
+		logger.Warn("calls to the provider still in flight were cut at the shutdown timeout; their outcome is unknown")
 	}
 	up.CloseIdleConnections()
 	stopEmulator()

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +93,17 @@ type Config struct {
 	LogFormat       string // "text" or "json"
 	ShutdownTimeout time.Duration
 
+	// The store of idempotency records and the audit trail: its directory
+	// (default: $XDG_STATE_HOME/gpubms, else ~/.local/state/gpubms; with
+	// the emulator, a temporary directory removed at exit), how long a
+	// request_id is remembered, and how long audit events are kept.
+	DataDir        string
+	IdempotencyTTL time.Duration
+	AuditRetention time.Duration
+	// MaxOrderPrice, a decimal in the provider's currency, refuses creates
+	// quoted above it (the spend guard). Empty: no guard.
+	MaxOrderPrice string
+
 	// Reload, when not nil, re-reads the tokens file and the TLS files at
 	// each receive; Run connects it to SIGHUP. It is not a setting.
 	Reload <-chan struct{}
@@ -118,6 +131,8 @@ const (
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultHTTPMaxBodyBytes  = 1 << 20
 	DefaultMaxWatches        = 1000
+	DefaultIdempotencyTTL    = 24 * time.Hour
+	DefaultAuditRetention    = 90 * 24 * time.Hour
 )
 
 // RegisterFlags registers the configuration's flags on fs, each defaulting
@@ -168,6 +183,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WatchHeartbeat, "watch-heartbeat", c.envDuration("GPUBMS_WATCH_HEARTBEAT", DefaultWatchHeartbeat), "heartbeat interval of watch streams, 0 for none (GPUBMS_WATCH_HEARTBEAT)")
 	fs.DurationVar(&c.WatchMaxDuration, "watch-max-duration", c.envDuration("GPUBMS_WATCH_MAX_DURATION", DefaultWatchMaxDuration), "longest a watch stream stays open (GPUBMS_WATCH_MAX_DURATION)")
 	fs.Float64Var(&c.WatchMaxPollRate, "watch-max-poll-rate", c.envFloat("GPUBMS_WATCH_MAX_POLL_RATE", DefaultWatchMaxPollRate), "provider task polls per second over all watched tasks (GPUBMS_WATCH_MAX_POLL_RATE)")
+	fs.StringVar(&c.DataDir, "data-dir", os.Getenv("GPUBMS_DATA_DIR"), "directory of the store (GPUBMS_DATA_DIR; default $XDG_STATE_HOME/gpubms, else ~/.local/state/gpubms; a temporary one with --emulator)")
+	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", c.envDuration("GPUBMS_IDEMPOTENCY_TTL", DefaultIdempotencyTTL), "how long a request_id is remembered (GPUBMS_IDEMPOTENCY_TTL)")
+	fs.Func("audit-retention", "how long audit events are kept, e.g. 90d or 720h (GPUBMS_AUDIT_RETENTION; default 90d)", func(s string) error {
+		d, err := parseDays(s)
+		c.AuditRetention = d
+		return err
+	})
+	c.AuditRetention = envParse(c, "GPUBMS_AUDIT_RETENTION", DefaultAuditRetention, parseDays)
+	fs.StringVar(&c.MaxOrderPrice, "max-order-price", os.Getenv("GPUBMS_MAX_ORDER_PRICE"), "refuse creates quoted above this amount, a decimal in the provider's currency (GPUBMS_MAX_ORDER_PRICE)")
 	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR", false), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
 	c.EmulatorConfig.RegisterFlags(fs)
 	fs.BoolVar(&c.Metrics, "metrics", c.envBool("GPUBMS_METRICS", true), "serve Prometheus metrics at /metrics on the HTTP port (GPUBMS_METRICS)")
@@ -212,6 +236,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := auth.ParseRole(c.TLSClientRole); err != nil && c.TLSClientRole != "" {
 		errs = append(errs, fmt.Errorf("GPUBMS_TLS_CLIENT_ROLE: %w", err))
+	}
+	if c.IdempotencyTTL < 0 || c.AuditRetention < 0 {
+		errs = append(errs, errors.New("the idempotency TTL and the audit retention must not be negative"))
+	}
+	if _, err := c.maxOrderPrice(); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.OpenRoutes {
 	case "", OpenLoopback, OpenAll, OpenNone:
@@ -258,6 +288,53 @@ func (c *Config) envFloat(key string, def float64) float64 {
 
 func (c *Config) envInt64(key string, def int64) int64 {
 	return envParse(c, key, def, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
+}
+
+// parseDays is time.ParseDuration, plus whole days ("90d").
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// maxOrderPrice is MaxOrderPrice as a number, nil when unset.
+func (c *Config) maxOrderPrice() (*big.Rat, error) {
+	if c.MaxOrderPrice == "" {
+		return nil, nil
+	}
+	r, ok := new(big.Rat).SetString(c.MaxOrderPrice)
+	if !ok || r.Sign() < 0 || strings.ContainsAny(c.MaxOrderPrice, "/eE") {
+		return nil, fmt.Errorf("GPUBMS_MAX_ORDER_PRICE %q is not a decimal amount such as 5000 or 1234.50", c.MaxOrderPrice)
+	}
+	return r, nil
+}
+
+// dataDir is the store's directory, and a function that removes it when
+// it is a temporary one.
+func (c *Config) dataDir() (string, func(), error) {
+	if c.DataDir != "" {
+		return c.DataDir, func() {}, nil
+	}
+	if c.Emulator {
+		d, err := os.MkdirTemp("", "gpubms-emulator-")
+		if err != nil {
+			return "", nil, err
+		}
+		return d, func() { _ = os.RemoveAll(d) }, nil
+	}
+	if x := os.Getenv("XDG_STATE_HOME"); x != "" {
+		return filepath.Join(x, "gpubms"), func() {}, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", nil, fmt.Errorf("no data directory: set GPUBMS_DATA_DIR (%w)", err)
+	}
+	return filepath.Join(home, ".local", "state", "gpubms"), func() {}, nil
 }
 
 // list splits a comma-separated value, dropping blanks.

@@ -137,7 +137,10 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts ...Option) (http.Handl
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
-	g := &gateway{opts: o, json: jsonpb, routes: routeTable(gpubmsv1.File_gpubms_v1_gpubms_proto.Services())}
+	g := &gateway{opts: o, json: jsonpb, routes: routeTable(
+		gpubmsv1.File_gpubms_v1_gpubms_proto.Services(),
+		gpubmsv1.File_gpubms_v1_fleet_proto.Services(),
+	)}
 	muxOpts := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{jsonpb}),
 		sseMarshalerOption(strictJSON{jsonpb}),
@@ -157,6 +160,9 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts ...Option) (http.Handl
 	g.mux = runtime.NewServeMux(muxOpts...)
 	if err := gpubmsv1.RegisterGpuServiceHandler(ctx, g.mux, conn); err != nil {
 		return nil, fmt.Errorf("gateway: register GpuService: %w", err)
+	}
+	if err := gpubmsv1.RegisterFleetServiceHandler(ctx, g.mux, conn); err != nil {
+		return nil, fmt.Errorf("gateway: register FleetService: %w", err)
 	}
 
 	root := http.NewServeMux()

@@ -32,37 +32,42 @@ var captures = regexp.MustCompile(`\{([^=}]+)(=[^}]*)?\}`)
 
 // routeTable maps "METHOD pattern" (the pattern as runtime.Pattern prints
 // it, "{x}" as "{x=*}") to its route, for every binding of every method.
-func routeTable(services protoreflect.ServiceDescriptors) map[string]*route {
+func routeTable(files ...protoreflect.ServiceDescriptors) map[string]*route {
 	table := map[string]*route{}
-	for i := range services.Len() {
-		ms := services.Get(i).Methods()
-		for j := range ms.Len() {
-			m := ms.Get(j)
-			rule, ok := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
-			if !ok || rule == nil {
-				continue
-			}
-			for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-				method, tmpl := binding(r)
-				if method == "" {
-					continue
-				}
-				rt := &route{rpc: m, body: r.GetBody(), vars: map[string]bool{}}
-				rt.query = rt.body != "*"
-				for _, c := range captures.FindAllStringSubmatch(tmpl, -1) {
-					rt.vars[c[1]] = true
-				}
-				pattern := captures.ReplaceAllStringFunc(tmpl, func(s string) string {
-					if strings.Contains(s, "=") {
-						return s
-					}
-					return strings.TrimSuffix(s, "}") + "=*}"
-				})
-				table[method+" "+pattern] = rt
-			}
+	for _, services := range files {
+		for i := range services.Len() {
+			addRoutes(table, services.Get(i).Methods())
 		}
 	}
 	return table
+}
+
+func addRoutes(table map[string]*route, ms protoreflect.MethodDescriptors) {
+	for j := range ms.Len() {
+		m := ms.Get(j)
+		rule, ok := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
+		if !ok || rule == nil {
+			continue
+		}
+		for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+			method, tmpl := binding(r)
+			if method == "" {
+				continue
+			}
+			rt := &route{rpc: m, body: r.GetBody(), vars: map[string]bool{}}
+			rt.query = rt.body != "*"
+			for _, c := range captures.FindAllStringSubmatch(tmpl, -1) {
+				rt.vars[c[1]] = true
+			}
+			pattern := captures.ReplaceAllStringFunc(tmpl, func(s string) string {
+				if strings.Contains(s, "=") {
+					return s
+				}
+				return strings.TrimSuffix(s, "}") + "=*}"
+			})
+			table[method+" "+pattern] = rt
+		}
+	}
 }
 
 func binding(r *annotations.HttpRule) (method, tmpl string) {

@@ -49,7 +49,7 @@ func actionCases() []actionCase {
 			query: url.Values{"RegionId": {"CN_Hohhot_B"}},
 			want: &DescribeGpuGoodsData{
 				PostPaid: []Goods{{GoodsID: 7685, GoodsName: "GPU服务器-02SS01（公测）", Computes: []Compute{{
-					ID: "8fbd", CPUInfo: "Intel Xeon Silver 4110", CPU: 32, RAM: 64, Frequency: "2.1GHz", PurchaseNum: 3,
+					ID: "8fbd", CPUInfo: "Intel Xeon Silver 4110", CPU: 32, RAM: 64, Frequency: "2.1GHz", PurchaseNum: ptr[int32](3),
 					Disks: []Disk{{ID: "ab72", Type: "SSD", Capacity: 480, Count: 1}},
 				}}}},
 				PrePaid: []Goods{{GoodsID: 7793, GoodsName: "GPU服务器-03SA03（公测）", Computes: []Compute{{

@@ -104,9 +104,32 @@ func (c *Client) String() string { return "upstream.Client(" + c.base + ")" }
 func (c *Client) GoString() string { return c.String() }
 
 // Counter counts the HTTP requests made to the provider on behalf of one
-// call (retries included). It is safe for concurrent use; a nil *Counter
-// counts nothing and reads 0.
-type Counter struct{ n atomic.Int64 }
+// call (retries included), and keeps the provider's request id of the last
+// reply. It is safe for concurrent use; a nil *Counter counts nothing and
+// reads 0.
+type Counter struct {
+	n      atomic.Int64
+	rid    atomic.Pointer[string]
+	parent *Counter // the counter of the enclosing context, which counts too
+}
+
+// RequestID is the provider's request id of the last reply read, "" when
+// none had one.
+func (c *Counter) RequestID() string {
+	if c == nil {
+		return ""
+	}
+	if p := c.rid.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (c *Counter) setRequestID(rid string) {
+	for ; c != nil && rid != ""; c = c.parent {
+		c.rid.Store(&rid)
+	}
+}
 
 // Load returns the number of HTTP requests counted so far.
 func (c *Counter) Load() int64 {
@@ -117,7 +140,7 @@ func (c *Counter) Load() int64 {
 }
 
 func (c *Counter) add() {
-	if c != nil {
+	for ; c != nil; c = c.parent {
 		c.n.Add(1)
 	}
 }
@@ -127,8 +150,10 @@ type counterKey struct{}
 // WithAttemptCounter returns a context whose provider requests the client
 // counts in the returned Counter, so that a logging interceptor can record
 // "provider requests per call". Calls made with a derived context share it.
+// A counter installed in a context that already has one counts into that
+// one too.
 func WithAttemptCounter(ctx context.Context) (context.Context, *Counter) {
-	c := new(Counter)
+	c := &Counter{parent: AttemptCounterFrom(ctx)}
 	return context.WithValue(ctx, counterKey{}, c), c
 }
 
@@ -249,7 +274,9 @@ func (c *Client) attempt(ctx context.Context, k call, payload []byte, attempt in
 		err = &TransportError{Action: k.action, Kind: KindTooLarge, HTTPStatus: resp.StatusCode,
 			Err: fmt.Errorf("reply exceeds %d bytes", c.opts.maxResponseBytes)}
 	default:
-		err = decodeReply(k.action, resp.StatusCode, resp.Header, buf.Bytes(), out)
+		var rid string
+		rid, err = decodeReply(k.action, resp.StatusCode, resp.Header, buf.Bytes(), out)
+		counter.setRequestID(rid)
 	}
 	code := Code(err)
 	if err == nil {

@@ -25,8 +25,15 @@ var errNoCode = errors.New("reply has no Code")
 // filled from Data (left as is when Data is null or missing), an *Error when
 // Code is not "Success" (whatever the HTTP status), or a *TransportError of
 // KindMalformed. It never panics, whatever body holds. Attempts are filled
-// in by the caller.
-func decodeReply(action string, status int, header http.Header, body []byte, out any) error {
+// in by the caller. It also returns the reply's request id, when there is
+// one.
+func decodeReply(action string, status int, header http.Header, body []byte, out any) (string, error) {
+	var rid string
+	err := decodeEnvelope(action, status, header, body, out, &rid)
+	return rid, err
+}
+
+func decodeEnvelope(action string, status int, header http.Header, body []byte, out any, rid *string) error {
 	malformed := func(err error) error {
 		return &TransportError{Action: action, Kind: KindMalformed, HTTPStatus: status, Err: err}
 	}
@@ -42,16 +49,16 @@ func decodeReply(action string, status int, header http.Header, body []byte, out
 		return malformed(errNoCode)
 	}
 	code := *env.Code
+	*rid = text(env.RequestID)
+	if *rid == "" && header != nil {
+		*rid = header.Get("X-Request-Id")
+	}
 	if code != CodeSuccess {
 		msg := text(env.Message)
 		if msg == "" {
 			msg = text(env.Msg)
 		}
-		rid := text(env.RequestID)
-		if rid == "" && header != nil {
-			rid = header.Get("X-Request-Id")
-		}
-		return &Error{Action: action, HTTPStatus: status, Code: code, Message: msg, RequestID: rid}
+		return &Error{Action: action, HTTPStatus: status, Code: code, Message: msg, RequestID: *rid}
 	}
 	if status < 200 || status > 299 {
 		// A success code under an error status is not a reply we can trust.

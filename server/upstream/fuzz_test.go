@@ -36,7 +36,7 @@ func FuzzDecodeReply(f *testing.F) {
 			new(DescribeGpuGoodsPriceData), new([]Region), new(DescribeGpuData), nil,
 		}
 		for _, out := range outs {
-			err := decodeReply("Fuzz", status, nil, []byte(body), out)
+			_, err := decodeReply("Fuzz", status, nil, []byte(body), out)
 			if err == nil {
 				continue
 			}

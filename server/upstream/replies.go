@@ -40,7 +40,7 @@ type Compute struct {
 	CPU         int32  `json:"Cpu"`
 	RAM         int32  `json:"Ram"`
 	Frequency   string `json:"Frequency"`
-	PurchaseNum int32  `json:"PurchaseNum"`
+	PurchaseNum *int32 `json:"PurchaseNum"` // nil: the provider did not say (unknown, not 0)
 	Disks       []Disk `json:"Disks"`
 }
 

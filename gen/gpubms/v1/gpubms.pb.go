@@ -1911,7 +1911,16 @@ type CreateGpuInstanceRequest struct {
 	// Trial credit id.
 	SubjectId string `protobuf:"bytes,17,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
 	// Switch port mode: "trunk" or "access". Empty: the provider's default.
-	PortMode      string `protobuf:"bytes,18,opt,name=port_mode,json=portMode,proto3" json:"port_mode,omitempty"`
+	PortMode string `protobuf:"bytes,18,opt,name=port_mode,json=portMode,proto3" json:"port_mode,omitempty"`
+	// request_id makes the call safe to retry (AIP-155): the same caller
+	// sending the same request_id again gets the first call's reply, and the
+	// provider is asked once. 1 to 64 letters, digits, '-' or '_'; a UUID is
+	// recommended. Never sent to the provider.
+	RequestId *string `protobuf:"bytes,19,opt,name=request_id,json=requestId,proto3,oneof" json:"request_id,omitempty"`
+	// validate_only checks the request against the provider's catalogue and
+	// the servers' states, and says what the call would do, changing nothing
+	// (AIP-163). The reply's validation holds the findings.
+	ValidateOnly  bool `protobuf:"varint,20,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2072,10 +2081,27 @@ func (x *CreateGpuInstanceRequest) GetPortMode() string {
 	return ""
 }
 
+func (x *CreateGpuInstanceRequest) GetRequestId() string {
+	if x != nil && x.RequestId != nil {
+		return *x.RequestId
+	}
+	return ""
+}
+
+func (x *CreateGpuInstanceRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
 // CreateGpuInstanceResponse names the task building the servers.
 type CreateGpuInstanceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for a validate_only call.
+	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	// What a validate_only call found: the quote, the stock, warnings.
+	Validation    *Validation `protobuf:"bytes,2,opt,name=validation,proto3" json:"validation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2117,6 +2143,13 @@ func (x *CreateGpuInstanceResponse) GetTaskId() string {
 	return ""
 }
 
+func (x *CreateGpuInstanceResponse) GetValidation() *Validation {
+	if x != nil {
+		return x.Validation
+	}
+	return nil
+}
+
 // ReinstallGpuRequest reinstalls one server.
 type ReinstallGpuRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -2130,8 +2163,17 @@ type ReinstallGpuRequest struct {
 	CustomPartition []string `protobuf:"bytes,5,rep,name=custom_partition,json=customPartition,proto3" json:"custom_partition,omitempty"`
 	// Size in GB of each custom_partition entry, index-aligned with it.
 	CustomPartitionSize []int32 `protobuf:"varint,6,rep,packed,name=custom_partition_size,json=customPartitionSize,proto3" json:"custom_partition_size,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// request_id makes the call safe to retry (AIP-155): the same caller
+	// sending the same request_id again gets the first call's reply, and the
+	// provider is asked once. 1 to 64 letters, digits, '-' or '_'; a UUID is
+	// recommended. Never sent to the provider.
+	RequestId *string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3,oneof" json:"request_id,omitempty"`
+	// validate_only checks the request against the provider's catalogue and
+	// the servers' states, and says what the call would do, changing nothing
+	// (AIP-163). The reply's validation holds the findings.
+	ValidateOnly  bool `protobuf:"varint,8,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReinstallGpuRequest) Reset() {
@@ -2206,10 +2248,26 @@ func (x *ReinstallGpuRequest) GetCustomPartitionSize() []int32 {
 	return nil
 }
 
+func (x *ReinstallGpuRequest) GetRequestId() string {
+	if x != nil && x.RequestId != nil {
+		return *x.RequestId
+	}
+	return ""
+}
+
+func (x *ReinstallGpuRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
 // ReinstallGpuResponse names the reinstall tasks.
 type ReinstallGpuResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TaskIds       []string               `protobuf:"bytes,1,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TaskIds []string               `protobuf:"bytes,1,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
+	// What a validate_only call found: the server and its state, warnings.
+	Validation    *Validation `protobuf:"bytes,2,opt,name=validation,proto3" json:"validation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2251,12 +2309,28 @@ func (x *ReinstallGpuResponse) GetTaskIds() []string {
 	return nil
 }
 
+func (x *ReinstallGpuResponse) GetValidation() *Validation {
+	if x != nil {
+		return x.Validation
+	}
+	return nil
+}
+
 // OperateGpuPowerRequest powers servers.
 type OperateGpuPowerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "start", "stop" or "reset".
-	Operate       string   `protobuf:"bytes,1,opt,name=operate,proto3" json:"operate,omitempty"`
-	ResourceIds   []string `protobuf:"bytes,2,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	Operate     string   `protobuf:"bytes,1,opt,name=operate,proto3" json:"operate,omitempty"`
+	ResourceIds []string `protobuf:"bytes,2,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	// request_id makes the call safe to retry (AIP-155): the same caller
+	// sending the same request_id again gets the first call's reply, and the
+	// provider is asked once. 1 to 64 letters, digits, '-' or '_'; a UUID is
+	// recommended. Never sent to the provider.
+	RequestId *string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3,oneof" json:"request_id,omitempty"`
+	// validate_only checks the request against the provider's catalogue and
+	// the servers' states, and says what the call would do, changing nothing
+	// (AIP-163). The reply's validation holds the findings.
+	ValidateOnly  bool `protobuf:"varint,4,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2305,12 +2379,28 @@ func (x *OperateGpuPowerRequest) GetResourceIds() []string {
 	return nil
 }
 
+func (x *OperateGpuPowerRequest) GetRequestId() string {
+	if x != nil && x.RequestId != nil {
+		return *x.RequestId
+	}
+	return ""
+}
+
+func (x *OperateGpuPowerRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
 // OperateGpuPowerResponse holds one task per server, index-aligned with
 // resource_ids.
 type OperateGpuPowerResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TaskIds       []string               `protobuf:"bytes,1,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
-	ResourceIds   []string               `protobuf:"bytes,2,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TaskIds     []string               `protobuf:"bytes,1,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
+	ResourceIds []string               `protobuf:"bytes,2,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	// What a validate_only call found: the servers and their states, warnings.
+	Validation    *Validation `protobuf:"bytes,3,opt,name=validation,proto3" json:"validation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2359,10 +2449,26 @@ func (x *OperateGpuPowerResponse) GetResourceIds() []string {
 	return nil
 }
 
+func (x *OperateGpuPowerResponse) GetValidation() *Validation {
+	if x != nil {
+		return x.Validation
+	}
+	return nil
+}
+
 // DeleteGpuInstancesRequest names the servers to delete.
 type DeleteGpuInstancesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ResourceIds   []string               `protobuf:"bytes,1,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ResourceIds []string               `protobuf:"bytes,1,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	// request_id makes the call safe to retry (AIP-155): the same caller
+	// sending the same request_id again gets the first call's reply, and the
+	// provider is asked once. 1 to 64 letters, digits, '-' or '_'; a UUID is
+	// recommended. Never sent to the provider.
+	RequestId *string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3,oneof" json:"request_id,omitempty"`
+	// validate_only checks the request against the provider's catalogue and
+	// the servers' states, and says what the call would do, changing nothing
+	// (AIP-163). The reply's validation holds the findings.
+	ValidateOnly  bool `protobuf:"varint,3,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2404,9 +2510,26 @@ func (x *DeleteGpuInstancesRequest) GetResourceIds() []string {
 	return nil
 }
 
-// DeleteGpuInstancesResponse is empty: the provider returns no data.
+func (x *DeleteGpuInstancesRequest) GetRequestId() string {
+	if x != nil && x.RequestId != nil {
+		return *x.RequestId
+	}
+	return ""
+}
+
+func (x *DeleteGpuInstancesRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
+// DeleteGpuInstancesResponse is empty but for a validate_only call: the
+// provider returns no data.
 type DeleteGpuInstancesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What a validate_only call found: the servers and their states, warnings.
+	Validation    *Validation `protobuf:"bytes,1,opt,name=validation,proto3" json:"validation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2441,6 +2564,224 @@ func (*DeleteGpuInstancesResponse) Descriptor() ([]byte, []int) {
 	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{31}
 }
 
+func (x *DeleteGpuInstancesResponse) GetValidation() *Validation {
+	if x != nil {
+		return x.Validation
+	}
+	return nil
+}
+
+// Validation is what a validate_only call found: what the call would do,
+// and what to know before doing it. A request that would fail is an error
+// instead (NotFound for a missing server, FailedPrecondition for a state
+// that forbids the action, ResourceExhausted for stock that does not cover
+// the amount).
+type Validation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The price of a create, quoted by the provider for the whole order.
+	Quote *Quote `protobuf:"bytes,1,opt,name=quote,proto3" json:"quote,omitempty"`
+	// The servers a reinstall, power or delete would act on, as they are now.
+	Servers []*AffectedServer `protobuf:"bytes,2,rep,name=servers,proto3" json:"servers,omitempty"`
+	// Things worth knowing, e.g. that a prepaid order renews itself.
+	Warnings []string `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// Stock of the compute a create orders from, when the provider reports it.
+	Stock         *int32 `protobuf:"varint,4,opt,name=stock,proto3,oneof" json:"stock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Validation) Reset() {
+	*x = Validation{}
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Validation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Validation) ProtoMessage() {}
+
+func (x *Validation) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Validation.ProtoReflect.Descriptor instead.
+func (*Validation) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Validation) GetQuote() *Quote {
+	if x != nil {
+		return x.Quote
+	}
+	return nil
+}
+
+func (x *Validation) GetServers() []*AffectedServer {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+func (x *Validation) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *Validation) GetStock() int32 {
+	if x != nil && x.Stock != nil {
+		return *x.Stock
+	}
+	return 0
+}
+
+// Quote is the provider's price of an order.
+type Quote struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Total of the order, e.g. "1332.00".
+	TradeAmount string `protobuf:"bytes,1,opt,name=trade_amount,json=tradeAmount,proto3" json:"trade_amount,omitempty"`
+	// Price of one server, e.g. "666.00".
+	UnitPrice string `protobuf:"bytes,2,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	// "CN" (yuan) or "US" (dollars).
+	Currency      string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Quote) Reset() {
+	*x = Quote{}
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quote) ProtoMessage() {}
+
+func (x *Quote) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quote.ProtoReflect.Descriptor instead.
+func (*Quote) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *Quote) GetTradeAmount() string {
+	if x != nil {
+		return x.TradeAmount
+	}
+	return ""
+}
+
+func (x *Quote) GetUnitPrice() string {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return ""
+}
+
+func (x *Quote) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+// AffectedServer is a server a call would act on.
+type AffectedServer struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Machine state now, e.g. "running", "stopped".
+	State              string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	InstanceChargeType string `protobuf:"bytes,4,opt,name=instance_charge_type,json=instanceChargeType,proto3" json:"instance_charge_type,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *AffectedServer) Reset() {
+	*x = AffectedServer{}
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AffectedServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AffectedServer) ProtoMessage() {}
+
+func (x *AffectedServer) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AffectedServer.ProtoReflect.Descriptor instead.
+func (*AffectedServer) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AffectedServer) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *AffectedServer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AffectedServer) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *AffectedServer) GetInstanceChargeType() string {
+	if x != nil {
+		return x.InstanceChargeType
+	}
+	return ""
+}
+
 // DescribeGpuTaskRequest names the task.
 type DescribeGpuTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2451,7 +2792,7 @@ type DescribeGpuTaskRequest struct {
 
 func (x *DescribeGpuTaskRequest) Reset() {
 	*x = DescribeGpuTaskRequest{}
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[32]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2804,7 @@ func (x *DescribeGpuTaskRequest) String() string {
 func (*DescribeGpuTaskRequest) ProtoMessage() {}
 
 func (x *DescribeGpuTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[32]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2817,7 @@ func (x *DescribeGpuTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeGpuTaskRequest.ProtoReflect.Descriptor instead.
 func (*DescribeGpuTaskRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{32}
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DescribeGpuTaskRequest) GetTaskId() string {
@@ -2501,7 +2842,7 @@ type DescribeGpuTaskResponse struct {
 
 func (x *DescribeGpuTaskResponse) Reset() {
 	*x = DescribeGpuTaskResponse{}
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[33]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2854,7 @@ func (x *DescribeGpuTaskResponse) String() string {
 func (*DescribeGpuTaskResponse) ProtoMessage() {}
 
 func (x *DescribeGpuTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[33]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2867,7 @@ func (x *DescribeGpuTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeGpuTaskResponse.ProtoReflect.Descriptor instead.
 func (*DescribeGpuTaskResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{33}
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DescribeGpuTaskResponse) GetStatus() string {
@@ -2560,7 +2901,7 @@ type WatchTaskRequest struct {
 
 func (x *WatchTaskRequest) Reset() {
 	*x = WatchTaskRequest{}
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[34]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2913,7 @@ func (x *WatchTaskRequest) String() string {
 func (*WatchTaskRequest) ProtoMessage() {}
 
 func (x *WatchTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[34]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2926,7 @@ func (x *WatchTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTaskRequest.ProtoReflect.Descriptor instead.
 func (*WatchTaskRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{34}
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WatchTaskRequest) GetTaskId() string {
@@ -2605,7 +2946,7 @@ type WatchTaskResponse struct {
 
 func (x *WatchTaskResponse) Reset() {
 	*x = WatchTaskResponse{}
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[35]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2617,7 +2958,7 @@ func (x *WatchTaskResponse) String() string {
 func (*WatchTaskResponse) ProtoMessage() {}
 
 func (x *WatchTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[35]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2630,7 +2971,7 @@ func (x *WatchTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTaskResponse.ProtoReflect.Descriptor instead.
 func (*WatchTaskResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{35}
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WatchTaskResponse) GetEvent() *TaskEvent {
@@ -2650,7 +2991,7 @@ type WatchTasksRequest struct {
 
 func (x *WatchTasksRequest) Reset() {
 	*x = WatchTasksRequest{}
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[36]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +3003,7 @@ func (x *WatchTasksRequest) String() string {
 func (*WatchTasksRequest) ProtoMessage() {}
 
 func (x *WatchTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[36]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +3016,7 @@ func (x *WatchTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTasksRequest.ProtoReflect.Descriptor instead.
 func (*WatchTasksRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{36}
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WatchTasksRequest) GetTaskIds() []string {
@@ -2695,7 +3036,7 @@ type WatchTasksResponse struct {
 
 func (x *WatchTasksResponse) Reset() {
 	*x = WatchTasksResponse{}
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[37]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +3048,7 @@ func (x *WatchTasksResponse) String() string {
 func (*WatchTasksResponse) ProtoMessage() {}
 
 func (x *WatchTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[37]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +3061,7 @@ func (x *WatchTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTasksResponse.ProtoReflect.Descriptor instead.
 func (*WatchTasksResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{37}
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WatchTasksResponse) GetEvent() *TaskEvent {
@@ -2750,7 +3091,7 @@ type TaskEvent struct {
 
 func (x *TaskEvent) Reset() {
 	*x = TaskEvent{}
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[38]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2762,7 +3103,7 @@ func (x *TaskEvent) String() string {
 func (*TaskEvent) ProtoMessage() {}
 
 func (x *TaskEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_gpubms_proto_msgTypes[38]
+	mi := &file_gpubms_v1_gpubms_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2775,7 +3116,7 @@ func (x *TaskEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEvent.ProtoReflect.Descriptor instead.
 func (*TaskEvent) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{38}
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TaskEvent) GetTaskId() string {
@@ -3003,8 +3344,7 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\n" +
 	"segment_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\tsegmentId\x12$\n" +
 	"\aaddress\x18\x02 \x01(\tB\n" +
-	"\xbaH\a\xc8\x01\x01r\x02p\x01R\aaddress\"\xce\n" +
-	"\n" +
+	"\xbaH\a\xc8\x01\x01r\x02p\x01R\aaddress\"\xb1\v\n" +
 	"\x18CreateGpuInstanceRequest\x12)\n" +
 	"\tregion_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\bregionId\x12>\n" +
 	"\vvpc_network\x18\x02 \x01(\v2\x15.gpubms.v1.VpcNetworkB\x06\xbaH\x03\xc8\x01\x01R\n" +
@@ -3030,13 +3370,20 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\x15custom_partition_size\x18\x10 \x03(\x05B\x0e\xbaH\v\x92\x01\b\x10\x10\"\x04\x1a\x02 \x00R\x13customPartitionSize\x12+\n" +
 	"\n" +
 	"subject_id\x18\x11 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\xe8\xb3'\x01R\tsubjectId\x124\n" +
-	"\tport_mode\x18\x12 \x01(\tB\x17\xbaH\x14\xd8\x01\x01r\x0fR\x05trunkR\x06accessR\bportMode:\xab\x01\xbaH\xa7\x01\x1a\xa4\x01\n" +
+	"\tport_mode\x18\x12 \x01(\tB\x17\xbaH\x14\xd8\x01\x01r\x0fR\x05trunkR\x06accessR\bportMode\x12-\n" +
+	"\n" +
+	"request_id\x18\x13 \x01(\tB\t\xbaH\x06r\x04\xe8\xb3'\x01H\x03R\trequestId\x88\x01\x01\x12#\n" +
+	"\rvalidate_only\x18\x14 \x01(\bR\fvalidateOnly:\xab\x01\xbaH\xa7\x01\x1a\xa4\x01\n" +
 	"\x1bcustom_partition_size.pairs\x12Dcustom_partition_size must have one entry per custom_partition entry\x1a?size(this.custom_partition) == size(this.custom_partition_size)B\r\n" +
 	"\v_auto_renewB\x10\n" +
 	"\x0e_prepaid_monthB\a\n" +
-	"\x05_raid\"4\n" +
+	"\x05_raidB\r\n" +
+	"\v_request_id\"k\n" +
 	"\x19CreateGpuInstanceResponse\x12\x17\n" +
-	"\atask_id\x18\x01 \x01(\tR\x06taskId\"\x98\x05\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x125\n" +
+	"\n" +
+	"validation\x18\x02 \x01(\v2\x15.gpubms.v1.ValidationR\n" +
+	"validation\"\xfb\x05\n" +
 	"\x13ReinstallGpuRequest\x12-\n" +
 	"\vresource_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\n" +
 	"resourceId\x12'\n" +
@@ -3046,20 +3393,59 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"0\xff\xff\xff\xff\xff\xff\xff\xff\xff\x010\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01H\x00R\x04raid\x88\x01\x01\x12\xc2\x01\n" +
 	"\x10custom_partition\x18\x05 \x03(\tB\x96\x01\xbaH\x92\x01\xba\x01h\n" +
 	"\x1bcustom_partition.root_first\x12&the first custom_partition must be \"/\"\x1a!size(this) == 0 || this[0] == '/'\x92\x01$\x10\x10\" r\x1e\x18@2\x1a^(/[A-Za-z0-9_./-]*|swap)$R\x0fcustomPartition\x12B\n" +
-	"\x15custom_partition_size\x18\x06 \x03(\x05B\x0e\xbaH\v\x92\x01\b\x10\x10\"\x04\x1a\x02 \x00R\x13customPartitionSize:\xab\x01\xbaH\xa7\x01\x1a\xa4\x01\n" +
+	"\x15custom_partition_size\x18\x06 \x03(\x05B\x0e\xbaH\v\x92\x01\b\x10\x10\"\x04\x1a\x02 \x00R\x13customPartitionSize\x12-\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tB\t\xbaH\x06r\x04\xe8\xb3'\x01H\x01R\trequestId\x88\x01\x01\x12#\n" +
+	"\rvalidate_only\x18\b \x01(\bR\fvalidateOnly:\xab\x01\xbaH\xa7\x01\x1a\xa4\x01\n" +
 	"\x1bcustom_partition_size.pairs\x12Dcustom_partition_size must have one entry per custom_partition entry\x1a?size(this.custom_partition) == size(this.custom_partition_size)B\a\n" +
-	"\x05_raid\"1\n" +
+	"\x05_raidB\r\n" +
+	"\v_request_id\"h\n" +
 	"\x14ReinstallGpuResponse\x12\x19\n" +
-	"\btask_ids\x18\x01 \x03(\tR\ataskIds\"\x89\x01\n" +
+	"\btask_ids\x18\x01 \x03(\tR\ataskIds\x125\n" +
+	"\n" +
+	"validation\x18\x02 \x01(\v2\x15.gpubms.v1.ValidationR\n" +
+	"validation\"\xec\x01\n" +
 	"\x16OperateGpuPowerRequest\x126\n" +
 	"\aoperate\x18\x01 \x01(\tB\x1c\xbaH\x19\xc8\x01\x01r\x14R\x05startR\x04stopR\x05resetR\aoperate\x127\n" +
-	"\fresource_ids\x18\x02 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\"W\n" +
+	"\fresource_ids\x18\x02 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\x12-\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\xe8\xb3'\x01H\x00R\trequestId\x88\x01\x01\x12#\n" +
+	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnlyB\r\n" +
+	"\v_request_id\"\x8e\x01\n" +
 	"\x17OperateGpuPowerResponse\x12\x19\n" +
 	"\btask_ids\x18\x01 \x03(\tR\ataskIds\x12!\n" +
-	"\fresource_ids\x18\x02 \x03(\tR\vresourceIds\"T\n" +
+	"\fresource_ids\x18\x02 \x03(\tR\vresourceIds\x125\n" +
+	"\n" +
+	"validation\x18\x03 \x01(\v2\x15.gpubms.v1.ValidationR\n" +
+	"validation\"\xb7\x01\n" +
 	"\x19DeleteGpuInstancesRequest\x127\n" +
-	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\"\x1c\n" +
-	"\x1aDeleteGpuInstancesResponse\"?\n" +
+	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\x12-\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\xe8\xb3'\x01H\x00R\trequestId\x88\x01\x01\x12#\n" +
+	"\rvalidate_only\x18\x03 \x01(\bR\fvalidateOnlyB\r\n" +
+	"\v_request_id\"S\n" +
+	"\x1aDeleteGpuInstancesResponse\x125\n" +
+	"\n" +
+	"validation\x18\x01 \x01(\v2\x15.gpubms.v1.ValidationR\n" +
+	"validation\"\xaa\x01\n" +
+	"\n" +
+	"Validation\x12&\n" +
+	"\x05quote\x18\x01 \x01(\v2\x10.gpubms.v1.QuoteR\x05quote\x123\n" +
+	"\aservers\x18\x02 \x03(\v2\x19.gpubms.v1.AffectedServerR\aservers\x12\x1a\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x19\n" +
+	"\x05stock\x18\x04 \x01(\x05H\x00R\x05stock\x88\x01\x01B\b\n" +
+	"\x06_stock\"e\n" +
+	"\x05Quote\x12!\n" +
+	"\ftrade_amount\x18\x01 \x01(\tR\vtradeAmount\x12\x1d\n" +
+	"\n" +
+	"unit_price\x18\x02 \x01(\tR\tunitPrice\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\"\x8d\x01\n" +
+	"\x0eAffectedServer\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x120\n" +
+	"\x14instance_charge_type\x18\x04 \x01(\tR\x12instanceChargeType\"?\n" +
 	"\x16DescribeGpuTaskRequest\x12%\n" +
 	"\atask_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\x06taskId\"\x8c\x01\n" +
 	"\x17DescribeGpuTaskResponse\x12\x16\n" +
@@ -3124,7 +3510,7 @@ func file_gpubms_v1_gpubms_proto_rawDescGZIP() []byte {
 }
 
 var file_gpubms_v1_gpubms_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gpubms_v1_gpubms_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_gpubms_v1_gpubms_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_gpubms_v1_gpubms_proto_goTypes = []any{
 	(TaskStatus)(0),                       // 0: gpubms.v1.TaskStatus
 	(*DescribeGpuRegionsRequest)(nil),     // 1: gpubms.v1.DescribeGpuRegionsRequest
@@ -3159,15 +3545,18 @@ var file_gpubms_v1_gpubms_proto_goTypes = []any{
 	(*OperateGpuPowerResponse)(nil),       // 30: gpubms.v1.OperateGpuPowerResponse
 	(*DeleteGpuInstancesRequest)(nil),     // 31: gpubms.v1.DeleteGpuInstancesRequest
 	(*DeleteGpuInstancesResponse)(nil),    // 32: gpubms.v1.DeleteGpuInstancesResponse
-	(*DescribeGpuTaskRequest)(nil),        // 33: gpubms.v1.DescribeGpuTaskRequest
-	(*DescribeGpuTaskResponse)(nil),       // 34: gpubms.v1.DescribeGpuTaskResponse
-	(*WatchTaskRequest)(nil),              // 35: gpubms.v1.WatchTaskRequest
-	(*WatchTaskResponse)(nil),             // 36: gpubms.v1.WatchTaskResponse
-	(*WatchTasksRequest)(nil),             // 37: gpubms.v1.WatchTasksRequest
-	(*WatchTasksResponse)(nil),            // 38: gpubms.v1.WatchTasksResponse
-	(*TaskEvent)(nil),                     // 39: gpubms.v1.TaskEvent
-	(*timestamppb.Timestamp)(nil),         // 40: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 41: google.protobuf.Duration
+	(*Validation)(nil),                    // 33: gpubms.v1.Validation
+	(*Quote)(nil),                         // 34: gpubms.v1.Quote
+	(*AffectedServer)(nil),                // 35: gpubms.v1.AffectedServer
+	(*DescribeGpuTaskRequest)(nil),        // 36: gpubms.v1.DescribeGpuTaskRequest
+	(*DescribeGpuTaskResponse)(nil),       // 37: gpubms.v1.DescribeGpuTaskResponse
+	(*WatchTaskRequest)(nil),              // 38: gpubms.v1.WatchTaskRequest
+	(*WatchTaskResponse)(nil),             // 39: gpubms.v1.WatchTaskResponse
+	(*WatchTasksRequest)(nil),             // 40: gpubms.v1.WatchTasksRequest
+	(*WatchTasksResponse)(nil),            // 41: gpubms.v1.WatchTasksResponse
+	(*TaskEvent)(nil),                     // 42: gpubms.v1.TaskEvent
+	(*timestamppb.Timestamp)(nil),         // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 44: google.protobuf.Duration
 }
 var file_gpubms_v1_gpubms_proto_depIdxs = []int32{
 	3,  // 0: gpubms.v1.DescribeGpuRegionsResponse.regions:type_name -> gpubms.v1.Region
@@ -3184,43 +3573,49 @@ var file_gpubms_v1_gpubms_proto_depIdxs = []int32{
 	18, // 11: gpubms.v1.DescribeGpuDetailResponse.networks:type_name -> gpubms.v1.Networks
 	24, // 12: gpubms.v1.VpcNetwork.segments:type_name -> gpubms.v1.Segment
 	23, // 13: gpubms.v1.CreateGpuInstanceRequest.vpc_network:type_name -> gpubms.v1.VpcNetwork
-	0,  // 14: gpubms.v1.DescribeGpuTaskResponse.task_status:type_name -> gpubms.v1.TaskStatus
-	39, // 15: gpubms.v1.WatchTaskResponse.event:type_name -> gpubms.v1.TaskEvent
-	39, // 16: gpubms.v1.WatchTasksResponse.event:type_name -> gpubms.v1.TaskEvent
-	0,  // 17: gpubms.v1.TaskEvent.status:type_name -> gpubms.v1.TaskStatus
-	40, // 18: gpubms.v1.TaskEvent.observed_at:type_name -> google.protobuf.Timestamp
-	41, // 19: gpubms.v1.TaskEvent.watched_for:type_name -> google.protobuf.Duration
-	1,  // 20: gpubms.v1.GpuService.DescribeGpuRegions:input_type -> gpubms.v1.DescribeGpuRegionsRequest
-	4,  // 21: gpubms.v1.GpuService.DescribeGpuGoods:input_type -> gpubms.v1.DescribeGpuGoodsRequest
-	9,  // 22: gpubms.v1.GpuService.DescribeGpuGoodsPrice:input_type -> gpubms.v1.DescribeGpuGoodsPriceRequest
-	11, // 23: gpubms.v1.GpuService.DescribeGpuImage:input_type -> gpubms.v1.DescribeGpuImageRequest
-	15, // 24: gpubms.v1.GpuService.DescribeGpu:input_type -> gpubms.v1.DescribeGpuRequest
-	20, // 25: gpubms.v1.GpuService.DescribeGpuDetail:input_type -> gpubms.v1.DescribeGpuDetailRequest
-	25, // 26: gpubms.v1.GpuService.CreateGpuInstance:input_type -> gpubms.v1.CreateGpuInstanceRequest
-	27, // 27: gpubms.v1.GpuService.ReinstallGpu:input_type -> gpubms.v1.ReinstallGpuRequest
-	29, // 28: gpubms.v1.GpuService.OperateGpuPower:input_type -> gpubms.v1.OperateGpuPowerRequest
-	31, // 29: gpubms.v1.GpuService.DeleteGpuInstances:input_type -> gpubms.v1.DeleteGpuInstancesRequest
-	33, // 30: gpubms.v1.GpuService.DescribeGpuTask:input_type -> gpubms.v1.DescribeGpuTaskRequest
-	35, // 31: gpubms.v1.GpuService.WatchTask:input_type -> gpubms.v1.WatchTaskRequest
-	37, // 32: gpubms.v1.GpuService.WatchTasks:input_type -> gpubms.v1.WatchTasksRequest
-	2,  // 33: gpubms.v1.GpuService.DescribeGpuRegions:output_type -> gpubms.v1.DescribeGpuRegionsResponse
-	5,  // 34: gpubms.v1.GpuService.DescribeGpuGoods:output_type -> gpubms.v1.DescribeGpuGoodsResponse
-	10, // 35: gpubms.v1.GpuService.DescribeGpuGoodsPrice:output_type -> gpubms.v1.DescribeGpuGoodsPriceResponse
-	12, // 36: gpubms.v1.GpuService.DescribeGpuImage:output_type -> gpubms.v1.DescribeGpuImageResponse
-	16, // 37: gpubms.v1.GpuService.DescribeGpu:output_type -> gpubms.v1.DescribeGpuResponse
-	21, // 38: gpubms.v1.GpuService.DescribeGpuDetail:output_type -> gpubms.v1.DescribeGpuDetailResponse
-	26, // 39: gpubms.v1.GpuService.CreateGpuInstance:output_type -> gpubms.v1.CreateGpuInstanceResponse
-	28, // 40: gpubms.v1.GpuService.ReinstallGpu:output_type -> gpubms.v1.ReinstallGpuResponse
-	30, // 41: gpubms.v1.GpuService.OperateGpuPower:output_type -> gpubms.v1.OperateGpuPowerResponse
-	32, // 42: gpubms.v1.GpuService.DeleteGpuInstances:output_type -> gpubms.v1.DeleteGpuInstancesResponse
-	34, // 43: gpubms.v1.GpuService.DescribeGpuTask:output_type -> gpubms.v1.DescribeGpuTaskResponse
-	36, // 44: gpubms.v1.GpuService.WatchTask:output_type -> gpubms.v1.WatchTaskResponse
-	38, // 45: gpubms.v1.GpuService.WatchTasks:output_type -> gpubms.v1.WatchTasksResponse
-	33, // [33:46] is the sub-list for method output_type
-	20, // [20:33] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	33, // 14: gpubms.v1.CreateGpuInstanceResponse.validation:type_name -> gpubms.v1.Validation
+	33, // 15: gpubms.v1.ReinstallGpuResponse.validation:type_name -> gpubms.v1.Validation
+	33, // 16: gpubms.v1.OperateGpuPowerResponse.validation:type_name -> gpubms.v1.Validation
+	33, // 17: gpubms.v1.DeleteGpuInstancesResponse.validation:type_name -> gpubms.v1.Validation
+	34, // 18: gpubms.v1.Validation.quote:type_name -> gpubms.v1.Quote
+	35, // 19: gpubms.v1.Validation.servers:type_name -> gpubms.v1.AffectedServer
+	0,  // 20: gpubms.v1.DescribeGpuTaskResponse.task_status:type_name -> gpubms.v1.TaskStatus
+	42, // 21: gpubms.v1.WatchTaskResponse.event:type_name -> gpubms.v1.TaskEvent
+	42, // 22: gpubms.v1.WatchTasksResponse.event:type_name -> gpubms.v1.TaskEvent
+	0,  // 23: gpubms.v1.TaskEvent.status:type_name -> gpubms.v1.TaskStatus
+	43, // 24: gpubms.v1.TaskEvent.observed_at:type_name -> google.protobuf.Timestamp
+	44, // 25: gpubms.v1.TaskEvent.watched_for:type_name -> google.protobuf.Duration
+	1,  // 26: gpubms.v1.GpuService.DescribeGpuRegions:input_type -> gpubms.v1.DescribeGpuRegionsRequest
+	4,  // 27: gpubms.v1.GpuService.DescribeGpuGoods:input_type -> gpubms.v1.DescribeGpuGoodsRequest
+	9,  // 28: gpubms.v1.GpuService.DescribeGpuGoodsPrice:input_type -> gpubms.v1.DescribeGpuGoodsPriceRequest
+	11, // 29: gpubms.v1.GpuService.DescribeGpuImage:input_type -> gpubms.v1.DescribeGpuImageRequest
+	15, // 30: gpubms.v1.GpuService.DescribeGpu:input_type -> gpubms.v1.DescribeGpuRequest
+	20, // 31: gpubms.v1.GpuService.DescribeGpuDetail:input_type -> gpubms.v1.DescribeGpuDetailRequest
+	25, // 32: gpubms.v1.GpuService.CreateGpuInstance:input_type -> gpubms.v1.CreateGpuInstanceRequest
+	27, // 33: gpubms.v1.GpuService.ReinstallGpu:input_type -> gpubms.v1.ReinstallGpuRequest
+	29, // 34: gpubms.v1.GpuService.OperateGpuPower:input_type -> gpubms.v1.OperateGpuPowerRequest
+	31, // 35: gpubms.v1.GpuService.DeleteGpuInstances:input_type -> gpubms.v1.DeleteGpuInstancesRequest
+	36, // 36: gpubms.v1.GpuService.DescribeGpuTask:input_type -> gpubms.v1.DescribeGpuTaskRequest
+	38, // 37: gpubms.v1.GpuService.WatchTask:input_type -> gpubms.v1.WatchTaskRequest
+	40, // 38: gpubms.v1.GpuService.WatchTasks:input_type -> gpubms.v1.WatchTasksRequest
+	2,  // 39: gpubms.v1.GpuService.DescribeGpuRegions:output_type -> gpubms.v1.DescribeGpuRegionsResponse
+	5,  // 40: gpubms.v1.GpuService.DescribeGpuGoods:output_type -> gpubms.v1.DescribeGpuGoodsResponse
+	10, // 41: gpubms.v1.GpuService.DescribeGpuGoodsPrice:output_type -> gpubms.v1.DescribeGpuGoodsPriceResponse
+	12, // 42: gpubms.v1.GpuService.DescribeGpuImage:output_type -> gpubms.v1.DescribeGpuImageResponse
+	16, // 43: gpubms.v1.GpuService.DescribeGpu:output_type -> gpubms.v1.DescribeGpuResponse
+	21, // 44: gpubms.v1.GpuService.DescribeGpuDetail:output_type -> gpubms.v1.DescribeGpuDetailResponse
+	26, // 45: gpubms.v1.GpuService.CreateGpuInstance:output_type -> gpubms.v1.CreateGpuInstanceResponse
+	28, // 46: gpubms.v1.GpuService.ReinstallGpu:output_type -> gpubms.v1.ReinstallGpuResponse
+	30, // 47: gpubms.v1.GpuService.OperateGpuPower:output_type -> gpubms.v1.OperateGpuPowerResponse
+	32, // 48: gpubms.v1.GpuService.DeleteGpuInstances:output_type -> gpubms.v1.DeleteGpuInstancesResponse
+	37, // 49: gpubms.v1.GpuService.DescribeGpuTask:output_type -> gpubms.v1.DescribeGpuTaskResponse
+	39, // 50: gpubms.v1.GpuService.WatchTask:output_type -> gpubms.v1.WatchTaskResponse
+	41, // 51: gpubms.v1.GpuService.WatchTasks:output_type -> gpubms.v1.WatchTasksResponse
+	39, // [39:52] is the sub-list for method output_type
+	26, // [26:39] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_gpubms_v1_gpubms_proto_init() }
@@ -3235,13 +3630,16 @@ func file_gpubms_v1_gpubms_proto_init() {
 	file_gpubms_v1_gpubms_proto_msgTypes[22].OneofWrappers = []any{}
 	file_gpubms_v1_gpubms_proto_msgTypes[24].OneofWrappers = []any{}
 	file_gpubms_v1_gpubms_proto_msgTypes[26].OneofWrappers = []any{}
+	file_gpubms_v1_gpubms_proto_msgTypes[28].OneofWrappers = []any{}
+	file_gpubms_v1_gpubms_proto_msgTypes[30].OneofWrappers = []any{}
+	file_gpubms_v1_gpubms_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gpubms_v1_gpubms_proto_rawDesc), len(file_gpubms_v1_gpubms_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -128,6 +128,7 @@ func start(t *testing.T, opts ...option) *harness {
 	ec.TaskDelay = taskDelay
 	ec.AccessKeyID, ec.AccessKeySecret = emulatorKeyID, emulatorSecret
 	su := setup{Config: app.Config{
+		DataDir:           t.TempDir(),
 		GRPCAddr:          "127.0.0.1:0",
 		HTTPAddr:          "127.0.0.1:0",
 		WatchPollInterval: pollInterval,

@@ -1,0 +1,67 @@
+// Package fleet implements gpubms.v1.FleetService: what gpubms adds beyond
+// the provider's API. It reads the store and the provider through narrow
+// interfaces of its own; it never speaks HTTP or signs anything.
+package fleet
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	"github.com/gpubms/gpubms/server/auth"
+	"github.com/gpubms/gpubms/server/store"
+)
+
+// AuditReader reads the audit trail.
+type AuditReader interface {
+	ListAudit(ctx context.Context, q store.AuditQuery) ([]*gpubmsv1.AuditEvent, string, error)
+}
+
+// Service implements gpubmsv1.FleetServiceServer. It is safe for
+// concurrent use.
+type Service struct {
+	gpubmsv1.UnimplementedFleetServiceServer
+	audit AuditReader
+}
+
+// New returns the service reading the audit trail from audit.
+func New(audit AuditReader) *Service {
+	if audit == nil {
+		panic("fleet: nil audit reader")
+	}
+	return &Service{audit: audit}
+}
+
+// ListAuditEvents lists the audit trail, newest first. A caller below the
+// operator role sees only its own events.
+func (s *Service) ListAuditEvents(ctx context.Context, req *gpubmsv1.ListAuditEventsRequest) (*gpubmsv1.ListAuditEventsResponse, error) {
+	c, _ := auth.FromContext(ctx)
+	caller := req.GetCaller()
+	if !c.Role.Allows(auth.Operator) {
+		if caller != "" && caller != c.Name {
+			return nil, status.Errorf(codes.PermissionDenied, "caller %q is a %s and may list only its own audit events", c.Name, c.Role)
+		}
+		caller = c.Name
+	}
+	q := store.AuditQuery{
+		Caller: caller, RPC: req.GetRpc(), ResourceID: req.GetResourceId(),
+		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(),
+	}
+	if req.StartTime != nil {
+		q.Start = req.GetStartTime().AsTime()
+	}
+	if req.EndTime != nil {
+		q.End = req.GetEndTime().AsTime()
+	}
+	evs, next, err := s.audit.ListAudit(ctx, q)
+	switch {
+	case errors.Is(err, store.ErrBadPageToken):
+		return nil, status.Error(codes.InvalidArgument, "page_token is not one this server made")
+	case err != nil:
+		return nil, status.Errorf(codes.Unavailable, "audit trail: %v", err)
+	}
+	return &gpubmsv1.ListAuditEventsResponse{Events: evs, NextPageToken: next}, nil
+}
