@@ -38,7 +38,7 @@ type Service struct {
 	log *slog.Logger
 	hub *watch.Hub // serves WatchTask(s); nil when watching is not configured
 
-	records         Records  // nil: request_id is not kept
+	records         Records // nil: request_id is not kept
 	recordTTL       time.Duration
 	auditLog        AuditLog // nil: no audit trail
 	fingerprintKey  []byte
