@@ -55,7 +55,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		defer signal.Stop(hup)
 		reload := make(chan struct{})
 		go func() {
-			for range hup {
+			for {
+				select {
+				case <-hup:
+				case <-ctx.Done():
+					return
+				}
 				select {
 				case reload <- struct{}{}:
 				case <-ctx.Done():
@@ -197,8 +202,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		server.WithMaxOrderPrice(maxPrice),
 	)
 	d := &door{authn: authn}
-	codec := newRequestCodec()
-	gs, healthSrv, err := newGRPCServer(logger, m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), codec, certs, maxBody)
+	gs, healthSrv, err := newGRPCServer(logger, m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody)
 	if err != nil {
 		return err
 	}
@@ -221,7 +225,9 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 			return fmt.Errorf("metrics: %w", err)
 		}
 		m.initGRPC(gs)
-		gwOpts = append(gwOpts, gateway.WithMetrics(m.handler(logger)))
+		gwOpts = append(gwOpts, gateway.WithMetrics(m.handler(logger)), gateway.WithRefusals(m.refusal("http")))
+		refuse := m.refusal("grpc")
+		d.refused = func() { refuse("unauthenticated") }
 	}
 
 	// The gateway is a gRPC client of the same server over an in-memory
@@ -323,8 +329,8 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	return err
 }
 
-func newGRPCServer(logger *slog.Logger, m *metrics, d *door, lim *limits, codec requestCodec, certs *tlsFiles, maxBody int64) (*grpc.Server, *health.Server, error) {
-	unary, stream, err := chain(logger, m, d, lim, codec)
+func newGRPCServer(logger *slog.Logger, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64) (*grpc.Server, *health.Server, error) {
+	unary, stream, err := chain(logger, m, d, lim)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -334,16 +340,20 @@ func newGRPCServer(logger *slog.Logger, m *metrics, d *door, lim *limits, codec 
 	}
 	gs := grpc.NewServer(
 		grpc.Creds(serverCreds{creds}),
-		grpc.ForceServerCodecV2(codec),
+		grpc.ForceServerCodecV2(newRequestCodec()),
 		grpc.MaxRecvMsgSize(int(min(maxBody, math.MaxInt32))),
+		// A caller is recognised from the headers of each call, before its
+		// message is read or a handler goroutine is spent on it.
+		grpc.InTapHandle(d.tap),
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		// A connection has this long to finish its handshake and preface.
 		grpc.ConnectionTimeout(10*time.Second),
 		// Pings keep long watch streams alive through idle-cutting proxies
 		// and find dead peers; clients may ping as often as every 10s. A
-		// connection with no call for 15 minutes is closed.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second, MaxConnectionIdle: 15 * time.Minute}),
+		// connection with no call for 5 minutes is closed.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second, MaxConnectionIdle: 5 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	hs := health.NewServer()
@@ -352,6 +362,10 @@ func newGRPCServer(logger *slog.Logger, m *metrics, d *door, lim *limits, codec 
 	reflection.Register(gs)
 	return gs, hs, nil
 }
+
+// maxStreamsPerConn caps the calls in flight on one gRPC connection. The
+// gateway's in-memory connection carries every JSON call, so it is large.
+const maxStreamsPerConn = 1024
 
 // reloadOn re-reads the tokens file and the TLS files at each receive on
 // reload, until ctx is done. A file that does not load keeps the previous

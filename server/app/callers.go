@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -93,12 +94,9 @@ type callerErrKey struct{}
 
 // door recognises callers and decides what they may call.
 type door struct {
-	authn *auth.Authenticator
-	roles map[string]auth.Role // full method → least role
-}
-
-func newDoor(authn *auth.Authenticator, gs *grpc.Server) *door {
-	return &door{authn: authn, roles: methodRoles(gs)}
+	authn   *auth.Authenticator
+	roles   map[string]auth.Role // full method → least role
+	refused func()               // counts a call refused before it reached the interceptors; may be nil
 }
 
 // methodRoles reads the required_role option of every method gs serves.
@@ -194,6 +192,22 @@ func (d *door) enforce(ctx context.Context, fullMethod string) error {
 
 func methodName(fullMethod string) string {
 	return fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
+}
+
+// tap refuses a call without known credentials from its headers alone,
+// before its message is read or a goroutine serves it; identify and enforce
+// still run for the calls it lets through. Health is never refused.
+func (d *door) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if !d.authn.Enabled() || strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.") {
+		return ctx, nil
+	}
+	if _, err := d.caller(metadata.NewIncomingContext(ctx, info.Header)); err != nil {
+		if d.refused != nil {
+			d.refused()
+		}
+		return ctx, status.Error(codes.Unauthenticated, err.Error())
+	}
+	return ctx, nil
 }
 
 func (d *door) identifyUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -2,30 +2,35 @@ package app
 
 import (
 	"context"
-	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
+
+// decodeErrorField is the field number of the mark a failed decode leaves
+// in a message's unknown fields: the largest there is, which no message of
+// the contract uses.
+const decodeErrorField protowire.Number = protowire.MaxValidNumber
 
 // requestCodec is the server's protobuf codec. grpc-go turns any error of a
 // codec's Unmarshal into Internal, as if the server were at fault; a
 // request that is not valid protobuf (truncated, a string that is not
 // UTF-8) is the caller's mistake, InvalidArgument. So Unmarshal resets the
-// message, keeps the error aside keyed by the message, and returns nil;
-// checkDecoded, early in the interceptor chain, turns it into
-// InvalidArgument before anything reads the (empty) request.
+// message, leaves the error in it as an unknown field, and returns nil;
+// checkDecoded turns the mark into InvalidArgument before anything reads
+// the (empty) request. The mark lives and dies with the message: nothing
+// is kept aside, whatever happens to the call.
 type requestCodec struct {
 	encoding.CodecV2
-	failed *sync.Map // proto.Message → error
 }
 
 func newRequestCodec() requestCodec {
-	return requestCodec{CodecV2: encoding.GetCodecV2("proto"), failed: new(sync.Map)}
+	return requestCodec{CodecV2: encoding.GetCodecV2("proto")}
 }
 
 func (c requestCodec) Unmarshal(data mem.BufferSlice, v any) error {
@@ -38,48 +43,57 @@ func (c requestCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return err
 	}
 	proto.Reset(m)
-	c.failed.Store(m, err)
+	mark := protowire.AppendTag(nil, decodeErrorField, protowire.BytesType)
+	mark = protowire.AppendString(mark, err.Error())
+	m.ProtoReflect().SetUnknown(mark)
 	return nil
 }
 
-// decodeErr returns (and forgets) the decoding error of m, if any.
-func (c requestCodec) decodeErr(m any) error {
-	if m == nil {
-		return nil
-	}
-	err, ok := c.failed.LoadAndDelete(m)
+// decodeErr is the InvalidArgument status of a message that did not
+// decode, or nil.
+func decodeErr(v any) error {
+	m, ok := v.(proto.Message)
 	if !ok {
 		return nil
 	}
-	name := "request"
-	if pm, ok := m.(proto.Message); ok {
-		name = string(pm.ProtoReflect().Descriptor().FullName())
+	b := m.ProtoReflect().GetUnknown()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil
+		}
+		b = b[n:]
+		if num == decodeErrorField && typ == protowire.BytesType {
+			msg, _ := protowire.ConsumeString(b)
+			return status.Errorf(codes.InvalidArgument, "request is not a valid %s: %s",
+				m.ProtoReflect().Descriptor().FullName(), msg)
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return nil
+		}
+		b = b[n:]
 	}
-	return status.Errorf(codes.InvalidArgument, "request is not a valid %s: %v", name, err)
+	return nil
 }
 
-// checkUnary fails a call whose request did not decode. Every unary call
-// passes here, so no entry of failed outlives its call.
-func (c requestCodec) checkUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := c.decodeErr(req); err != nil {
+// checkUnary fails a call whose request did not decode.
+func checkUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := decodeErr(req); err != nil {
 		return nil, err
 	}
 	return handler(ctx, req)
 }
 
 // checkStream checks each message as the handler receives it.
-func (c requestCodec) checkStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return handler(srv, decodedStream{ss, c})
+func checkStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, decodedStream{ss})
 }
 
-type decodedStream struct {
-	grpc.ServerStream
-	c requestCodec
-}
+type decodedStream struct{ grpc.ServerStream }
 
 func (s decodedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	return s.c.decodeErr(m)
+	return decodeErr(m)
 }

@@ -23,9 +23,9 @@ import (
 //	metrics (when m is not nil)
 //	provider request counting, caller identification
 //	logging (one line per call, with its caller)
-//	request decoding check (malformed protobuf is InvalidArgument)
 //	caller authentication and role (health exempt)
 //	per-caller and server rate limits, per-caller watch cap (health and reflection exempt)
+//	request decoding check (malformed protobuf is InvalidArgument)
 //	validation
 //
 // Identification sits outside logging and refuses nothing, so every call's
@@ -33,7 +33,7 @@ import (
 // refuses are counted and logged with their codes. Validation runs last,
 // just before the handler, so a rejected request costs no provider call. A
 // call that panics is logged by recovery and not counted as handled.
-func chain(logger *slog.Logger, m *metrics, d *door, lim *limits, codec requestCodec) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
+func chain(logger *slog.Logger, m *metrics, d *door, lim *limits) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, nil, err
@@ -62,14 +62,14 @@ func chain(logger *slog.Logger, m *metrics, d *door, lim *limits, codec requestC
 		unary = append(unary, m.grpc.UnaryServerInterceptor())
 		stream = append(stream, m.grpc.StreamServerInterceptor())
 	}
-	unary = append(unary, countUnary, d.identifyUnary, logging.UnaryServerInterceptor(log, logOpts...), codec.checkUnary,
+	unary = append(unary, countUnary, d.identifyUnary, logging.UnaryServerInterceptor(log, logOpts...),
 		selector.UnaryServerInterceptor(d.enforceUnary, api),
 		selector.UnaryServerInterceptor(lim.unary, limited),
-		badRequestUnary, pvinterceptor.UnaryServerInterceptor(validator))
-	stream = append(stream, countStream, d.identifyStream, logging.StreamServerInterceptor(log, logOpts...), codec.checkStream,
+		checkUnary, badRequestUnary, pvinterceptor.UnaryServerInterceptor(validator))
+	stream = append(stream, countStream, d.identifyStream, logging.StreamServerInterceptor(log, logOpts...),
 		selector.StreamServerInterceptor(d.enforceStream, api),
 		selector.StreamServerInterceptor(lim.stream, limited),
-		badRequestStream, pvinterceptor.StreamServerInterceptor(validator))
+		checkStream, badRequestStream, pvinterceptor.StreamServerInterceptor(validator))
 	return unary, stream, nil
 }
 

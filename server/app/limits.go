@@ -44,13 +44,24 @@ func newLimits(global, perCaller float64, maxWatches int) *limits {
 // burstOf lets a caller spend one second's worth at once.
 func burstOf(perSecond float64) int { return max(1, int(math.Ceil(perSecond))) }
 
-// limiter returns caller's bucket. Callers are the configured ones and
-// verified certificates, so the map stays small.
-func (l *limits) limiter(caller string) *rate.Limiter {
+// maxBuckets is how many callers' buckets are kept before the full ones
+// (whose callers have been quiet for a second or more) are dropped: a
+// bucket that is full is the same as a new one.
+const maxBuckets = 4096
+
+// limiter returns caller's bucket.
+func (l *limits) limiter(caller string, now time.Time) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim, ok := l.callers[caller]
 	if !ok {
+		if len(l.callers) >= maxBuckets {
+			for name, b := range l.callers {
+				if b.TokensAt(now) >= float64(l.burst) {
+					delete(l.callers, name)
+				}
+			}
+		}
 		lim = rate.NewLimiter(l.perCaller, l.burst)
 		l.callers[caller] = lim
 	}
@@ -64,7 +75,7 @@ func (l *limits) allow(ctx context.Context) error {
 	now := time.Now()
 	if l.perCaller > 0 {
 		name := callerName(ctx)
-		if wait, ok := take(l.limiter(name), now); !ok {
+		if wait, ok := take(l.limiter(name, now), now); !ok {
 			return retryLater(wait, fmt.Sprintf("caller %q is over its rate limit of %g calls per second", name, float64(l.perCaller)))
 		}
 	}

@@ -46,6 +46,7 @@ type metrics struct {
 	grpc     *grpcprom.ServerMetrics
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	refused  *prometheus.CounterVec
 }
 
 func newMetrics() (*metrics, error) {
@@ -63,11 +64,15 @@ func newMetrics() (*metrics, error) {
 			Help:    "Duration of one HTTP request to the provider, from sending it to reading the whole reply.",
 			Buckets: latencyBuckets,
 		}, []string{"action"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gpubms_refused_requests_total",
+			Help: "Requests refused before any service saw them, by face (grpc, http) and reason (unauthenticated, origin, host, media_type, body_too_large, ...).",
+		}, []string{"face", "reason"}),
 	}
 	err := m.register(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.grpc, m.requests, m.duration,
+		m.grpc, m.requests, m.duration, m.refused,
 	)
 	if err != nil {
 		return nil, err
@@ -131,6 +136,11 @@ func providerOutcome(a upstream.Attempt) string {
 		}
 	}
 	return outcomeOther
+}
+
+// refusal counts one request refused on face for reason.
+func (m *metrics) refusal(face string) func(reason string) {
+	return func(reason string) { m.refused.WithLabelValues(face, reason).Inc() }
 }
 
 // watchHub exports the hub's pollers and subscriptions as gauges, read at

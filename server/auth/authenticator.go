@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -42,11 +41,14 @@ type Config struct {
 	// File is a tokens file (GPUBMS_AUTH_TOKENS_FILE): one caller a line,
 	// "NAME ROLE TOKEN", blank lines and '#' comments (to the end of the
 	// line, anywhere in it: a token cannot hold '#') ignored. A TOKEN of
-	// "-" only gives NAME's client certificates their role.
+	// "-" gives NAME's client certificates their role. NAME is 1 to 128
+	// printable ASCII characters.
 	File string
 	// Certificates makes verified client certificates callers, named by
-	// their subject (CN, else the first SAN), with the role the tokens file
-	// gives that name, else CertificateRole.
+	// their subject (CN, else the first SAN), with the role of the tokens
+	// file's "NAME ROLE -" line for that name, else CertificateRole. A
+	// certificate named like a token caller, without such a line, is
+	// refused: a certificate authority cannot mint a token caller.
 	Certificates    bool
 	CertificateRole Role
 }
@@ -62,13 +64,13 @@ type entry struct {
 	role  Role
 	token string // "" for a certificate-only entry
 	from  string // where it was configured, for errors: "GPUBMS_AUTH_TOKENS item 2", "tokens.txt:7"
-	file  bool   // from the tokens file, which also gives certificates their roles
 }
 
 // callers is one immutable set of known callers.
 type callers struct {
 	byToken map[[sha256.Size]byte]Caller
-	roles   map[string]Role // by name, from the tokens file: the roles of certificates
+	roles   map[string]Role // by name, from the tokens file's "NAME ROLE -" lines: the roles of certificates
+	tokened map[string]bool // names of token callers
 }
 
 // Authenticator recognises callers. It is safe for concurrent use; Reload
@@ -130,7 +132,7 @@ func (a *Authenticator) Reload() (int, error) {
 }
 
 func build(es []entry) (*callers, error) {
-	cs := &callers{byToken: map[[sha256.Size]byte]Caller{}, roles: map[string]Role{}}
+	cs := &callers{byToken: map[[sha256.Size]byte]Caller{}, roles: map[string]Role{}, tokened: map[string]bool{}}
 	names := map[string]entry{}
 	fromOf := map[[sha256.Size]byte]string{}
 	for _, e := range es {
@@ -138,12 +140,11 @@ func build(es []entry) (*callers, error) {
 			return nil, fmt.Errorf("%s: %s is %s here but %s at %s", e.from, shown("caller", e.name), e.role, prev.role, prev.from)
 		}
 		names[e.name] = e
-		if e.file {
-			cs.roles[e.name] = e.role
-		}
 		if e.token == "" {
+			cs.roles[e.name] = e.role
 			continue
 		}
+		cs.tokened[e.name] = true
 		if len(e.token) < MinTokenLength {
 			return nil, fmt.Errorf("%s: the token of %s is shorter than %d characters", e.from, shown("caller", e.name), MinTokenLength)
 		}
@@ -195,7 +196,7 @@ func parseTokens(r io.Reader, path string) ([]entry, error) {
 		if tok == NoToken {
 			tok = ""
 		}
-		es = append(es, entry{name: name, role: role, token: tok, from: at, file: true})
+		es = append(es, entry{name: name, role: role, token: tok, from: at})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", path, n, err)
@@ -213,17 +214,21 @@ func shown(what, value string) string {
 	return "the " + what + " (not shown: it is as long as a token)"
 }
 
-// checkName accepts up to 128 printable characters, not Anonymous.
+// checkName accepts 1 to 128 printable ASCII characters, not Anonymous:
+// a name travels in gRPC metadata and log lines.
 func checkName(name string) error {
-	if utf8.RuneCountInString(name) > 128 {
+	if name == "" {
+		return errors.New("caller name is empty")
+	}
+	if len(name) > 128 {
 		return errors.New("caller name longer than 128 characters")
 	}
 	if name == Anonymous {
 		return fmt.Errorf("caller name %q is reserved", Anonymous)
 	}
-	for _, r := range name {
-		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
-			return fmt.Errorf("%s has a character that is not printable", shown("caller name", name))
+	for i := range len(name) {
+		if c := name[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("%s has a character that is not printable ASCII", shown("caller name", name))
 		}
 	}
 	return nil
@@ -253,13 +258,33 @@ func (a *Authenticator) Authenticate(token string, hasToken bool, cert *x509.Cer
 		if name == "" {
 			return Caller{}, errors.New("client certificate names no subject (no CN, no SAN)")
 		}
+		if err := checkName(name); err != nil {
+			return Caller{}, fmt.Errorf("client certificate: %w", err)
+		}
 		role, ok := cs.roles[name]
 		if !ok {
+			if cs.tokened[name] || isBareName(name) {
+				return Caller{}, fmt.Errorf("client certificate %q is named like a token caller; a tokens file line %q lets it in", name, name+" ROLE -")
+			}
 			role = a.cfg.CertificateRole
 		}
 		return Caller{Name: name, Role: role, Via: ViaCertificate}, nil
 	}
 	return Caller{}, ErrNoCredentials
+}
+
+// isBareName reports whether name is one of the names of bare tokens:
+// "token", "token-N".
+func isBareName(name string) bool {
+	if name == "token" {
+		return true
+	}
+	n, ok := strings.CutPrefix(name, "token-")
+	if !ok || n == "" {
+		return false
+	}
+	_, err := strconv.Atoi(n)
+	return err == nil
 }
 
 // CertificateName is the caller name of a client certificate: its subject's

@@ -835,23 +835,41 @@ func TestCertificateRoles(t *testing.T) {
 		{"operator by config", Config{Certificates: true, CertificateRole: Operator}, "bob", Caller{Name: "bob", Role: Operator, Via: ViaCertificate}},
 		{"file raises to operator", Config{Certificates: true, File: path}, "alice", Caller{Name: "alice", Role: Operator, Via: ViaCertificate}},
 		{"file lowers to reader", Config{Certificates: true, CertificateRole: Operator, File: path}, "carol", Caller{Name: "carol", Role: Reader, Via: ViaCertificate}},
-		{"file line with a token also names the certificate's role", Config{Certificates: true, File: path}, "dave", Caller{Name: "dave", Role: Operator, Via: ViaCertificate}},
-		{"file line with a token, reader", Config{Certificates: true, CertificateRole: Operator, File: path}, "erin", Caller{Name: "erin", Role: Reader, Via: ViaCertificate}},
 		{"name not in file gets default", Config{Certificates: true, File: path}, "bob", Caller{Name: "bob", Role: Reader, Via: ViaCertificate}},
 		{"name not in file gets configured role", Config{Certificates: true, CertificateRole: Operator, File: path}, "bob", Caller{Name: "bob", Role: Operator, Via: ViaCertificate}},
 		{"names are case-sensitive", Config{Certificates: true, File: path}, "Alice", Caller{Name: "Alice", Role: Reader, Via: ViaCertificate}},
 		{"organization does not matter", Config{Certificates: true, File: path}, "alice2", Caller{Name: "alice", Role: Operator, Via: ViaCertificate}},
 		{"DNS SAN name in file", Config{Certificates: true, File: path}, "dns", Caller{Name: "node-1.example.com", Role: Operator, Via: ViaCertificate}},
 		{"URI SAN name in file", Config{Certificates: true, File: path}, "uri", Caller{Name: "spiffe://example.com/ops", Role: Operator, Via: ViaCertificate}},
-		// The environment's operators are token-only: a certificate whose
-		// CN is "token" does not inherit GPUBMS_AUTH_TOKEN's role.
-		{"env token name gives no certificate role", Config{Certificates: true, Token: envTok}, "token", Caller{Name: "token", Role: Reader, Via: ViaCertificate}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a := mustNew(t, tt.cfg)
 			wantCaller(t, a, "", false, certs[tt.cert], tt.want)
+		})
+	}
+
+	// A certificate authority cannot mint a token caller: a certificate
+	// named like one (a tokens-file line with a token, or a bare token's
+	// name) is refused, whatever the configured default role.
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		cert string
+	}{
+		{"named like a file token caller", Config{Certificates: true, File: path}, "dave"},
+		{"named like a file token caller, operator default", Config{Certificates: true, CertificateRole: Operator, File: path}, "erin"},
+		{"named like GPUBMS_AUTH_TOKEN's caller", Config{Certificates: true, Token: envTok}, "token"},
+		{"named like a bare token's caller without one", Config{Certificates: true}, "token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := mustNew(t, tc.cfg)
+			c, err := a.Authenticate("", false, certs[tc.cert])
+			if err == nil || !strings.Contains(err.Error(), "named like a token caller") {
+				t.Errorf("Authenticate(certificate %q) = %+v, %v; want a refusal", tc.cert, c, err)
+			}
 		})
 	}
 
@@ -1083,4 +1101,21 @@ func TestConcurrentReload(t *testing.T) {
 	wantCaller(t, a, carol, true, nil, Caller{Name: "carol", Role: Reader, Via: ViaToken})
 	wantRefused(t, a, bob, true, nil, ErrUnknownToken)
 	wantCaller(t, a, "", false, dave, Caller{Name: "dave", Role: Operator, Via: ViaCertificate})
+}
+
+// TestNamesAreASCII: a caller name travels in gRPC metadata, which carries
+// ASCII only: a tokens-file name or a certificate subject that is not
+// printable ASCII is refused.
+func TestNamesAreASCII(t *testing.T) {
+	t.Parallel()
+	path := writeTokens(t, t.TempDir(), "tokens", "José reader "+secret("jose")+"\n")
+	if _, err := New(Config{File: path}); err == nil || !strings.Contains(err.Error(), "printable ASCII") {
+		t.Errorf("New with a non-ASCII name: %v, want an error", err)
+	}
+	a := mustNew(t, Config{Certificates: true})
+	for _, cn := range []string{"José", "tab\there", strings.Repeat("x", 129), Anonymous} {
+		if c, err := a.Authenticate("", false, leafCert(t, certSpec{cn: cn})); err == nil {
+			t.Errorf("certificate named %q: got caller %+v, want a refusal", cn, c)
+		}
+	}
 }

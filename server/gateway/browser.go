@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -33,18 +34,26 @@ func (g *gateway) browserRules(next http.Handler) http.Handler {
 		allowed[strings.ToLower(o)] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.opts.hosts != nil && !g.opts.hosts.allows(r.Host) {
-			g.writeStatus(w, http.StatusMisdirectedRequest, status.Newf(codes.PermissionDenied,
+		if g.opts.hosts != nil && !g.opts.hosts.allows(r.Host, r.TLS != nil) {
+			g.refuse(w, r, "host", http.StatusMisdirectedRequest, status.Newf(codes.PermissionDenied,
 				"host %q is not served here; add it to GPUBMS_HTTP_ALLOWED_HOSTS if it should be", r.Host))
 			return
 		}
-		if origin, ok := r.Header["Origin"]; ok && (len(origin) != 1 || !allowed[strings.ToLower(origin[0])]) {
-			g.writeStatus(w, http.StatusForbidden, status.Newf(codes.PermissionDenied,
+		origin, hasOrigin := r.Header["Origin"]
+		if hasOrigin && (len(origin) != 1 || !allowed[strings.ToLower(origin[0])]) {
+			g.refuse(w, r, "origin", http.StatusForbidden, status.Newf(codes.PermissionDenied,
 				"origin %q may not call this API; allowed origins are set by GPUBMS_CORS_ORIGINS", strings.Join(origin, ", ")))
 			return
 		}
+		// A browser sends no Origin on a simple cross-site GET (an image, a
+		// link), but says where it comes from in Sec-Fetch-Site.
+		if site := r.Header.Get("Sec-Fetch-Site"); !hasOrigin && (site == "cross-site" || site == "same-site") {
+			g.refuse(w, r, "origin", http.StatusForbidden, status.Newf(codes.PermissionDenied,
+				"a %s request without an Origin may not call this API", site))
+			return
+		}
 		if err := checkUTF8(r.URL); err != nil {
-			g.writeStatus(w, http.StatusBadRequest, status.New(codes.InvalidArgument, err.Error()))
+			g.refuse(w, r, "utf8", http.StatusBadRequest, status.New(codes.InvalidArgument, err.Error()))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -83,20 +92,17 @@ func (g *gateway) apiRoute(next http.Handler) http.Handler {
 		}
 		if hasBody(r) {
 			if ct := r.Header.Values("Content-Type"); len(ct) != 1 || !isJSON(ct[0]) {
-				g.writeStatus(w, http.StatusUnsupportedMediaType, status.Newf(codes.InvalidArgument,
+				g.refuse(w, r, "media_type", http.StatusUnsupportedMediaType, status.Newf(codes.InvalidArgument,
 					"a request body must be Content-Type: application/json, not %q", r.Header.Get("Content-Type")))
 				return
 			}
-			body, err := readBody(r, g.opts.maxBody)
-			if err != nil {
-				code := http.StatusBadRequest
-				if errors.Is(err, errTooLarge) {
-					code = http.StatusRequestEntityTooLarge
-					// The rest of the body is not read: the connection
-					// cannot be reused.
-					w.Header().Set("Connection", "close")
-				}
-				g.writeStatus(w, code, status.New(codes.InvalidArgument, err.Error()))
+			body, err := readBody(w, r, g.opts.maxBody)
+			switch {
+			case errors.Is(err, errTooLarge):
+				g.refuse(w, r, "body_too_large", http.StatusRequestEntityTooLarge, status.New(codes.ResourceExhausted, err.Error()))
+				return
+			case err != nil:
+				g.refuse(w, r, "body", http.StatusBadRequest, status.New(codes.InvalidArgument, err.Error()))
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -127,7 +133,7 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request) (*http.Re
 		ctx, err := g.opts.authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gpubms"`)
-			g.writeStatus(w, http.StatusUnauthorized, status.New(codes.Unauthenticated, err.Error()))
+			g.refuse(w, r, "unauthenticated", http.StatusUnauthorized, status.New(codes.Unauthenticated, err.Error()))
 			return nil, false
 		}
 		r = r.WithContext(ctx)
@@ -148,11 +154,20 @@ func isJSON(contentType string) bool {
 
 var errTooLarge = errors.New("request body too large")
 
-// readBody reads r's body, at most limit bytes of it.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
+// bodyTimeout bounds the reading of a request body: a caller that stops
+// sending does not hold its connection.
+const bodyTimeout = 30 * time.Second
+
+// readBody reads r's body, at most limit bytes of it, within bodyTimeout.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: %d bytes, more than the limit of %d (GPUBMS_HTTP_MAX_BODY_BYTES)", errTooLarge, r.ContentLength, limit)
 	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+	// Cleared after: a watch stream reads nothing more, but a deadline
+	// passing would end it.
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read request body: %v", err)
@@ -161,6 +176,23 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: more than the limit of %d bytes (GPUBMS_HTTP_MAX_BODY_BYTES)", errTooLarge, limit)
 	}
 	return b, nil
+}
+
+// refuse answers a request the gateway will not serve, counting the
+// refusal under reason. The body is not read: the connection is not kept
+// (HTTP/1) and no time is spent waiting for a body (a caller that declares
+// one and never sends it would otherwise hold its connection).
+func (g *gateway) refuse(w http.ResponseWriter, r *http.Request, reason string, code int, st *status.Status) {
+	if g.opts.refused != nil {
+		g.opts.refused(reason)
+	}
+	if hasBody(r) {
+		if r.ProtoMajor == 1 {
+			w.Header().Set("Connection", "close")
+		}
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
+	g.writeStatus(w, code, st)
 }
 
 // writeStatus answers st with the HTTP status code, in the same JSON shape
@@ -247,10 +279,14 @@ func hostName(h string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
 }
 
-func (p *hostPolicy) allows(host string) bool {
+func (p *hostPolicy) allows(host string, tls bool) bool {
 	h, port, err := net.SplitHostPort(host)
 	if err != nil {
-		h, port = host, ""
+		// No port: the scheme's.
+		h, port = host, "80"
+		if tls {
+			port = "443"
+		}
 	}
 	h = hostName(h)
 	switch {
@@ -260,7 +296,7 @@ func (p *hostPolicy) allows(host string) bool {
 		return true
 	case p.anyPort[h]:
 		return true
-	case port != "" && p.exact[net.JoinHostPort(h, port)]:
+	case p.exact[net.JoinHostPort(h, port)]:
 		return true
 	}
 	return h == "localhost" && port == p.port

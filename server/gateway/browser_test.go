@@ -468,7 +468,7 @@ func TestHostPolicyAllows(t *testing.T) {
 		{"", false},
 	}
 	for _, tt := range tests {
-		if got := p.allows(tt.host); got != tt.want {
+		if got := p.allows(tt.host, false); got != tt.want {
 			t.Errorf("allows(%q) = %v, want %v", tt.host, got, tt.want)
 		}
 	}
@@ -488,7 +488,7 @@ func TestHostPolicyIPListen(t *testing.T) {
 		{"evil.example:7000", false},
 	}
 	for _, tt := range tests {
-		if got := p.allows(tt.host); got != tt.want {
+		if got := p.allows(tt.host, false); got != tt.want {
 			t.Errorf("allows(%q) = %v, want %v", tt.host, got, tt.want)
 		}
 	}
@@ -505,7 +505,7 @@ func TestHostPolicyConfiguredTrailingDot(t *testing.T) {
 		"console.example:8443", "console.example.:8443",
 		"gpubms.internal:8080", "gpubms.internal.:8080",
 	} {
-		if !p.allows(host) {
+		if !p.allows(host, false) {
 			t.Errorf("allows(%q) = false, want true", host)
 		}
 	}
@@ -831,7 +831,7 @@ func TestBodyLimit(t *testing.T) {
 					t.Errorf("got resource_ids %q, want [r1]: the body at the limit is decoded", got)
 				}
 			} else {
-				e := wantRefused(t, gw, r, tt.wantHTTP, codes.InvalidArgument)
+				e := wantRefused(t, gw, r, tt.wantHTTP, codes.ResourceExhausted)
 				if !strings.Contains(e.Message, "too large") {
 					t.Errorf("got message %q, want it to say the body is too large", e.Message)
 				}
@@ -876,7 +876,7 @@ func TestDefaultBodyLimit(t *testing.T) {
 				wantReached(t, gw, r, "OperateGpuPower")
 				return
 			}
-			wantRefused(t, gw, r, tt.wantHTTP, codes.InvalidArgument)
+			wantRefused(t, gw, r, tt.wantHTTP, codes.ResourceExhausted)
 		})
 	}
 }

@@ -49,6 +49,7 @@ type options struct {
 	origins      []string
 	hosts        *hostPolicy
 	maxBody      int64
+	refused      func(reason string)
 }
 
 // WithLogger sets the logger for errors the gateway cannot return to a
@@ -118,6 +119,12 @@ func WithMaxBodyBytes(n int64) Option {
 		}
 	}
 }
+
+// WithRefusals calls f once for each request the gateway refuses itself,
+// before it reaches a service, with a fixed reason: "host", "origin",
+// "utf8", "unauthenticated", "media_type", "body_too_large", "body",
+// "query" or "method". Default: none.
+func WithRefusals(f func(reason string)) Option { return func(o *options) { o.refused = f } }
 
 // New returns the HTTP handler of the JSON API. Requests are forwarded over
 // conn, which must reach a GpuService server; ctx bounds the registration.

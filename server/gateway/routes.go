@@ -100,7 +100,7 @@ func (g *gateway) checkRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 		if pat, ok := runtime.HTTPPattern(r.Context()); ok {
 			if rt := g.routes[r.Method+" "+pat.String()]; rt != nil {
 				if err := rt.checkQuery(r.URL.Query()); err != nil {
-					g.writeStatus(w, http.StatusBadRequest, err)
+					g.refuse(w, r, "query", http.StatusBadRequest, err)
 					return
 				}
 			}
@@ -206,7 +206,7 @@ func (g *gateway) routingErrorHandler(ctx context.Context, mux *runtime.ServeMux
 		allow := g.allowedMethods(r)
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			g.writeStatus(w, http.StatusMethodNotAllowed, status.Newf(codes.Unimplemented,
+			g.refuse(w, r, "method", http.StatusMethodNotAllowed, status.Newf(codes.Unimplemented,
 				"method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 			return
 		}

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -147,7 +148,9 @@ func TestCallers(t *testing.T) {
 			// So does reflection.
 			rs, err := rpb.NewServerReflectionClient(h.c.conn).ServerReflectionInfo(c)
 			if err == nil {
-				if err = rs.Send(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_ListServices{}}); err == nil {
+				// A Send that meets the stream's end (io.EOF) leaves the
+				// status to Recv.
+				if err = rs.Send(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_ListServices{}}); err == nil || errors.Is(err, io.EOF) {
 					_, err = rs.Recv()
 				}
 			}
@@ -197,6 +200,17 @@ func TestCallers(t *testing.T) {
 	for _, l := range h.finishedCalls(t, "OperateGpuPower", h.ofGateway()) {
 		if l.str("grpc.code") == codes.PermissionDenied.String() && l.str("caller") != "reader-bot" {
 			t.Errorf("a JSON call refused for its role is logged with caller %q, want reader-bot", l.str("caller"))
+		}
+	}
+
+	// Calls refused before any service saw them are counted.
+	_, metrics := h.httpDo(t, http.MethodGet, "/metrics", nil, nil)
+	for _, want := range []string{
+		`gpubms_refused_requests_total{face="grpc",reason="unauthenticated"}`,
+		`gpubms_refused_requests_total{face="http",reason="unauthenticated"}`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }
@@ -1086,4 +1100,86 @@ func TestServeRefusesExposure(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestStalledBodiesDoNotHoldSlots: requests refused from their headers,
+// whose declared bodies never come, are answered at once and their
+// connections closed, so they cannot fill the HTTP port.
+func TestStalledBodiesDoNotHoldSlots(t *testing.T) {
+	t.Parallel()
+	const maxConns = 3
+	h := start(t, withAuthToken(authToken), func(c *setup) { c.MaxConnections = maxConns })
+	for i := range maxConns {
+		c, err := net.Dial("tcp", h.httpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /v1/gpus HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", h.httpAddr)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("stalled request %d: no reply: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+			t.Errorf("stalled request %d: got %d (close %v), want 401 and the connection closed", i, resp.StatusCode, resp.Close)
+		}
+	}
+	// The stalled connections are gone at once, not after a timeout: a few
+	// tries of 2s each find a slot.
+	cl := &http.Client{Timeout: 2 * time.Second, Transport: recordingTransport{&http.Transport{DisableKeepAlives: true}, h.replies}}
+	var last error
+	for range 5 {
+		req, _ := http.NewRequestWithContext(ctx(t), http.MethodGet, "http://"+h.httpAddr+"/v1/regions", nil)
+		req.Header.Set("Authorization", "Bearer "+authToken)
+		resp, err := cl.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		last = err
+	}
+	t.Fatalf("a normal request beside the stalled ones: %v", last)
+}
+
+// TestGatewayIdentityCannotBeSpoofed: the metadata the gateway uses to
+// pass on its caller means nothing on a network connection, and request
+// headers never become metadata.
+func TestGatewayIdentityCannotBeSpoofed(t *testing.T) {
+	t.Parallel()
+	h := start(t, withCountedProvider(), func(c *setup) {
+		c.AuthTokensFile = tokensFile(t, "reader-bot reader "+readerToken)
+	})
+	spoof := []string{"gpubms-gateway-caller", "root", "gpubms-gateway-role", "operator", "gpubms-gateway-via", "token"}
+
+	c := metadata.AppendToOutgoingContext(ctx(t), spoof...)
+	_, err := h.c.DescribeGpuRegions(c, &gpubmsv1.DescribeGpuRegionsRequest{})
+	wantCode(t, err, codes.Unauthenticated, "")
+
+	before := h.providerRequests(t)
+	err = stopMissing(metadata.AppendToOutgoingContext(bearer(ctx(t), readerToken), spoof...), h)
+	wantCode(t, err, codes.PermissionDenied, "")
+	if sent := h.providerRequests(t) - before; sent != 0 {
+		t.Errorf("%d provider requests, want 0", sent)
+	}
+
+	hdr := http.Header{}
+	for i := 0; i < len(spoof); i += 2 {
+		hdr.Set("Grpc-Metadata-"+spoof[i], spoof[i+1])
+	}
+	if code, b := h.httpDo(t, http.MethodGet, "/v1/regions", nil, hdr); code != http.StatusUnauthorized {
+		t.Errorf("spoofed headers, no token: got %d (%s), want 401", code, b)
+	}
+	hdr.Set("Authorization", "Bearer "+readerToken)
+	code, b := h.httpDo(t, http.MethodPost, "/v1/gpus:power", map[string]any{"operate": "stop", "resource_ids": []string{"gpu-missing"}}, hdr)
+	if code != http.StatusForbidden {
+		t.Errorf("spoofed headers with a reader token: got %d (%s), want 403", code, b)
+	}
+	if sent := h.providerRequests(t) - before; sent != 0 {
+		t.Errorf("%d provider requests, want 0", sent)
+	}
 }
