@@ -137,6 +137,39 @@ func run[Resp proto.Message](s *Service, ctx context.Context, m mutation[Resp]) 
 	return res.resp.(Resp), nil
 }
 
+// AuditRefusal appends the audit event of a mutating call refused before
+// it reached its handler (a caller whose role does not allow it), so that
+// what was tried is in the trail too. rpc is the method's name.
+func (s *Service) AuditRefusal(ctx context.Context, rpc string, req proto.Message, err error) {
+	caller, _ := auth.FromContext(ctx)
+	ev := &gpubmsv1.AuditEvent{
+		Time:   timestamppb.New(s.now()),
+		Caller: caller.Name,
+		Rpc:    rpc,
+	}
+	if req != nil {
+		ev.Request = withoutSecrets(req)
+		r := req.ProtoReflect()
+		fields := r.Descriptor().Fields()
+		if fd := fields.ByName("request_id"); fd != nil && r.Has(fd) {
+			ev.RequestId = r.Get(fd).String()
+		}
+		if fd := fields.ByName("validate_only"); fd != nil {
+			ev.ValidateOnly = r.Get(fd).Bool()
+		}
+		if fd := fields.ByName("resource_id"); fd != nil && r.Has(fd) {
+			ev.ResourceIds = []string{r.Get(fd).String()}
+		}
+		if fd := fields.ByName("resource_ids"); fd != nil && fd.IsList() {
+			l := r.Get(fd).List()
+			for i := range l.Len() {
+				ev.ResourceIds = append(ev.ResourceIds, l.Get(i).String())
+			}
+		}
+	}
+	s.audit(ctx, ev, result{err: err})
+}
+
 // contextStatus is the status of a caller whose context ended first.
 func contextStatus(ctx context.Context, action string) error {
 	return Status(action, context.Cause(ctx)).Err()

@@ -29,6 +29,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/proto"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server"
@@ -210,6 +211,13 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	gpubmsv1.RegisterFleetServiceServer(gs, fleet.New(st))
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)
+	gpuService := "/" + gpubmsv1.GpuService_ServiceDesc.ServiceName + "/"
+	d.audit = func(ctx context.Context, method string, req any, err error) {
+		if name, ok := strings.CutPrefix(method, gpuService); ok && d.roles[method] == auth.Operator {
+			m, _ := req.(proto.Message)
+			svc.AuditRefusal(ctx, name, m, err)
+		}
+	}
 
 	gwOpts := []gateway.Option{
 		gateway.WithLogger(logger),

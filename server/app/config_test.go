@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,54 @@ func TestConfigRejectsDoor(t *testing.T) {
 				t.Errorf("Validate = %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestConfigStore(t *testing.T) {
+	t.Setenv("GPUBMS_EMULATOR", "1")
+	t.Setenv("GPUBMS_DATA_DIR", "/var/lib/gpubms")
+	t.Setenv("GPUBMS_IDEMPOTENCY_TTL", "2h")
+	t.Setenv("GPUBMS_AUDIT_RETENTION", "30d")
+	t.Setenv("GPUBMS_MAX_ORDER_PRICE", "5000.50")
+	c, err := parse(t)
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if c.DataDir != "/var/lib/gpubms" || c.IdempotencyTTL != 2*time.Hour || c.AuditRetention != 30*24*time.Hour {
+		t.Errorf("got dir %q, ttl %v, retention %v", c.DataDir, c.IdempotencyTTL, c.AuditRetention)
+	}
+	if r, err := c.maxOrderPrice(); err != nil || r.FloatString(2) != "5000.50" {
+		t.Errorf("max order price: %v, %v", r, err)
+	}
+	if c, _ := parse(t, "--audit-retention", "720h"); c.AuditRetention != 720*time.Hour {
+		t.Errorf("--audit-retention 720h: got %v", c.AuditRetention)
+	}
+
+	t.Setenv("GPUBMS_DATA_DIR", "")
+	t.Setenv("XDG_STATE_HOME", "/state")
+	c, _ = parse(t)
+	if dir, cleanup, err := c.dataDir(); err != nil || !strings.HasPrefix(dir, os.TempDir()) {
+		t.Errorf("emulator without GPUBMS_DATA_DIR: got %q, %v; want a temporary directory", dir, err)
+	} else {
+		cleanup()
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("the temporary data directory %s is left behind", dir)
+		}
+	}
+	c.Emulator = false
+	if dir, _, _ := c.dataDir(); dir != "/state/gpubms" {
+		t.Errorf("with XDG_STATE_HOME: got %q, want /state/gpubms", dir)
+	}
+
+	for _, bad := range []string{"lots", "-1", "1/3", "1e3"} {
+		t.Setenv("GPUBMS_MAX_ORDER_PRICE", bad)
+		if _, err := parse(t); err == nil || !strings.Contains(err.Error(), "GPUBMS_MAX_ORDER_PRICE") {
+			t.Errorf("GPUBMS_MAX_ORDER_PRICE=%q: %v, want an error naming it", bad, err)
+		}
+	}
+	t.Setenv("GPUBMS_MAX_ORDER_PRICE", "")
+	t.Setenv("GPUBMS_AUDIT_RETENTION", "ninety days")
+	if _, err := parse(t); err == nil || !strings.Contains(err.Error(), "GPUBMS_AUDIT_RETENTION") {
+		t.Errorf("bad retention: %v, want an error naming GPUBMS_AUDIT_RETENTION", err)
 	}
 }

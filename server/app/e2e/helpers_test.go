@@ -73,9 +73,9 @@ type harness struct {
 	grpcAddr string
 	httpAddr string
 	logs     *syncBuffer
-	replies  *syncBuffer   // every reply body, header and error status seen by a client
-	peers    *peerSet      // client addresses of the test's own gRPC connections
-	provider *atomic.Int64 // requests that reached the provider, with withCountedProvider
+	replies  *syncBuffer // every reply body, header and error status seen by a client
+	peers    *peerSet    // client addresses of the test's own gRPC connections
+	provider *provider   // the emulator outside the server, with withCountedProvider
 
 	c    *client      // a default gRPC client
 	http *http.Client // records every response
@@ -92,6 +92,9 @@ type setup struct {
 	// countProvider serves the emulator outside the server, on a loopback
 	// httptest server that counts every request reaching it (harness.provider).
 	countProvider bool
+	// provider, when set, is the counted emulator to use (shared by two
+	// servers, as across a restart); else a new one is made.
+	provider *provider
 }
 
 // option adjusts the harness setup before Serve.
@@ -146,10 +149,12 @@ func start(t *testing.T, opts ...option) *harness {
 		o(&su)
 	}
 	cfg := su.Config
-	var provider *atomic.Int64
-	if su.countProvider {
-		provider = new(atomic.Int64)
-		cfg.UpstreamURL = countedEmulator(t, cfg.EmulatorConfig, provider)
+	prov := su.provider
+	if su.countProvider && prov == nil {
+		prov = newProvider(t, cfg.EmulatorConfig)
+	}
+	if prov != nil {
+		cfg.UpstreamURL = prov.url
 		cfg.Emulator = false
 		cfg.AccessKeyID, cfg.AccessKeySecret = emulatorKeyID, emulatorSecret
 	}
@@ -169,7 +174,7 @@ func start(t *testing.T, opts ...option) *harness {
 		logs:     new(syncBuffer),
 		replies:  new(syncBuffer),
 		peers:    new(peerSet),
-		provider: provider,
+		provider: prov,
 		done:     make(chan struct{}),
 	}
 	serveCtx, cancel := context.WithCancel(context.Background())
@@ -198,11 +203,25 @@ func start(t *testing.T, opts ...option) *harness {
 	return h
 }
 
-// countedEmulator serves an emulator configured by ec on a loopback
-// httptest server that counts the requests it gets, until the test ends,
-// and returns its base URL.
-func countedEmulator(t *testing.T, ec emulator.Config, n *atomic.Int64) string {
+// provider is an emulator served on a loopback httptest server that counts
+// the requests reaching it, by action, and lets a test put itself between
+// the server and the emulator.
+type provider struct {
+	url string
+	emu *emulator.Emulator
+	n   atomic.Int64
+
+	mu       sync.Mutex
+	byAction map[string]int
+	// intercept, when set, serves a request instead of the emulator; it may
+	// call next (the emulator) itself.
+	intercept func(w http.ResponseWriter, r *http.Request, next http.Handler)
+}
+
+// newProvider serves an emulator configured by ec until the test ends.
+func newProvider(t *testing.T, ec emulator.Config) *provider {
 	t.Helper()
+	ec.AccessKeyID, ec.AccessKeySecret = emulatorKeyID, emulatorSecret
 	opts, err := ec.Options()
 	if err != nil {
 		t.Fatal(err)
@@ -211,12 +230,36 @@ func countedEmulator(t *testing.T, ec emulator.Config, n *atomic.Int64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := &provider{emu: emu, byAction: map[string]int{}}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
+		p.n.Add(1)
+		p.mu.Lock()
+		p.byAction[r.URL.Query().Get("Action")]++
+		intercept := p.intercept
+		p.mu.Unlock()
+		if intercept != nil {
+			intercept(w, r, emu)
+			return
+		}
 		emu.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
-	return ts.URL + "/gpubms/v1"
+	p.url = ts.URL + "/gpubms/v1"
+	return p
+}
+
+// calls is how many requests of action reached the provider.
+func (p *provider) calls(action string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byAction[action]
+}
+
+// setIntercept puts f between the server and the emulator (nil removes it).
+func (p *provider) setIntercept(f func(w http.ResponseWriter, r *http.Request, next http.Handler)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.intercept = f
 }
 
 // providerRequests is how many requests have reached the counted provider.
@@ -225,7 +268,7 @@ func (h *harness) providerRequests(t *testing.T) int64 {
 	if h.provider == nil {
 		t.Fatal("the harness counts provider requests only withCountedProvider")
 	}
-	return h.provider.Load()
+	return h.provider.n.Load()
 }
 
 // stop cancels Serve's context and waits, bounded, for it to return.
