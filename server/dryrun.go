@@ -204,10 +204,12 @@ func (s *Service) checkServers(ctx context.Context, action string, ids []string)
 // chinaTime is the provider's zone: its dates carry none.
 var chinaTime = time.FixedZone("UTC+8", 8*60*60)
 
-// createdSince lists the servers named like a create's instance_name that
-// the provider made since a moment (a minute of slack for clocks), for a
-// create whose outcome is unknown. A failure to look is not an error: the
-// caller is told to look itself.
+// createdSince lists the servers named like a create's instance_name (the
+// name, then the host number the provider adds: digits) that the provider
+// made since a moment (a minute of slack for clocks), for a create whose
+// outcome is unknown. They may be someone else's of the same name: the
+// caller is told they "may" be its own. A failure to look is not an error:
+// the caller is told to look itself.
 func (s *Service) createdSince(ctx context.Context, name string, since time.Time) []string {
 	d, err := s.up.DescribeGpu(ctx, &upstream.DescribeGpuRequest{Name: name})
 	if err != nil {
@@ -216,7 +218,8 @@ func (s *Service) createdSince(ctx context.Context, name string, since time.Time
 	var out []string
 	for _, r := range d.Records {
 		created, err := time.ParseInLocation("2006-01-02 15:04:05", r.CreateDate, chinaTime)
-		if err != nil || !strings.HasPrefix(r.Name, name) || created.Before(since.Add(-time.Minute)) {
+		no, ok := strings.CutPrefix(r.Name, name)
+		if err != nil || !ok || strings.Trim(no, "0123456789") != "" || created.Before(since.Add(-time.Minute)) {
 			continue
 		}
 		out = append(out, r.ResourceID)

@@ -319,15 +319,17 @@ func (c *Client) report(ctx context.Context, a Attempt) {
 // *url.Error that net/http returns quotes the signed URL, so only its cause
 // is kept.
 func sendError(ctx context.Context, action string, err error) error {
+	var op *net.OpError
+	unsent := errors.As(err, &op) && op.Op == "dial"
 	if ctx.Err() != nil {
-		return ctxError(ctx, action, 0)
+		t := ctxError(ctx, action, 0).(*TransportError)
+		t.unsent = unsent
+		return t
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	var op *net.OpError
-	unsent := errors.As(err, &op) && op.Op == "dial"
 	return &TransportError{Action: action, Kind: KindNetwork, Err: err, unsent: unsent}
 }
 
@@ -341,7 +343,9 @@ func markOutcome(err error) {
 		return
 	}
 	switch t.Kind {
-	case KindNetwork:
+	case KindNetwork, KindTimeout, KindCanceled:
+		// A deadline or a cancellation met after the request was sent
+		// leaves its outcome as unknown as a dropped connection does.
 		t.OutcomeUnknown = true
 	case KindMalformed, KindTooLarge:
 		t.OutcomeUnknown = t.HTTPStatus != http.StatusServiceUnavailable && t.HTTPStatus != http.StatusTooManyRequests

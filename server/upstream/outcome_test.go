@@ -1,10 +1,12 @@
 package upstream
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // TestOutcomeUnknown: a mutating action whose reply is lost after the
@@ -32,18 +34,29 @@ func TestOutcomeUnknown(t *testing.T) {
 	refused := "http://" + ln.Addr().String() + "/gpubms/v1"
 	_ = ln.Close()
 
+	// A provider that takes its time: the call's deadline passes after the
+	// request reached it.
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Second):
+		}
+	}
 	tests := []struct {
-		name    string
-		handler http.HandlerFunc // nil: connection refused
-		read    bool
-		want    bool
+		name     string
+		handler  http.HandlerFunc // nil: connection refused
+		read     bool
+		deadline time.Duration
+		want     bool
 	}{
-		{"create, reply lost", drop, false, true},
-		{"create, 200 not JSON", html(http.StatusOK), false, true},
-		{"create, 500 not JSON", html(http.StatusInternalServerError), false, true},
-		{"create, 503 not JSON", html(http.StatusServiceUnavailable), false, false},
-		{"create, connection refused", nil, false, false},
-		{"read, reply lost", drop, true, false},
+		{"create, reply lost", drop, false, 0, true},
+		{"create, deadline passed after sending", slow, false, 100 * time.Millisecond, true},
+		{"read, deadline passed", slow, true, 100 * time.Millisecond, false},
+		{"create, 200 not JSON", html(http.StatusOK), false, 0, true},
+		{"create, 500 not JSON", html(http.StatusInternalServerError), false, 0, true},
+		{"create, 503 not JSON", html(http.StatusServiceUnavailable), false, 0, false},
+		{"create, connection refused", nil, false, 0, false},
+		{"read, reply lost", drop, true, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,10 +71,16 @@ func TestOutcomeUnknown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ctx := t.Context()
+			if tt.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+				defer cancel()
+			}
 			if tt.read {
-				_, err = c.DescribeGpuRegions(t.Context(), &DescribeGpuRegionsRequest{})
+				_, err = c.DescribeGpuRegions(ctx, &DescribeGpuRegionsRequest{})
 			} else {
-				_, err = c.DeleteGpuInstances(t.Context(), &DeleteGpuInstancesRequest{ResourceIDs: []string{"r1"}})
+				_, err = c.DeleteGpuInstances(ctx, &DeleteGpuInstancesRequest{ResourceIDs: []string{"r1"}})
 			}
 			te, ok := AsTransportError(err)
 			if !ok {
