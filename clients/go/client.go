@@ -18,6 +18,60 @@
 // Errors from RPCs are gRPC status errors: branch on status.Code(err), and
 // read google.rpc.ErrorInfo details (reason = the provider's error code) with
 // status.Convert(err).Details().
+//
+// # Mutations: request ids and retries
+//
+// The mutating RPCs (CreateGpuInstance, ReinstallGpu, OperateGpuPower,
+// DeleteGpuInstances; found as the unary RPCs whose request has a request_id
+// field, so new ones are covered too) are safe to repeat: the server keeps
+// the outcome of each (caller, RPC, request_id) and answers a repeat from
+// that record, never asking the provider twice (AIP-155). A Client from Dial
+// therefore:
+//
+//   - gives each mutating request without a request_id (but not a dry run,
+//     below) a new UUID, written into the caller's message (so do not share
+//     one message between concurrent calls). Sending the same message
+//     again, after any error, repeats the same request; RequestID(req)
+//     returns the id used. A request_id you set is kept.
+//   - retries, with the same request_id, a call that fails with
+//     codes.Unavailable (the server or the connection failed, the provider
+//     was throttling, the call did not start) or codes.Unknown (the server
+//     lost the provider's reply; the retry learns from the server's record
+//     what became of it). 4 attempts in all (WithMutationRetries; 0 turns
+//     retries off), after a pause drawn at random up to 100ms, doubling to
+//     2s (WithMutationBackoff). It never sleeps past ctx's deadline and stops
+//     at once when ctx ends or on any other code: a refusal
+//     (InvalidArgument, FailedPrecondition, AlreadyExists, ...) would only
+//     be refused again, and DeadlineExceeded or Canceled are the caller's.
+//     Reads are not retried (WaitTask and WaitTasks ride out restarts on
+//     their own).
+//
+// A validate_only request (AIP-163 dry run) changes nothing; its reply's
+// Validation says what the call would do: the Quote and stock of a create,
+// the AffectedServer list of the others, and warnings. It is retried in the
+// same way but is not given a request_id, so that clearing validate_only
+// on the same message and sending it makes the real call with an id of its
+// own.
+//
+// When the outcome stays unknown the caller sees one of:
+//
+//   - codes.FailedPrecondition with ErrorInfo reason
+//     ReasonRequestOutcomeUnknown: the first call may have reached the
+//     provider and its reply was lost. The server will never send that
+//     request_id again; OutcomeUnknown(err) returns the servers a create may
+//     have made (google.rpc.ResourceInfo details), to adopt rather than
+//     order again. With none, look (DescribeGpu, DescribeGpuTask) before
+//     trying again with a new request_id.
+//   - the last attempt's codes.Unavailable or codes.Unknown, its message
+//     prefixed with the RPC, the request_id and the attempts made, when the
+//     attempts ran out, the deadline was too near for another, or ctx
+//     ended. The call may or may not have happened: sending the same
+//     message (the same request_id) again later is safe, and says which.
+//   - codes.DeadlineExceeded or codes.Canceled when ctx ended during an
+//     attempt: the same holds.
+//
+// Retrying relies on the server honouring request_id; a gpubms server from
+// before it ignores the field, so against one use WithMutationRetries(0).
 package gpubms
 
 import (
@@ -48,7 +102,8 @@ type Client struct {
 }
 
 // NewClient wraps a connection the caller made and still owns: Close on the
-// returned Client does not close conn.
+// returned Client does not close conn. Its mutations get neither a
+// request_id nor retries unless conn was made with MutationInterceptor.
 func NewClient(conn grpc.ClientConnInterface) *Client {
 	return &Client{GpuServiceClient: gpubmsv1.NewGpuServiceClient(conn)}
 }
@@ -72,6 +127,7 @@ type options struct {
 	serverName *string
 	token      *string // behind a pointer so printing options never shows it
 	userAgent  string
+	retry      retryPolicy
 	dialOpts   []grpc.DialOption
 }
 
@@ -109,7 +165,9 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 
 // Dial returns a Client for the gpubms server at target (a gRPC target such
 // as "host:port" or "dns:///host:port"). By default it uses TLS with the
-// system's root certificates and sends no credentials.
+// system's root certificates and sends no credentials. Its mutations carry a
+// request_id and are retried as the package documentation describes
+// (WithMutationRetries, WithMutationBackoff).
 //
 // Dial does not wait for the connection: like grpc.NewClient, which it uses,
 // it connects on the first RPC, whose own context bounds the wait. ctx is
@@ -123,7 +181,7 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("gpubms: dial %s: %w", target, err)
 	}
-	o := options{userAgent: DefaultUserAgent}
+	o := options{userAgent: DefaultUserAgent, retry: defaultRetryPolicy()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -154,6 +212,9 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	if o.userAgent != "" {
 		dialOpts = append(dialOpts, grpc.WithUserAgent(o.userAgent))
 	}
+	// A chained interceptor, so that a grpc.WithUnaryInterceptor in
+	// WithDialOptions runs around it rather than replacing it.
+	dialOpts = append(dialOpts, grpc.WithChainUnaryInterceptor(o.retry.interceptor()))
 	dialOpts = append(dialOpts, o.dialOpts...)
 	conn, err := grpc.NewClient(target, dialOpts...)
 	if err != nil {

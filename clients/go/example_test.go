@@ -195,3 +195,38 @@ func ExamplePtr() {
 	// Output:
 	// true 0
 }
+
+// A create priced by a dry run first, then ordered. The Client gives the
+// request a request_id and retries Unavailable and Unknown with it, so a
+// server restart or a lost reply never orders twice; an outcome that stays
+// unknown names the servers the first call may have made. (Not run: it
+// needs a server.)
+func ExampleOutcomeUnknown() {
+	ctx := context.Background()
+	c, err := gpubms.Dial(ctx, "gpubms.example.com:443", gpubms.WithToken("token"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	req := &gpubmsv1.CreateGpuInstanceRequest{ /* region, goods, image, ... */ }
+
+	req.ValidateOnly = true
+	dry, err := c.CreateGpuInstance(ctx, req)
+	if err != nil {
+		log.Fatal(err) // NotFound, ResourceExhausted (stock), FailedPrecondition (price limit)
+	}
+	q := dry.GetValidation().GetQuote()
+	fmt.Println("would cost", q.GetTradeAmount(), q.GetCurrency(), dry.GetValidation().GetWarnings())
+
+	req.ValidateOnly = false
+	resp, err := c.CreateGpuInstance(ctx, req)
+	if ids, unknown := gpubms.OutcomeUnknown(err); unknown {
+		log.Fatalf("request %s: its outcome is unknown; adopt %v rather than ordering again", gpubms.RequestID(req), ids)
+	}
+	if err != nil {
+		// Sending req again (the same request_id) is safe whatever err is.
+		log.Fatalf("request %s: %v", gpubms.RequestID(req), err)
+	}
+	fmt.Println("task", resp.GetTaskId())
+}

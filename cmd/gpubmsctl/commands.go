@@ -135,6 +135,7 @@ func (a *app) createCommand() *cobra.Command {
 		wait                      bool
 		months, autoRenew, raid   int32
 		segments, partitions      []string
+		mut                       mutationFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create --region R --vpc-id V --net-id N --name NAME --charge C --goods G --compute C --image I --password-stdin [flags]",
@@ -143,7 +144,19 @@ func (a *app) createCommand() *cobra.Command {
 
 The root password is read from standard input (--password-stdin), e.g.
   printf '%s' "$ROOT_PASSWORD" | gpubmsctl create ... --password-stdin
-It is never printed. The task id is printed; --wait follows the task to its end.`,
+It is never printed, and a dry run needs it too. The task id is printed;
+--wait follows the task to its end.
+` + mutationHelp + `
+
+For create, --dry-run prints the quote (total, unit price, currency), the
+stock when the provider reports it, and the warnings (e.g. that a prepaid
+order renews itself unless --auto-renew 0). If a create fails with
+REQUEST_OUTCOME_UNKNOWN, the servers the first call may have made are
+listed: adopt them (gpubmsctl get ID) rather than creating again.`,
+		Example: `  printf '%s' "$PW" | gpubmsctl create --region CN_Hohhot_B --vpc-id vpc-1 --net-id net-1 \
+      --name web --charge PostPaid --goods 11 --compute cmp-1 --image img-u22 --password-stdin --dry-run
+  printf '%s' "$PW" | gpubmsctl create ... --password-stdin --wait
+  printf '%s' "$PW" | gpubmsctl create ... --password-stdin --request-id 3f2c9a1e-...   # repeat safely`,
 		Args: noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
@@ -164,7 +177,13 @@ It is never printed. The task id is printed; --wait follows the task to its end.
 			req.PrepaidMonth = optionalInt32(f, "months", months)
 			req.AutoRenew = optionalInt32(f, "auto-renew", autoRenew)
 			req.Raid = optionalInt32(f, "raid", raid)
+			req.RequestId, req.ValidateOnly = mut.requestID.ptr(), mut.dryRun
 
+			a.begin(&mut, &req, &wait)
+			if mut.dryRun {
+				_, err := unary(ctx, a, c.CreateGpuInstance, &req, validated[*gpubmsv1.CreateGpuInstanceResponse](printQuote))
+				return a.dryRunDone(err)
+			}
 			resp, err := unary(ctx, a, c.CreateGpuInstance, &req, printTaskID)
 			if err != nil || !wait {
 				return err
@@ -173,6 +192,7 @@ It is never printed. The task id is printed; --wait follows the task to its end.
 		}),
 	}
 	f := cmd.Flags()
+	mut.add(f)
 	f.StringVar(&req.RegionId, "region", "", "region id (required)")
 	f.StringVar(&vpc.VpcId, "vpc-id", "", "VPC id (required)")
 	f.StringVar(&vpc.NetId, "net-id", "", "subnet id (required)")
@@ -205,14 +225,19 @@ func (a *app) reinstallCommand() *cobra.Command {
 		passwordStdin, wait bool
 		raid                int32
 		partitions          []string
+		mut                 mutationFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "reinstall ID --image I --password-stdin [--raid N] [--partition PATH:GB ...] [--wait]",
+		Use:   "reinstall ID --image I --password-stdin [--raid N] [--partition PATH:GB ...] [--wait] [--dry-run] [--request-id ID]",
 		Short: "Reinstall a server's operating system (ReinstallGpu)",
 		Long: `Reinstall a server's operating system (ReinstallGpu).
 
 The new root password is read from standard input (--password-stdin) and is
-never printed. The task ids are printed; --wait follows them to their end.`,
+never printed; a dry run needs it too. The task ids are printed; --wait
+follows them to their end.
+` + mutationHelp,
+		Example: `  printf '%s' "$PW" | gpubmsctl reinstall gpu-001 --image img-u22 --password-stdin --dry-run
+  printf '%s' "$PW" | gpubmsctl reinstall gpu-001 --image img-u22 --password-stdin --wait`,
 		Args: exactArgs(1, "a server id"),
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, args []string) error {
 			var err error
@@ -224,7 +249,13 @@ never printed. The task ids are printed; --wait follows them to their end.`,
 			}
 			req.ResourceId = args[0]
 			req.Raid = optionalInt32(cmd.Flags(), "raid", raid)
+			req.RequestId, req.ValidateOnly = mut.requestID.ptr(), mut.dryRun
 
+			a.begin(&mut, &req, &wait)
+			if mut.dryRun {
+				_, err := unary(ctx, a, c.ReinstallGpu, &req, validated[*gpubmsv1.ReinstallGpuResponse](printAffected))
+				return a.dryRunDone(err)
+			}
 			resp, err := unary(ctx, a, c.ReinstallGpu, &req, printTaskIDs)
 			if err != nil || !wait {
 				return err
@@ -238,15 +269,25 @@ never printed. The task ids are printed; --wait follows them to their end.`,
 	f.Int32Var(&raid, "raid", 0, "data disk RAID: 0, 1, 5, 10, -1 (pass-through) or -2 (none); 0 is sent when given")
 	f.StringArrayVar(&partitions, "partition", nil, "system disk partition as PATH:GB, the first one / (repeatable)")
 	f.BoolVar(&wait, "wait", false, "follow the tasks until they end, printing progress on stderr")
+	mut.add(f)
 	markRequired(cmd, "image")
 	return cmd
 }
 
 func (a *app) powerCommand() *cobra.Command {
-	var wait bool
+	var (
+		wait bool
+		mut  mutationFlags
+	)
 	cmd := &cobra.Command{
-		Use:   "power start|stop|reset ID... [--wait]",
+		Use:   "power start|stop|reset ID... [--wait] [--dry-run] [--request-id ID]",
 		Short: "Start, stop or reset servers, one task each (OperateGpuPower)",
+		Long: `Start, stop or reset servers, one task each (OperateGpuPower).
+
+The servers' task ids are printed; --wait follows them to their end.
+` + mutationHelp,
+		Example: `  gpubmsctl power stop gpu-001 gpu-002 --dry-run
+  gpubmsctl power stop gpu-001 gpu-002 --wait`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return usagef("power needs an operation (start, stop or reset) and at least one server id")
@@ -258,7 +299,14 @@ func (a *app) powerCommand() *cobra.Command {
 			return usagef("power operation must be start, stop or reset, not %q", args[0])
 		},
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
-			resp, err := unary(ctx, a, c.OperateGpuPower, &gpubmsv1.OperateGpuPowerRequest{Operate: args[0], ResourceIds: args[1:]}, printPower)
+			req := &gpubmsv1.OperateGpuPowerRequest{Operate: args[0], ResourceIds: args[1:],
+				RequestId: mut.requestID.ptr(), ValidateOnly: mut.dryRun}
+			a.begin(&mut, req, &wait)
+			if mut.dryRun {
+				_, err := unary(ctx, a, c.OperateGpuPower, req, validated[*gpubmsv1.OperateGpuPowerResponse](printAffected))
+				return a.dryRunDone(err)
+			}
+			resp, err := unary(ctx, a, c.OperateGpuPower, req, printPower)
 			if err != nil || !wait {
 				return err
 			}
@@ -266,20 +314,35 @@ func (a *app) powerCommand() *cobra.Command {
 		}),
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the tasks until they end, printing progress on stderr")
+	mut.add(cmd.Flags())
 	return cmd
 }
 
 func (a *app) deleteCommand() *cobra.Command {
-	var yes bool
+	var (
+		yes bool
+		mut mutationFlags
+	)
 	cmd := &cobra.Command{
-		Use:   "delete ID... --yes",
+		Use:   "delete ID... --yes | --dry-run",
 		Short: "Delete servers (DeleteGpuInstances); --yes is required",
-		Args:  minArgs(1, "at least one server id"),
+		Long: `Delete servers and their data (DeleteGpuInstances). --yes confirms it;
+--dry-run, which deletes nothing, needs no --yes.
+` + mutationHelp,
+		Example: `  gpubmsctl delete gpu-001 gpu-002 --dry-run
+  gpubmsctl delete gpu-001 gpu-002 --yes`,
+		Args: minArgs(1, "at least one server id"),
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
-			if !yes {
-				return usagef("delete destroys %d server(s) and their data: add --yes to confirm", len(args))
+			if !yes && !mut.dryRun {
+				return usagef("delete destroys %d server(s) and their data: add --yes to confirm (or --dry-run to see what it would do)", len(args))
 			}
-			_, err := unary(ctx, a, c.DeleteGpuInstances, &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: args},
+			req := &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: args, RequestId: mut.requestID.ptr(), ValidateOnly: mut.dryRun}
+			a.begin(&mut, req, nil)
+			if mut.dryRun {
+				_, err := unary(ctx, a, c.DeleteGpuInstances, req, validated[*gpubmsv1.DeleteGpuInstancesResponse](printAffected))
+				return a.dryRunDone(err)
+			}
+			_, err := unary(ctx, a, c.DeleteGpuInstances, req,
 				func(w io.Writer, _ *gpubmsv1.DeleteGpuInstancesResponse) error {
 					_, err := fmt.Fprintf(w, "deleted %s\n", strings.Join(args, " "))
 					return err
@@ -287,7 +350,8 @@ func (a *app) deleteCommand() *cobra.Command {
 			return err
 		}),
 	}
-	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the deletion (not needed with --dry-run)")
+	mut.add(cmd.Flags())
 	return cmd
 }
 

@@ -34,6 +34,26 @@
 // Passwords for create and reinstall are read from standard input
 // (--password-stdin), never from a flag, and are never printed.
 //
+// The mutating commands (create, reinstall, power, delete) send one request
+// id per run, printed on stderr as "request id: ID" before the call; the
+// client retries Unavailable and Unknown with that id (4 attempts in all),
+// and the server carries out one id at most once. They take:
+//
+//	--request-id ID  send ID (1 to 64 of A-Z a-z 0-9 - _) instead of a new
+//	                 UUID: repeating a command with the id it printed is
+//	                 safe, and answered with the first run's outcome.
+//	--dry-run        validate_only: print what the command would do (create:
+//	                 the quote, the stock when known and the warnings; the
+//	                 others: each server with its state, and the warnings;
+//	                 -o json: the reply) and change nothing. It needs no
+//	                 --yes, sends no request id unless --request-id gives
+//	                 one, and ignores --wait with a note on stderr.
+//
+// After a failure that leaves the outcome open (Unavailable, Unknown, a
+// deadline) the command prints the --request-id to repeat it with; a create
+// refused as REQUEST_OUTCOME_UNKNOWN lists the servers the first call may
+// have made, to adopt with `gpubmsctl get ID`.
+//
 // Exit status: 0 success; 1 a call failed (the gRPC code and the server's
 // message are printed); 2 bad usage; 3 a waited-for task ended "failed".
 package main
@@ -120,6 +140,11 @@ type app struct {
 	client  *gpubms.Client
 	cancel  context.CancelFunc
 	running bool // a command's RunE has started: errors before it are usage errors
+
+	// The request id of the mutating call made, if any, and whether it
+	// was a dry run: for the hints after a failure.
+	requestID string
+	dryRun    bool
 }
 
 // usageError is a mistake in the command line.
@@ -342,6 +367,7 @@ func (a *app) report(err error) int {
 				}
 			}
 		}
+		a.hint(err)
 		return exitFailure
 	}
 	fmt.Fprintf(a.stderr, "gpubmsctl: %v\n", err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	"go.uber.org/goleak"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	gpubms "github.com/gpubms/gpubms/clients/go"
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 )
 
@@ -144,7 +146,21 @@ func TestFlagsMapToRequests(t *testing.T) {
 			if len(reqs) != 1 {
 				t.Fatalf("requests: got %d, want 1", len(reqs))
 			}
-			if diff := cmp.Diff(tt.want, reqs[0], protocmp.Transform()); diff != "" {
+			got := reqs[0]
+			if mutating(got) {
+				// A new id each run: the one printed, sent, then set aside.
+				id := printedRequestID(t, res.stderr)
+				if _, err := uuid.Parse(id); err != nil {
+					t.Errorf("request id %q: not a UUID: %v", id, err)
+				}
+				if sent := gpubms.RequestID(got); sent != id {
+					t.Errorf("request_id sent: got %q, want the printed %q", sent, id)
+				}
+				got = withoutRequestID(got)
+			} else if strings.Contains(res.stderr, "request id:") {
+				t.Errorf("a read printed a request id:\n%s", res.stderr)
+			}
+			if diff := cmp.Diff(tt.want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("request (-want +got):\n%s", diff)
 			}
 			if strings.Contains(res.stdout+res.stderr, password) {
@@ -407,7 +423,7 @@ func TestWaitAndWatch(t *testing.T) {
 			wantStdout: "task-create\n" +
 				"TASK ID      STATUS   RESOURCES\n" +
 				"task-create  succeed  gpu-001\n",
-			wantStderr: "task-create init -\ntask-create init gpu-001\ntask-create succeed gpu-001\n",
+			wantStderr: "request id: ID\ntask-create init -\ntask-create init gpu-001\ntask-create succeed gpu-001\n",
 		},
 		{
 			name:       "reinstall --wait",
@@ -415,7 +431,7 @@ func TestWaitAndWatch(t *testing.T) {
 			stdin:      password,
 			wantCode:   exitOK,
 			wantStdout: "task-reinstall\nTASK ID         STATUS   RESOURCES\ntask-reinstall  succeed  gpu-001\n",
-			wantStderr: "task-reinstall succeed gpu-001\n",
+			wantStderr: "request id: ID\ntask-reinstall succeed gpu-001\n",
 		},
 		{
 			name:     "power --wait with a failed task",
@@ -425,7 +441,8 @@ func TestWaitAndWatch(t *testing.T) {
 				"TASK ID       STATUS   RESOURCES\n" +
 				"task-gpu-001  succeed  gpu-001\n" +
 				"task-gpu-002  failed   gpu-002\n",
-			wantStderr: "task-gpu-001 init gpu-001\ntask-gpu-001 succeed gpu-001\n" +
+			wantStderr: "request id: ID\n" +
+				"task-gpu-001 init gpu-001\ntask-gpu-001 succeed gpu-001\n" +
 				"task-gpu-002 init gpu-002\ntask-gpu-002 failed gpu-002\n" +
 				"gpubmsctl: gpubms: task task-gpu-002 failed (resources gpu-002)\n",
 		},
@@ -464,7 +481,7 @@ func TestWaitAndWatch(t *testing.T) {
 			if diff := cmp.Diff(tt.wantStdout, res.stdout); diff != "" && !tt.anyStdout {
 				t.Errorf("stdout (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tt.wantStderr, res.stderr); diff != "" {
+			if diff := cmp.Diff(tt.wantStderr, maskRequestID(res.stderr)); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)
 			}
 		})

@@ -277,3 +277,39 @@ func withName(id, name string) string {
 	}
 	return name
 }
+
+// printQuote shows a create's dry run: the quote, the stock when known,
+// and the warnings.
+func printQuote(w io.Writer, v *gpubmsv1.Validation) error {
+	q := v.GetQuote()
+	fields := [][2]string{
+		{"total", cmp.Or(q.GetTradeAmount(), "-")},
+		{"unit price", cmp.Or(q.GetUnitPrice(), "-")},
+		{"currency", cmp.Or(q.GetCurrency(), "-")},
+	}
+	if v.Stock != nil {
+		fields = append(fields, [2]string{"in stock", itoa(v.GetStock())})
+	}
+	for _, warning := range v.GetWarnings() {
+		fields = append(fields, [2]string{"warning", warning})
+	}
+	return printFields(w, fields)
+}
+
+// printAffected shows the dry run of a reinstall, power or delete: the
+// servers it would act on, as they are now, and the warnings.
+func printAffected(w io.Writer, v *gpubmsv1.Validation) error {
+	rows := make([][]string, 0, len(v.GetServers()))
+	for _, s := range v.GetServers() {
+		rows = append(rows, []string{s.GetResourceId(), cmp.Or(s.GetName(), "-"), cmp.Or(s.GetState(), "-"), cmp.Or(s.GetInstanceChargeType(), "-")})
+	}
+	if err := printTable(w, []string{"RESOURCE ID", "NAME", "STATE", "CHARGE"}, rows...); err != nil {
+		return err
+	}
+	for _, warning := range v.GetWarnings() {
+		if _, err := fmt.Fprintf(w, "warning: %s\n", warning); err != nil {
+			return err
+		}
+	}
+	return nil
+}

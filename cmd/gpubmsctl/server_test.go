@@ -29,11 +29,15 @@ type recorder struct {
 
 	// errs makes the named method fail.
 	errs map[string]error
+	// flaky makes the named method's successive calls fail with these
+	// errors, then succeed.
+	flaky map[string][]error
 	// events are the scripted events of each task; WatchTask(s) send them
 	// and end OK. A task with "hang" as its last raw status blocks instead.
 	events map[string][]*gpubmsv1.TaskEvent
 
 	mu    sync.Mutex
+	calls map[string]int
 	reqs  []proto.Message
 	auth  []string
 	peers []string // common names of verified client certificates
@@ -43,7 +47,35 @@ func (r *recorder) record(method string, req proto.Message) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reqs = append(r.reqs, req)
+	if r.calls == nil {
+		r.calls = map[string]int{}
+	}
+	n := r.calls[method]
+	r.calls[method]++
+	if seq := r.flaky[method]; n < len(seq) {
+		return seq[n]
+	}
 	return r.errs[method]
+}
+
+// The dry-run warnings of the canned replies.
+const (
+	warnStock  = "stock is a hint, not a promise: it can be gone by the time the order is placed"
+	warnRenew  = "AutoRenew defaults to 1 at the provider: this prepaid order renews itself; set auto_renew to 0 to stop it"
+	warnDelete = "the provider documents that it deletes only powered-off PostPaid servers (LogicError otherwise)"
+)
+
+// affected is the canned dry run of an action on servers.
+func affected(ids []string, warnings ...string) *gpubmsv1.Validation {
+	v := &gpubmsv1.Validation{Warnings: warnings}
+	for i, id := range ids {
+		state := "running"
+		if i%2 == 1 {
+			state = "stopped"
+		}
+		v.Servers = append(v.Servers, &gpubmsv1.AffectedServer{ResourceId: id, Name: "web-" + id, State: state, InstanceChargeType: "PostPaid"})
+	}
+	return v
 }
 
 func (r *recorder) requests() []proto.Message {
@@ -136,6 +168,12 @@ func (r *recorder) CreateGpuInstance(_ context.Context, req *gpubmsv1.CreateGpuI
 	if err := r.record("CreateGpuInstance", req); err != nil {
 		return nil, err
 	}
+	if req.GetValidateOnly() {
+		return &gpubmsv1.CreateGpuInstanceResponse{Validation: &gpubmsv1.Validation{
+			Quote: &gpubmsv1.Quote{TradeAmount: "6660.00", UnitPrice: "666.00", Currency: "CN"},
+			Stock: ptr[int32](3), Warnings: []string{warnStock, warnRenew},
+		}}, nil
+	}
 	return &gpubmsv1.CreateGpuInstanceResponse{TaskId: "task-create"}, nil
 }
 
@@ -143,12 +181,18 @@ func (r *recorder) ReinstallGpu(_ context.Context, req *gpubmsv1.ReinstallGpuReq
 	if err := r.record("ReinstallGpu", req); err != nil {
 		return nil, err
 	}
+	if req.GetValidateOnly() {
+		return &gpubmsv1.ReinstallGpuResponse{Validation: affected([]string{req.GetResourceId()})}, nil
+	}
 	return &gpubmsv1.ReinstallGpuResponse{TaskIds: []string{"task-reinstall"}}, nil
 }
 
 func (r *recorder) OperateGpuPower(_ context.Context, req *gpubmsv1.OperateGpuPowerRequest) (*gpubmsv1.OperateGpuPowerResponse, error) {
 	if err := r.record("OperateGpuPower", req); err != nil {
 		return nil, err
+	}
+	if req.GetValidateOnly() {
+		return &gpubmsv1.OperateGpuPowerResponse{Validation: affected(req.GetResourceIds())}, nil
 	}
 	resp := &gpubmsv1.OperateGpuPowerResponse{ResourceIds: req.GetResourceIds()}
 	for _, id := range req.GetResourceIds() {
@@ -160,6 +204,9 @@ func (r *recorder) OperateGpuPower(_ context.Context, req *gpubmsv1.OperateGpuPo
 func (r *recorder) DeleteGpuInstances(_ context.Context, req *gpubmsv1.DeleteGpuInstancesRequest) (*gpubmsv1.DeleteGpuInstancesResponse, error) {
 	if err := r.record("DeleteGpuInstances", req); err != nil {
 		return nil, err
+	}
+	if req.GetValidateOnly() {
+		return &gpubmsv1.DeleteGpuInstancesResponse{Validation: affected(req.GetResourceIds(), warnDelete)}, nil
 	}
 	return &gpubmsv1.DeleteGpuInstancesResponse{}, nil
 }
