@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -184,13 +185,15 @@ func (b *Bolt) PutIfAbsent(_ context.Context, r Record) (Record, bool, error) {
 }
 
 // CompareAndSwap replaces the record of r.Key with r if the record there is
-// in state from, and reports whether it did.
+// live, in state from, and the same call's (its Started is r's), and
+// reports whether it did. A record that expired, or was replaced by another
+// call's after it expired, is left alone.
 func (b *Bolt) CompareAndSwap(_ context.Context, from State, r Record) (bool, error) {
 	var swapped bool
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRecords)
 		old, ok, err := getRecord(bk, r.Key)
-		if err != nil || !ok || old.State != from {
+		if err != nil || !ok || old.State != from || !old.Started.Equal(r.Started) || !b.now().Before(old.Expires) {
 			return err
 		}
 		swapped = true
@@ -199,14 +202,14 @@ func (b *Bolt) CompareAndSwap(_ context.Context, from State, r Record) (bool, er
 	return swapped, err
 }
 
-// DeleteIf removes the record of key if it is in state, and reports
+// DeleteIf removes the live record of key if it is in state, and reports
 // whether it did.
 func (b *Bolt) DeleteIf(_ context.Context, key string, state State) (bool, error) {
 	var deleted bool
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRecords)
 		old, ok, err := getRecord(bk, key)
-		if err != nil || !ok || old.State != state {
+		if err != nil || !ok || old.State != state || !b.now().Before(old.Expires) {
 			return err
 		}
 		deleted = true
@@ -223,20 +226,38 @@ func (b *Bolt) Get(_ context.Context, key string) (Record, bool, error) {
 		var err error
 		r, ok, err = getRecord(tx.Bucket(bucketRecords), key)
 		if ok && !b.now().Before(r.Expires) {
-			ok = false
+			r, ok = Record{}, false
 		}
 		return err
 	})
 	return r, ok, err
 }
 
-// auditKey orders events by time: 8 bytes of Unix nanoseconds, then 8 of a
-// sequence number.
+// The times an audit key can hold: those of Unix nanoseconds in an int64.
+var (
+	minAuditTime = time.Unix(0, math.MinInt64)
+	maxAuditTime = time.Unix(0, math.MaxInt64)
+)
+
+// auditKey orders events by time: 8 bytes of Unix nanoseconds (the sign
+// bit flipped, so times before 1970 sort first; times beyond what
+// nanoseconds hold are clamped), then 8 of a sequence number.
 func auditKey(t time.Time, seq uint64) []byte {
+	switch {
+	case t.Before(minAuditTime):
+		t = minAuditTime
+	case t.After(maxAuditTime):
+		t = maxAuditTime
+	}
 	k := make([]byte, 16)
-	binary.BigEndian.PutUint64(k[:8], uint64(t.UnixNano()))
+	binary.BigEndian.PutUint64(k[:8], uint64(t.UnixNano())^(1<<63))
 	binary.BigEndian.PutUint64(k[8:], seq)
 	return k
+}
+
+// auditTime is the time of an audit key.
+func auditTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])^(1<<63)))
 }
 
 // AppendAudit adds ev to the trail, giving it its id.
@@ -261,12 +282,16 @@ func (b *Bolt) AppendAudit(_ context.Context, ev *gpubmsv1.AuditEvent) error {
 // next page ("" when there is none).
 func (b *Bolt) ListAudit(_ context.Context, q AuditQuery) ([]*gpubmsv1.AuditEvent, string, error) {
 	var from []byte
-	if q.PageToken != "" {
+	switch {
+	case q.PageToken != "":
 		k, err := hex.DecodeString(q.PageToken)
 		if err != nil || len(k) != 16 {
 			return nil, "", ErrBadPageToken
 		}
 		from = k
+	case !q.End.IsZero():
+		// Strictly before the first key at End.
+		from = auditKey(q.End, 0)
 	}
 	size := q.PageSize
 	if size <= 0 {
@@ -291,7 +316,7 @@ func (b *Bolt) ListAudit(_ context.Context, q AuditQuery) ([]*gpubmsv1.AuditEven
 		}
 		var prev []byte // the last key looked at
 		for scanned := 0; k != nil; k, v = c.Prev() {
-			t := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+			t := auditTime(k)
 			if !q.Start.IsZero() && t.Before(q.Start) {
 				return nil // older ones are older still
 			}
@@ -372,8 +397,12 @@ func (b *Bolt) Sweep(_ context.Context) (records, events int, err error) {
 	return records, events, err
 }
 
-// Run sweeps every interval until ctx is done.
+// Run sweeps every interval (a minute when it is not positive) until ctx
+// is done.
 func (b *Bolt) Run(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Minute
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

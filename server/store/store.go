@@ -65,6 +65,6 @@ type AuditQuery struct {
 var (
 	// ErrLocked: another process holds the store.
 	ErrLocked = errors.New("store is in use by another process")
-	// ErrBadPageToken: a page token this store did not make.
+	// ErrBadPageToken: a page token this store cannot read.
 	ErrBadPageToken = errors.New("invalid page token")
 )

@@ -718,3 +718,45 @@ func TestLoadSharedRequestIDs(t *testing.T) {
 		t.Errorf("%d orders and %d creates at the provider, want %d and %d", orders, creates, wantOrders, wantCreates)
 	}
 }
+
+// TestShutdownFinishesMutations: a create whose caller left is still in
+// flight at SIGTERM; it finishes, and is recorded, before the store closes.
+func TestShutdownFinishesMutations(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	prov := newProvider(t, emulator.DefaultConfig())
+	useProvider := func(c *setup) { c.provider, c.DataDir = prov, dir }
+	h := start(t, useProvider)
+	o := findOffer(t, h.c, 1)
+	req := withRequestID(o.createRequest("drain", "vpc-drain", 1), "drain-1")
+	reached := make(chan struct{})
+	var once sync.Once
+	prov.setIntercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if isCreate(r, readBody(r), "drain") {
+			once.Do(func() { close(reached) })
+			time.Sleep(500 * time.Millisecond)
+		}
+		next.ServeHTTP(w, r)
+	})
+	short, cancel := context.WithCancel(ctx(t))
+	go func() {
+		<-reached
+		cancel() // the caller leaves while the provider works
+	}()
+	_, err := h.c.CreateGpuInstance(short, req)
+	wantCode(t, err, codes.Canceled, "")
+	if err := h.stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	prov.setIntercept(nil)
+
+	// The record is done: a new server on the same store replays it.
+	h2 := start(t, useProvider)
+	r, err := h2.c.CreateGpuInstance(ctx(t), req)
+	if err != nil || r.GetTaskId() == "" {
+		t.Fatalf("after the restart: %v, %v; want the recorded task", r, err)
+	}
+	if n := prov.calls("CreateGpuInstance"); n != 1 {
+		t.Errorf("%d creates reached the provider, want 1", n)
+	}
+}
