@@ -4,6 +4,10 @@
 // The same functions sign requests in package upstream and verify them in
 // package emulator, so the two cannot drift apart. Everything here is pure and
 // safe for concurrent use.
+//
+// Signer is the allocation-free path for signing many requests with one
+// secret (a pooled HMAC, the string to sign streamed into it, the query
+// appended to the caller's buffer); it gives the same bytes as SignedQuery.
 package signature
 
 import (
