@@ -60,7 +60,8 @@ func fieldError(code codes.Code, field, format string, a ...any) error {
 // the provider quotes the order, under the spend guard's limit.
 func (s *Service) checkCreate(ctx context.Context, req *gpubmsv1.CreateGpuInstanceRequest) (*gpubmsv1.Validation, error) {
 	v := &gpubmsv1.Validation{}
-	goods, err := s.up.DescribeGpuGoods(ctx, &upstream.DescribeGpuGoodsRequest{RegionID: req.GetRegionId()})
+	// The stock as it is now, not as cached.
+	goods, err := s.up.DescribeGpuGoods(upstream.NoCache(ctx), &upstream.DescribeGpuGoodsRequest{RegionID: req.GetRegionId()})
 	if err != nil {
 		return nil, s.fail(ctx, upstream.ActionDescribeGpuGoods, err)
 	}
@@ -139,15 +140,28 @@ func (s *Service) quote(ctx context.Context, req *gpubmsv1.CreateGpuInstanceRequ
 	if !ok {
 		return nil, status.Errorf(codes.Unavailable, "the provider quoted %q, not a number: the spend guard cannot tell whether the order is under its limit", p.TradeAmount)
 	}
+	limit := s.maxOrderPrice.FloatString(decimals(s.maxOrderPrice))
+	md := map[string]string{"trade_amount": p.TradeAmount, "unit_price": p.UnitPrice, "currency": p.Currency, "limit": limit}
+	if s.priceCurrency != "" && p.Currency != s.priceCurrency {
+		st := status.Newf(codes.FailedPrecondition, "the order is quoted in %q, but the limit (GPUBMS_MAX_ORDER_PRICE) is in %q", p.Currency, s.priceCurrency)
+		return nil, withReason(st, ReasonOrderPriceLimit, md).Err()
+	}
 	if amount.Cmp(s.maxOrderPrice) > 0 {
-		limit := s.maxOrderPrice.FloatString(2)
 		st := status.Newf(codes.FailedPrecondition, "the order is quoted at %s %s, above the limit of %s (GPUBMS_MAX_ORDER_PRICE)",
 			p.TradeAmount, p.Currency, limit)
-		return nil, withReason(st, ReasonOrderPriceLimit, map[string]string{
-			"trade_amount": p.TradeAmount, "unit_price": p.UnitPrice, "currency": p.Currency, "limit": limit,
-		}).Err()
+		return nil, withReason(st, ReasonOrderPriceLimit, md).Err()
 	}
 	return q, nil
+}
+
+// decimals is how many decimal places show r exactly (at least 2, as money).
+func decimals(r *big.Rat) int {
+	for n := 2; n < 12; n++ {
+		if f, _ := new(big.Rat).SetString(r.FloatString(n)); f.Cmp(r) == 0 {
+			return n
+		}
+	}
+	return 12
 }
 
 // spendGuard quotes a create before it is sent, when there is a limit.

@@ -5,11 +5,16 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -93,6 +98,7 @@ type result struct {
 // audit event and returns the reply, or the error as a gRPC status.
 func run[Resp proto.Message](s *Service, ctx context.Context, m mutation[Resp]) (Resp, error) {
 	var zero Resp
+	markAudited(ctx)
 	caller, _ := auth.FromContext(ctx)
 	ev := &gpubmsv1.AuditEvent{
 		Time:         timestamppb.New(s.now()),
@@ -115,15 +121,17 @@ func run[Resp proto.Message](s *Service, ctx context.Context, m mutation[Resp]) 
 
 	if ctx.Err() != nil {
 		// Gone before anything was sent: nothing is.
-		return zero, contextStatus(ctx, m.action)
+		err := contextStatus(ctx, m.action)
+		s.audit(ctx, ev, result{err: err})
+		return zero, err
 	}
 	var res result
 	var ok bool
 	if m.requestID == "" || s.records == nil {
-		res, ok = s.detach(ctx, ev, func(dctx context.Context) result { return once(s, dctx, m) })
+		res, ok = s.execute(ctx, ev, "", func(dctx context.Context) result { return once(s, dctx, m) })
 	} else {
 		key, fp := m.fingerprintedKey(s, caller.Name)
-		res, ok = s.deduplicated(ctx, ev, key, fp, func(dctx context.Context, key, fp string) result {
+		res, ok = s.execute(ctx, ev, key+"\x00"+fp, func(dctx context.Context) result {
 			return idempotent(s, dctx, m, key, fp)
 		})
 	}
@@ -135,6 +143,42 @@ func run[Resp proto.Message](s *Service, ctx context.Context, m mutation[Resp]) 
 		return zero, res.err
 	}
 	return res.resp.(Resp), nil
+}
+
+// auditMarkKey holds, in a mutating call's context, whether the call has
+// been audited (by run); AuditRefusals audits the others.
+type auditMarkKey struct{}
+
+func markAudited(ctx context.Context) {
+	if m, ok := ctx.Value(auditMarkKey{}).(*atomic.Bool); ok {
+		m.Store(true)
+	}
+}
+
+// mutatingRPCs are the GpuService methods that go through run.
+var mutatingRPCs = map[string]bool{
+	"/gpubms.v1.GpuService/CreateGpuInstance":  true,
+	"/gpubms.v1.GpuService/ReinstallGpu":       true,
+	"/gpubms.v1.GpuService/OperateGpuPower":    true,
+	"/gpubms.v1.GpuService/DeleteGpuInstances": true,
+}
+
+// AuditRefusals is a unary interceptor that appends the audit event of a
+// mutating call from a recognised caller that was refused before it
+// reached the service (by its role, a rate limit, a malformed or invalid
+// request): every mutating call that passed authentication is in the trail.
+// Place it after caller identification and before the refusals.
+func (s *Service) AuditRefusals(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !mutatingRPCs[info.FullMethod] {
+		return handler(ctx, req)
+	}
+	mark := new(atomic.Bool)
+	resp, err := handler(context.WithValue(ctx, auditMarkKey{}, mark), req)
+	if _, known := auth.FromContext(ctx); err != nil && known && !mark.Load() {
+		m, _ := req.(proto.Message)
+		s.AuditRefusal(ctx, info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:], m, err)
+	}
+	return resp, err
 }
 
 // AuditRefusal appends the audit event of a mutating call refused before
@@ -184,70 +228,134 @@ func (s *Service) detached(ctx context.Context) (context.Context, context.Cancel
 	return d, func() { stop(); cancel() }
 }
 
-// detach runs work on a detached context in a goroutine of its own, audits
-// its result, and waits for it or for ctx, whichever ends first.
-func (s *Service) detach(ctx context.Context, ev *gpubmsv1.AuditEvent, work func(context.Context) result) (result, bool) {
-	done := make(chan result, 1)
-	s.inflight.Add(1)
-	go func() {
-		defer s.inflight.Done()
-		dctx, cancel := s.detached(ctx)
-		defer cancel()
-		res := work(dctx)
-		s.audit(dctx, ev, res)
-		done <- res
-	}()
-	select {
-	case res := <-done:
-		return res, true
-	case <-ctx.Done():
-		return result{}, false
-	}
+// flight is one execution of a mutation, shared by the concurrent calls
+// with the same key (and fingerprint) in this process.
+type flight struct {
+	done chan struct{}
+	res  result
 }
 
-// deduplicated runs work once for concurrent calls with the same key and
-// fingerprint in this process; the others share its result. Calls in other
-// processes, or later ones, meet its record in the store instead.
-func (s *Service) deduplicated(ctx context.Context, ev *gpubmsv1.AuditEvent, key, fp string, work func(ctx context.Context, key, fp string) result) (result, bool) {
-	led := false
-	ch := s.flights.DoChan(key+"\x00"+fp, func() (any, error) {
-		led = true
+// execute runs work once for concurrent calls with the same key in this
+// process — on a detached context, in a goroutine of its own, tracked for
+// Shutdown, a panic recovered — and waits for its result or for ctx,
+// whichever ends first. The call that started the flight has its event
+// appended when the work is done, whatever its caller did; each duplicate
+// that joined it has its own, as a replay (or with its own end, when its
+// caller left first). Calls in other processes, or later ones, meet the
+// work's record in the store instead. An empty key is never shared.
+//
+// (singleflight would share the work too, but cannot tell a caller whether
+// it started the flight, which the audit trail needs to know.)
+func (s *Service) execute(ctx context.Context, ev *gpubmsv1.AuditEvent, key string, work func(context.Context) result) (result, bool) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		res := result{err: status.Error(codes.Unavailable, "the server is shutting down; nothing was sent")}
+		s.audit(ctx, ev, res)
+		return res, true
+	}
+	f, joined := s.flights[key]
+	if !joined || key == "" {
+		f = &flight{done: make(chan struct{})}
+		if key != "" {
+			s.flights[key] = f
+		}
 		s.inflight.Add(1)
-		defer s.inflight.Done()
-		dctx, cancel := s.detached(ctx)
-		defer cancel()
-		res := work(dctx, key, fp)
-		s.audit(dctx, ev, res)
-		return res, nil
-	})
+	}
+	s.mu.Unlock()
+	if !joined {
+		go func() {
+			defer s.inflight.Done()
+			dctx, cancel := s.detached(ctx)
+			defer cancel()
+			f.res = s.safely(dctx, work)
+			s.audit(dctx, ev, f.res)
+			if key != "" {
+				s.mu.Lock()
+				delete(s.flights, key)
+				s.mu.Unlock()
+			}
+			close(f.done)
+		}()
+	}
 	select {
-	case r := <-ch:
-		res := r.Val.(result)
-		if !led {
-			// A concurrent duplicate: answered with the first call's
-			// result, the provider not asked again.
+	case <-f.done:
+		res := f.res
+		if joined {
+			// Answered with the first call's result, the provider not
+			// asked again.
 			res.replayed = true
 			s.audit(ctx, ev, res)
 		}
 		return res, true
 	case <-ctx.Done():
+		if joined {
+			s.audit(ctx, ev, result{err: contextStatus(ctx, ev.GetRpc()), replayed: true})
+		}
 		return result{}, false
 	}
 }
 
+// safely runs work, turning a panic into Internal (logged with its stack):
+// a mutation runs outside the gRPC handler, where nothing else would catch
+// it.
+func (s *Service) safely(ctx context.Context, work func(context.Context) result) (res result) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "panic in a mutating call",
+				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			res = result{err: status.Error(codes.Internal, "internal error")}
+		}
+	}()
+	return work(ctx)
+}
+
+// errPanicked stands for a send that panicked: it may have reached the
+// provider, so its outcome is unknown.
+var errPanicked = errors.New("internal error while sending")
+
+// sendSafely is m.send, a panic turned into errPanicked.
+func sendSafely[Resp proto.Message](s *Service, ctx context.Context, m mutation[Resp]) (resp Resp, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "panic sending a mutating call",
+				slog.String("action", m.action), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			err = errPanicked
+		}
+	}()
+	return m.send(ctx)
+}
+
 // once sends m to the provider, behind the guard.
 func once[Resp proto.Message](s *Service, ctx context.Context, m mutation[Resp]) result {
-	ctx, counter := upstream.WithAttemptCounter(ctx)
 	if m.guard != nil {
 		if err := m.guard(ctx); err != nil {
 			return result{err: s.fail(ctx, m.action, err)}
 		}
 	}
-	resp, err := m.send(ctx)
+	// Counted from here: the guard's quote is not the call's reply.
+	ctx, counter := upstream.WithAttemptCounter(ctx)
+	resp, err := sendSafely(s, ctx, m)
 	if err != nil {
 		return result{err: s.fail(ctx, m.action, err), providerRequestID: counter.RequestID()}
 	}
 	return result{resp: resp, providerRequestID: counter.RequestID()}
+}
+
+// expires is when a record of a call that began at started, last changed
+// at updated, is forgotten: the TTL after the change, but never before every
+// call that may be waiting on it has seen it (a call runs at most the
+// mutation timeout; a waiting one looks every pollInterval). So a record in
+// flight never expires under its call, whatever the TTL.
+func (s *Service) expires(started, updated time.Time) time.Time {
+	return maxTime(updated.Add(s.recordTTL), started.Add(s.mutationTimeout+2*pollInterval+time.Second))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // pollInterval bounds how often a call waits on another server's call in
@@ -263,7 +371,7 @@ func idempotent[Resp proto.Message](s *Service, ctx context.Context, m mutation[
 	for {
 		rec, created, err := s.records.PutIfAbsent(ctx, store.Record{
 			Key: key, Fingerprint: fp, State: store.InFlight,
-			Started: began, Updated: began, Expires: began.Add(s.recordTTL),
+			Started: began, Updated: began, Expires: s.expires(began, began),
 		})
 		if err != nil {
 			return result{err: storeUnavailable(m.rpc, err)}
@@ -271,7 +379,9 @@ func idempotent[Resp proto.Message](s *Service, ctx context.Context, m mutation[
 		if created {
 			return first(s, ctx, m, rec)
 		}
-		if rec.Fingerprint != fp {
+		// An unknown outcome is never sent again under this id, whatever
+		// the request now holds.
+		if rec.Fingerprint != fp && rec.State != store.Unknown {
 			return result{err: reused(m.rpc, m.requestID)}
 		}
 		switch rec.State {
@@ -304,7 +414,6 @@ func idempotent[Resp proto.Message](s *Service, ctx context.Context, m mutation[
 // so the same request_id may be tried again once the cause is fixed; a
 // lost reply is kept as unknown, never to be sent again.
 func first[Resp proto.Message](s *Service, ctx context.Context, m mutation[Resp], rec store.Record) result {
-	ctx, counter := upstream.WithAttemptCounter(ctx)
 	forget := func() {
 		if _, err := s.records.DeleteIf(ctx, rec.Key, store.InFlight); err != nil {
 			s.log.LogAttrs(ctx, slog.LevelError, "idempotency store: cannot forget a refused call; its request_id stays in flight until it expires",
@@ -317,30 +426,38 @@ func first[Resp proto.Message](s *Service, ctx context.Context, m mutation[Resp]
 			return result{err: s.fail(ctx, m.action, err)}
 		}
 	}
-	resp, err := m.send(ctx)
+	// Counted from here: the guard's quote is not the call's reply.
+	ctx, counter := upstream.WithAttemptCounter(ctx)
+	resp, err := sendSafely(s, ctx, m)
 	res := result{providerRequestID: counter.RequestID()}
 	rec.Updated = s.now()
+	rec.Expires = s.expires(rec.Started, rec.Updated)
 	rec.ProviderRequestID = res.providerRequestID
+	record := func(what string) {
+		swapped, err := s.records.CompareAndSwap(ctx, store.InFlight, rec)
+		if err == nil && !swapped {
+			err = errors.New("the record is no longer this call's")
+		}
+		if err != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "idempotency store: cannot record "+what,
+				slog.String("rpc", m.rpc), slog.String("request_id", m.requestID), slog.String("error", err.Error()))
+		}
+	}
 	switch {
 	case err == nil:
 		res.resp = resp
-		if rec.Reply, err = proto.Marshal(resp); err == nil {
-			rec.State = store.Done
-			_, err = s.records.CompareAndSwap(ctx, store.InFlight, rec)
+		reply, merr := proto.Marshal(resp)
+		if merr != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "idempotency store: cannot encode a reply", slog.String("error", merr.Error()))
 		}
-		if err != nil {
-			s.log.LogAttrs(ctx, slog.LevelError, "idempotency store: cannot record a call's success; a retry with its request_id will be refused as in flight",
-				slog.String("rpc", m.rpc), slog.String("request_id", m.requestID), slog.String("error", err.Error()))
-		}
+		rec.Reply, rec.State = reply, store.Done
+		record("a call's success (a retry with its request_id will wait for it, then be refused)")
 		return res
 	case sentNothing(err):
 		forget()
 	default:
 		rec.State = store.Unknown
-		if _, serr := s.records.CompareAndSwap(ctx, store.InFlight, rec); serr != nil {
-			s.log.LogAttrs(ctx, slog.LevelError, "idempotency store: cannot record an unknown outcome",
-				slog.String("rpc", m.rpc), slog.String("request_id", m.requestID), slog.String("error", serr.Error()))
-		}
+		record("an unknown outcome")
 		caller, _ := auth.FromContext(ctx)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "mutating call's outcome is unknown: its reply was lost; the request_id will not be sent again",
 			slog.String("action", m.action), slog.String("caller", caller.Name), slog.String("request_id", m.requestID),
@@ -350,14 +467,40 @@ func first[Resp proto.Message](s *Service, ctx context.Context, m mutation[Resp]
 	return res
 }
 
-// sentNothing reports whether err means the provider did not act: it
-// refused the request with a code of its own, or the request never left.
+// sentNothing reports whether err means the provider did not act: the
+// request never left, or the provider refused it with a code that says it
+// was turned away before anything was done (a bad parameter, something
+// missing, no stock, a state that forbids the action, this server's own
+// credentials or request, throttling). Anything else — InternalError, a
+// 5xx, an Order* or task failure, a code unknown here — may come after the
+// provider acted, so the outcome is unknown.
 func sentNothing(err error) bool {
-	if _, ok := upstream.AsError(err); ok {
-		return true
+	if e, ok := upstream.AsError(err); ok {
+		return refusedBeforeActing(e)
 	}
 	if t, ok := upstream.AsTransportError(err); ok {
 		return !t.OutcomeUnknown
+	}
+	return false
+}
+
+func refusedBeforeActing(e *upstream.Error) bool {
+	if e.Throttled() {
+		return true
+	}
+	if e.HTTPStatus >= 500 {
+		return false
+	}
+	switch c := e.Code; {
+	case isCredentialCode(c),
+		c == upstream.CodeMalformedJSON, c == upstream.CodeInvalidVersion,
+		c == upstream.CodeInvalidAction, c == upstream.CodeSignatureNonceUsed,
+		c == upstream.CodeParameterInvalid, c == upstream.CodeParameterIsEmpty,
+		c == upstream.CodeAmountOversize, c == upstream.CodeDataNotExists,
+		c == upstream.CodeNotSufficient, c == upstream.CodeIPNotEnough,
+		c == upstream.CodeLogicError, c == upstream.CodeInstanceError,
+		strings.HasSuffix(c, "NotFound"):
+		return true
 	}
 	return false
 }

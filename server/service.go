@@ -15,13 +15,11 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"log/slog"
 	"math/big"
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc/codes"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
@@ -43,11 +41,14 @@ type Service struct {
 	auditLog        AuditLog // nil: no audit trail
 	fingerprintKey  []byte
 	maxOrderPrice   *big.Rat // nil: no spend guard
+	priceCurrency   string   // the limit's currency; "": any
 	mutationTimeout time.Duration
 	now             func() time.Time
 
-	flights    singleflight.Group
-	inflight   sync.WaitGroup // mutations handed to the provider, still running
+	mu         sync.Mutex
+	flights    map[string]*flight // mutations in flight, by record key and fingerprint
+	closing    bool               // Shutdown began: no new mutation starts
+	inflight   sync.WaitGroup     // mutations handed to the provider, still running
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
 }
@@ -63,6 +64,7 @@ type options struct {
 	auditLog        AuditLog
 	fingerprintKey  []byte
 	maxOrderPrice   *big.Rat
+	priceCurrency   string
 	mutationTimeout time.Duration
 	now             func() time.Time
 }
@@ -90,22 +92,19 @@ func WithAudit(a AuditLog) Option { return func(o *options) { o.auditLog = a } }
 
 // WithFingerprintKey sets the key of the request fingerprints kept in the
 // records (HMAC-SHA256); keep it secret and stable across restarts and
-// replicas. Default: derived from nothing, so fingerprints are plain
-// hashes. gpubmsd derives it from the provider secret.
+// replicas. Default: none, so fingerprints are plain hashes. gpubmsd keeps a
+// random one beside its store.
 func WithFingerprintKey(key []byte) Option {
 	return func(o *options) { o.fingerprintKey = append([]byte(nil), key...) }
 }
 
-// FingerprintKey derives a fingerprint key from a secret.
-func FingerprintKey(secret string) []byte {
-	k := sha256.Sum256([]byte("gpubms request fingerprint\x00" + secret))
-	return k[:]
-}
-
 // WithMaxOrderPrice refuses a create whose quoted trade amount is above
-// limit (the spend guard): FailedPrecondition, reason ORDER_PRICE_LIMIT.
+// limit (the spend guard), or, when currency is set ("CN", "US"), quoted in
+// another currency: FailedPrecondition, reason ORDER_PRICE_LIMIT.
 // Default: no limit.
-func WithMaxOrderPrice(limit *big.Rat) Option { return func(o *options) { o.maxOrderPrice = limit } }
+func WithMaxOrderPrice(limit *big.Rat, currency string) Option {
+	return func(o *options) { o.maxOrderPrice, o.priceCurrency = limit, currency }
+}
 
 // WithMutationTimeout bounds a mutating call handed to the provider, from
 // when it is handed over, whatever its caller's deadline.
@@ -146,8 +145,8 @@ func New(up *upstream.Client, opts ...Option) *Service {
 	return &Service{
 		up: up, log: o.logger, hub: o.hub,
 		records: o.records, recordTTL: o.recordTTL, auditLog: o.auditLog, fingerprintKey: o.fingerprintKey,
-		maxOrderPrice: o.maxOrderPrice, mutationTimeout: o.mutationTimeout, now: o.now,
-		stopCtx: stopCtx, stopCancel: stop,
+		maxOrderPrice: o.maxOrderPrice, priceCurrency: o.priceCurrency, mutationTimeout: o.mutationTimeout, now: o.now,
+		flights: map[string]*flight{}, stopCtx: stopCtx, stopCancel: stop,
 	}
 }
 
@@ -155,6 +154,9 @@ func New(up *upstream.Client, opts ...Option) *Service {
 // recorded. When ctx ends first, it cancels them (their outcome is then
 // unknown, and recorded so) and waits for them to return.
 func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		s.inflight.Wait()

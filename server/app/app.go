@@ -8,14 +8,19 @@ package app
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,7 +34,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/protobuf/proto"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server"
@@ -153,7 +157,12 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		if m, err = newMetrics(); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		upOpts = append(upOpts, upstream.WithObserver(m.observeProvider))
+		upOpts = append(upOpts, upstream.WithObserver(m.observeProvider), upstream.WithCacheObserver(m.observeCache))
+	}
+	if cfg.Cache {
+		upOpts = append(upOpts, upstream.WithCache(upstream.CacheTTLs{
+			Regions: cfg.CacheTTLRegions, Images: cfg.CacheTTLImages, Goods: cfg.CacheTTLGoods, Prices: cfg.CacheTTLPrices,
+		}))
 	}
 
 	up, err := upstream.New(cfg.UpstreamURL, cfg.AccessKeyID, cfg.AccessKeySecret, upOpts...)
@@ -195,15 +204,20 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 			logger.Error("store: close", "error", cerr)
 		}
 	}()
-	maxPrice, _ := cfg.maxOrderPrice() // checked by Validate
+	maxPrice, currency, _ := cfg.maxOrderPrice() // checked by Validate
+	fpKey, err := fingerprintKey(dir)
+	if err != nil {
+		return err
+	}
 	svc := server.New(up, server.WithHub(hub), server.WithLogger(logger),
 		server.WithRecords(st, cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL)),
 		server.WithAudit(st),
-		server.WithFingerprintKey(server.FingerprintKey(string(cfg.AccessKeySecret))),
-		server.WithMaxOrderPrice(maxPrice),
+		server.WithFingerprintKey(fpKey),
+		server.WithMaxOrderPrice(maxPrice, currency),
+		server.WithMutationTimeout(cmp.Or(cfg.MutationTimeout, DefaultMutationTimeout)),
 	)
-	d := &door{authn: authn}
-	gs, healthSrv, err := newGRPCServer(logger, m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody)
+	d := &door{authn: authn, audit: svc.AuditRefusals}
+	gs, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsAll), m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody)
 	if err != nil {
 		return err
 	}
@@ -211,13 +225,6 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	gpubmsv1.RegisterFleetServiceServer(gs, fleet.New(st))
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)
-	gpuService := "/" + gpubmsv1.GpuService_ServiceDesc.ServiceName + "/"
-	d.audit = func(ctx context.Context, method string, req any, err error) {
-		if name, ok := strings.CutPrefix(method, gpuService); ok && d.roles[method] == auth.Operator {
-			m, _ := req.(proto.Message)
-			svc.AuditRefusal(ctx, name, m, err)
-		}
-	}
 
 	gwOpts := []gateway.Option{
 		gateway.WithLogger(logger),
@@ -327,8 +334,11 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		<-stopped
 	}
 	// Mutations whose callers left finish, and are recorded, before the
-	// store closes.
-	if serr := svc.Shutdown(sctx); serr != nil {
+	// store closes: they get a shutdown timeout of their own, not what the
+	// drains above left.
+	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer mcancel()
+	if serr := svc.Shutdown(mctx); serr != nil {
 		logger.Warn("calls to the provider still in flight were cut at the shutdown timeout; their outcome is unknown")
 	}
 	up.CloseIdleConnections()
@@ -337,8 +347,8 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	return err
 }
 
-func newGRPCServer(logger *slog.Logger, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64) (*grpc.Server, *health.Server, error) {
-	unary, stream, err := chain(logger, m, d, lim)
+func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64) (*grpc.Server, *health.Server, error) {
+	unary, stream, err := chain(logger, logCalls, m, d, lim)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -354,6 +364,11 @@ func newGRPCServer(logger *slog.Logger, m *metrics, d *door, lim *limits, certs 
 		// message is read or a handler goroutine is spent on it.
 		grpc.InTapHandle(d.tap),
 		grpc.MaxConcurrentStreams(maxStreamsPerConn),
+		// Calls run on reused goroutines, whose stacks have grown already:
+		// a fresh goroutine per call spends a tenth of the CPU growing its
+		// stack through the interceptors. Calls beyond the workers get
+		// goroutines of their own, so a long watch never starves the rest.
+		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		// A connection has this long to finish its handshake and preface.
@@ -369,6 +384,42 @@ func newGRPCServer(logger *slog.Logger, m *metrics, d *door, lim *limits, certs 
 	hs.SetServingStatus(gpubmsv1.GpuService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(gs)
 	return gs, hs, nil
+}
+
+// fingerprintKey is the key of the request fingerprints in the records:
+// random, made at the first start, kept in the data directory beside the
+// store (not in it: a copy of the store alone cannot be used to guess a
+// password from a fingerprint), so it survives restarts and a change of the
+// provider's credentials.
+func fingerprintKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "fingerprint.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(k) < 32 {
+			return nil, fmt.Errorf("fingerprint key %s is not 32 or more bytes of hex; restore it from a backup (records made with another key are refused as reused)", path)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("fingerprint key: %w", err)
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint key: %w", err)
+	}
+	_, werr := f.WriteString(hex.EncodeToString(k) + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return nil, fmt.Errorf("fingerprint key: %w", werr)
+	}
+	return k, nil
 }
 
 // maxStreamsPerConn caps the calls in flight on one gRPC connection. The

@@ -97,9 +97,9 @@ type door struct {
 	authn   *auth.Authenticator
 	roles   map[string]auth.Role // full method → least role
 	refused func()               // counts a call refused before it reached the interceptors; may be nil
-	// audit records a call of an operator's method refused for its
-	// caller's role; may be nil.
-	audit func(ctx context.Context, fullMethod string, req any, err error)
+	// audit appends the audit events of mutating calls refused on their
+	// way to the service; may be nil.
+	audit grpc.UnaryServerInterceptor
 }
 
 // methodRoles reads the required_role option of every method gs serves.
@@ -223,9 +223,6 @@ func (d *door) identifyStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServe
 
 func (d *door) enforceUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if err := d.enforce(ctx, info.FullMethod); err != nil {
-		if d.audit != nil && status.Code(err) == codes.PermissionDenied {
-			d.audit(ctx, info.FullMethod, req, err)
-		}
 		return nil, err
 	}
 	return handler(ctx, req)

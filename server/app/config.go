@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -89,8 +90,11 @@ type Config struct {
 	// RegisterFlags defaults it to true; the zero Config has it off.
 	Metrics bool
 
-	LogLevel        slog.Level
-	LogFormat       string // "text" or "json"
+	LogLevel  slog.Level
+	LogFormat string // "text" or "json"
+	// LogCalls is LogCallsAll (a line per call, the default) or
+	// LogCallsErrors (failed and slow calls only; metrics still count all).
+	LogCalls        string
 	ShutdownTimeout time.Duration
 
 	// The store of idempotency records and the audit trail: its directory
@@ -99,10 +103,23 @@ type Config struct {
 	// request_id is remembered, and how long audit events are kept.
 	DataDir        string
 	IdempotencyTTL time.Duration
-	AuditRetention time.Duration
-	// MaxOrderPrice, a decimal in the provider's currency, refuses creates
-	// quoted above it (the spend guard). Empty: no guard.
+	// MutationTimeout bounds a create, reinstall, power or delete once it
+	// is handed to the provider, whatever its caller does.
+	MutationTimeout time.Duration
+	AuditRetention  time.Duration
+	// MaxOrderPrice, a decimal in the provider's currency, optionally
+	// followed by the currency ("5000", "5000 CN"), refuses creates quoted
+	// above it, or in another currency (the spend guard). Empty: no guard.
 	MaxOrderPrice string
+
+	// The catalogue cache: off with Cache false; a TTL of 0 turns one kind
+	// off. Server state (DescribeGpu, DescribeGpuDetail, DescribeGpuTask) is
+	// never cached.
+	Cache           bool
+	CacheTTLRegions time.Duration
+	CacheTTLImages  time.Duration
+	CacheTTLGoods   time.Duration
+	CacheTTLPrices  time.Duration
 
 	// Reload, when not nil, re-reads the tokens file and the TLS files at
 	// each receive; Run connects it to SIGHUP. It is not a setting.
@@ -132,6 +149,11 @@ const (
 	DefaultHTTPMaxBodyBytes  = 1 << 20
 	DefaultMaxWatches        = 1000
 	DefaultIdempotencyTTL    = 24 * time.Hour
+	DefaultMutationTimeout   = 60 * time.Second
+	DefaultCacheTTLRegions   = 10 * time.Minute
+	DefaultCacheTTLImages    = 5 * time.Minute
+	DefaultCacheTTLGoods     = 15 * time.Second // goods carry the stock
+	DefaultCacheTTLPrices    = 5 * time.Minute
 	DefaultAuditRetention    = 90 * 24 * time.Hour
 )
 
@@ -185,13 +207,19 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.WatchMaxPollRate, "watch-max-poll-rate", c.envFloat("GPUBMS_WATCH_MAX_POLL_RATE", DefaultWatchMaxPollRate), "provider task polls per second over all watched tasks (GPUBMS_WATCH_MAX_POLL_RATE)")
 	fs.StringVar(&c.DataDir, "data-dir", os.Getenv("GPUBMS_DATA_DIR"), "directory of the store (GPUBMS_DATA_DIR; default $XDG_STATE_HOME/gpubms, else ~/.local/state/gpubms; a temporary one with --emulator)")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", c.envDuration("GPUBMS_IDEMPOTENCY_TTL", DefaultIdempotencyTTL), "how long a request_id is remembered (GPUBMS_IDEMPOTENCY_TTL)")
+	fs.DurationVar(&c.MutationTimeout, "mutation-timeout", c.envDuration("GPUBMS_MUTATION_TIMEOUT", DefaultMutationTimeout), "how long a mutating call handed to the provider may run (GPUBMS_MUTATION_TIMEOUT)")
 	fs.Func("audit-retention", "how long audit events are kept, e.g. 90d or 720h (GPUBMS_AUDIT_RETENTION; default 90d)", func(s string) error {
 		d, err := parseDays(s)
 		c.AuditRetention = d
 		return err
 	})
 	c.AuditRetention = envParse(c, "GPUBMS_AUDIT_RETENTION", DefaultAuditRetention, parseDays)
-	fs.StringVar(&c.MaxOrderPrice, "max-order-price", os.Getenv("GPUBMS_MAX_ORDER_PRICE"), "refuse creates quoted above this amount, a decimal in the provider's currency (GPUBMS_MAX_ORDER_PRICE)")
+	fs.StringVar(&c.MaxOrderPrice, "max-order-price", os.Getenv("GPUBMS_MAX_ORDER_PRICE"), "refuse creates quoted above this amount: a decimal, optionally with the currency, e.g. 5000 or \"5000 CN\" (GPUBMS_MAX_ORDER_PRICE)")
+	fs.BoolVar(&c.Cache, "cache", c.envBool("GPUBMS_CACHE", true), "cache catalogue reads: regions, goods, images, prices (GPUBMS_CACHE)")
+	fs.DurationVar(&c.CacheTTLRegions, "cache-ttl-regions", c.envDuration("GPUBMS_CACHE_TTL_REGIONS", DefaultCacheTTLRegions), "how long regions are cached, 0 for not at all (GPUBMS_CACHE_TTL_REGIONS)")
+	fs.DurationVar(&c.CacheTTLImages, "cache-ttl-images", c.envDuration("GPUBMS_CACHE_TTL_IMAGES", DefaultCacheTTLImages), "how long images are cached (GPUBMS_CACHE_TTL_IMAGES)")
+	fs.DurationVar(&c.CacheTTLGoods, "cache-ttl-goods", c.envDuration("GPUBMS_CACHE_TTL_GOODS", DefaultCacheTTLGoods), "how long goods, with their stock, are cached (GPUBMS_CACHE_TTL_GOODS)")
+	fs.DurationVar(&c.CacheTTLPrices, "cache-ttl-prices", c.envDuration("GPUBMS_CACHE_TTL_PRICES", DefaultCacheTTLPrices), "how long prices are cached (GPUBMS_CACHE_TTL_PRICES)")
 	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR", false), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
 	c.EmulatorConfig.RegisterFlags(fs)
 	fs.BoolVar(&c.Metrics, "metrics", c.envBool("GPUBMS_METRICS", true), "serve Prometheus metrics at /metrics on the HTTP port (GPUBMS_METRICS)")
@@ -201,6 +229,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	if err := c.LogLevel.UnmarshalText([]byte(envOr("GPUBMS_LOG_LEVEL", "info"))); err != nil {
 		c.envErrs = append(c.envErrs, fmt.Errorf("GPUBMS_LOG_LEVEL: %w", err))
 	}
+	fs.StringVar(&c.LogCalls, "log-calls", envOr("GPUBMS_LOG_CALLS", LogCallsAll), "which calls are logged: all, or errors (failed and slower than 1s) (GPUBMS_LOG_CALLS)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("GPUBMS_LOG_FORMAT", "text"), "text or json (GPUBMS_LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("GPUBMS_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout), "how long shutdown waits for calls in flight (GPUBMS_SHUTDOWN_TIMEOUT)")
 }
@@ -237,10 +266,13 @@ func (c *Config) Validate() error {
 	if _, err := auth.ParseRole(c.TLSClientRole); err != nil && c.TLSClientRole != "" {
 		errs = append(errs, fmt.Errorf("GPUBMS_TLS_CLIENT_ROLE: %w", err))
 	}
-	if c.IdempotencyTTL < 0 || c.AuditRetention < 0 {
-		errs = append(errs, errors.New("the idempotency TTL and the audit retention must not be negative"))
+	if c.CacheTTLRegions < 0 || c.CacheTTLImages < 0 || c.CacheTTLGoods < 0 || c.CacheTTLPrices < 0 {
+		errs = append(errs, errors.New("cache TTLs must not be negative"))
 	}
-	if _, err := c.maxOrderPrice(); err != nil {
+	if c.IdempotencyTTL < 0 || c.AuditRetention < 0 || c.MutationTimeout < 0 {
+		errs = append(errs, errors.New("the idempotency TTL, the mutation timeout and the audit retention must not be negative"))
+	}
+	if _, _, err := c.maxOrderPrice(); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.OpenRoutes {
@@ -255,6 +287,11 @@ func (c *Config) Validate() error {
 	}
 	if c.WatchPollInterval <= 0 || c.WatchMaxDuration <= 0 || c.WatchHeartbeat < 0 {
 		errs = append(errs, errors.New("watch intervals must be positive"))
+	}
+	switch c.LogCalls {
+	case "", LogCallsAll, LogCallsErrors:
+	default:
+		errs = append(errs, fmt.Errorf("log calls %q is not all or errors", c.LogCalls))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log format %q is not text or json", c.LogFormat))
@@ -302,17 +339,21 @@ func parseDays(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-// maxOrderPrice is MaxOrderPrice as a number, nil when unset.
-func (c *Config) maxOrderPrice() (*big.Rat, error) {
+// maxOrderPrice is MaxOrderPrice as a number (nil when unset) and its
+// currency ("" for any).
+func (c *Config) maxOrderPrice() (*big.Rat, string, error) {
 	if c.MaxOrderPrice == "" {
-		return nil, nil
+		return nil, "", nil
 	}
-	r, ok := new(big.Rat).SetString(c.MaxOrderPrice)
-	if !ok || r.Sign() < 0 || strings.ContainsAny(c.MaxOrderPrice, "/eE") {
-		return nil, fmt.Errorf("GPUBMS_MAX_ORDER_PRICE %q is not a decimal amount such as 5000 or 1234.50", c.MaxOrderPrice)
+	m := priceLimit.FindStringSubmatch(strings.TrimSpace(c.MaxOrderPrice))
+	if m == nil {
+		return nil, "", fmt.Errorf("GPUBMS_MAX_ORDER_PRICE %q is not an amount such as 5000, 1234.50 or \"5000 CN\"", c.MaxOrderPrice)
 	}
-	return r, nil
+	r, _ := new(big.Rat).SetString(m[1])
+	return r, m[2], nil
 }
+
+var priceLimit = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(?:\s+([A-Z]{2,3}))?$`)
 
 // dataDir is the store's directory, and a function that removes it when
 // it is a temporary one.

@@ -231,8 +231,12 @@ func TestConfigStore(t *testing.T) {
 	if c.DataDir != "/var/lib/gpubms" || c.IdempotencyTTL != 2*time.Hour || c.AuditRetention != 30*24*time.Hour {
 		t.Errorf("got dir %q, ttl %v, retention %v", c.DataDir, c.IdempotencyTTL, c.AuditRetention)
 	}
-	if r, err := c.maxOrderPrice(); err != nil || r.FloatString(2) != "5000.50" {
-		t.Errorf("max order price: %v, %v", r, err)
+	if r, cur, err := c.maxOrderPrice(); err != nil || r.FloatString(2) != "5000.50" || cur != "" {
+		t.Errorf("max order price: %v %q, %v", r, cur, err)
+	}
+	c.MaxOrderPrice = "1200 CN"
+	if r, cur, err := c.maxOrderPrice(); err != nil || r.FloatString(0) != "1200" || cur != "CN" {
+		t.Errorf("max order price with a currency: %v %q, %v", r, cur, err)
 	}
 	if c, _ := parse(t, "--audit-retention", "720h"); c.AuditRetention != 720*time.Hour {
 		t.Errorf("--audit-retention 720h: got %v", c.AuditRetention)
@@ -254,7 +258,7 @@ func TestConfigStore(t *testing.T) {
 		t.Errorf("with XDG_STATE_HOME: got %q, want /state/gpubms", dir)
 	}
 
-	for _, bad := range []string{"lots", "-1", "1/3", "1e3"} {
+	for _, bad := range []string{"lots", "-1", "1/3", "1e3", "0x1p20", "5000 cn"} {
 		t.Setenv("GPUBMS_MAX_ORDER_PRICE", bad)
 		if _, err := parse(t); err == nil || !strings.Contains(err.Error(), "GPUBMS_MAX_ORDER_PRICE") {
 			t.Errorf("GPUBMS_MAX_ORDER_PRICE=%q: %v, want an error naming it", bad, err)

@@ -4,16 +4,19 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
+	"strings"
 
 	"buf.build/go/protovalidate"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	pvinterceptor "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/gpubms/gpubms/server/gateway"
 	"github.com/gpubms/gpubms/server/upstream"
 )
 
@@ -23,6 +26,7 @@ import (
 //	metrics (when m is not nil)
 //	provider request counting, caller identification
 //	logging (one line per call, with its caller)
+//	the audit of mutating calls refused from here on (unary)
 //	caller authentication and role (health exempt)
 //	per-caller and server rate limits, per-caller watch cap (health and reflection exempt)
 //	request decoding check (malformed protobuf is InvalidArgument)
@@ -33,7 +37,7 @@ import (
 // refuses are counted and logged with their codes. Validation runs last,
 // just before the handler, so a rejected request costs no provider call. A
 // call that panics is logged by recovery and not counted as handled.
-func chain(logger *slog.Logger, m *metrics, d *door, lim *limits) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
+func chain(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, nil, err
@@ -42,18 +46,9 @@ func chain(logger *slog.Logger, m *metrics, d *door, lim *limits) ([]grpc.UnaryS
 		logger.ErrorContext(ctx, "panic serving call", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
-	logOpts := []logging.Option{
-		logging.WithLogOnEvents(logging.FinishCall),
-		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
-			// The caller is added by the logger's handler (callerHandler),
-			// to this line as to every line logged in the call.
-			if c := upstream.AttemptCounterFrom(ctx); c != nil {
-				return logging.Fields{"provider.requests", c.Load()}
-			}
-			return nil
-		}),
-	}
-	log := slogAdapter(logger.With("component", "grpc"))
+	// The caller is added by the logger's handler (callerHandler), to the
+	// call's line as to every line logged in the call.
+	log := newCallLog(logger.With("component", "grpc"), logCalls)
 	api, limited := selector.MatchFunc(isAPICall), selector.MatchFunc(isLimited)
 
 	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(rec)}
@@ -62,11 +57,15 @@ func chain(logger *slog.Logger, m *metrics, d *door, lim *limits) ([]grpc.UnaryS
 		unary = append(unary, m.grpc.UnaryServerInterceptor())
 		stream = append(stream, m.grpc.StreamServerInterceptor())
 	}
-	unary = append(unary, countUnary, d.identifyUnary, logging.UnaryServerInterceptor(log, logOpts...),
+	unary = append(unary, countUnary, d.identifyUnary, log.unary)
+	if d.audit != nil {
+		unary = append(unary, d.audit)
+	}
+	unary = append(unary,
 		selector.UnaryServerInterceptor(d.enforceUnary, api),
 		selector.UnaryServerInterceptor(lim.unary, limited),
 		checkUnary, badRequestUnary, pvinterceptor.UnaryServerInterceptor(validator))
-	stream = append(stream, countStream, d.identifyStream, logging.StreamServerInterceptor(log, logOpts...),
+	stream = append(stream, countStream, d.identifyStream, log.stream,
 		selector.StreamServerInterceptor(d.enforceStream, api),
 		selector.StreamServerInterceptor(lim.stream, limited),
 		checkStream, badRequestStream, pvinterceptor.StreamServerInterceptor(validator))
@@ -74,10 +73,22 @@ func chain(logger *slog.Logger, m *metrics, d *door, lim *limits) ([]grpc.UnaryS
 }
 
 // countUnary and countStream give each call a provider request counter, which
-// the upstream client increments and the logging interceptor reports.
+// the upstream client increments and the logging interceptor reports. A
+// unary call whose caller sends cache-control: no-cache refuses cached data;
+// one answered from the cache says the reply's age in the response
+// metadata gateway.CacheAgeMetadata (seconds).
 func countUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, _ = upstream.WithAttemptCounter(ctx)
-	return handler(ctx, req)
+	ctx, ctr := upstream.WithAttemptCounter(ctx)
+	for _, v := range metadata.ValueFromIncomingContext(ctx, "cache-control") {
+		if strings.Contains(strings.ToLower(v), "no-cache") {
+			ctx = upstream.NoCache(ctx)
+		}
+	}
+	resp, err := handler(ctx, req)
+	if age, ok := ctr.CacheAge(); ok && err == nil {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(gateway.CacheAgeMetadata, strconv.Itoa(int(age.Seconds()))))
+	}
+	return resp, err
 }
 
 func countStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -91,11 +102,3 @@ type ctxStream struct {
 }
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
-
-// slogAdapter lets go-grpc-middleware's logging write to slog. Payloads are
-// never logged (only FinishCall events), so passwords cannot reach the log.
-func slogAdapter(l *slog.Logger) logging.Logger {
-	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		l.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-}

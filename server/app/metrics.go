@@ -47,6 +47,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	refused  *prometheus.CounterVec
+	cache    *prometheus.CounterVec
 }
 
 func newMetrics() (*metrics, error) {
@@ -68,11 +69,15 @@ func newMetrics() (*metrics, error) {
 			Name: "gpubms_refused_requests_total",
 			Help: "Requests refused before any service saw them, by face (grpc, http) and reason (unauthenticated, origin, host, media_type, body_too_large, ...).",
 		}, []string{"face", "reason"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gpubms_cache_events_total",
+			Help: "Provider reads by action and what the cache did: hit, miss, coalesced (shared another caller's request), eviction.",
+		}, []string{"action", "event"}),
 	}
 	err := m.register(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.grpc, m.requests, m.duration, m.refused,
+		m.grpc, m.requests, m.duration, m.refused, m.cache,
 	)
 	if err != nil {
 		return nil, err
@@ -136,6 +141,11 @@ func providerOutcome(a upstream.Attempt) string {
 		}
 	}
 	return outcomeOther
+}
+
+// observeCache is the upstream client's cache observer.
+func (m *metrics) observeCache(action, event string) {
+	m.cache.WithLabelValues(action, event).Inc()
 }
 
 // refusal counts one request refused on face for reason.

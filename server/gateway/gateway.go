@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/rs/cors"
@@ -33,6 +34,11 @@ const OpenAPIPath = "/openapi.json"
 
 // MetricsPath is where the handler of WithMetrics is served.
 const MetricsPath = "/metrics"
+
+// CacheAgeMetadata is the response metadata key of the age, in seconds, of
+// a reply the server answered from its cache; the gateway returns it as the
+// header X-Gpubms-Cache-Age.
+const CacheAgeMetadata = "x-gpubms-cache-age"
 
 // DefaultMaxBodyBytes is the default WithMaxBodyBytes.
 const DefaultMaxBodyBytes = 1 << 20
@@ -154,9 +160,23 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts ...Option) (http.Handl
 		runtime.WithMiddlewares(g.checkRoute),
 		runtime.WithErrorHandler(g.errorHandler),
 		runtime.WithRoutingErrorHandler(g.routingErrorHandler),
-		// Nothing from the request's headers becomes call metadata: the
-		// caller's identity is the authenticator's word, not the caller's.
-		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		// Nothing from the request's headers becomes call metadata but
+		// Cache-Control (a caller refusing cached data): the caller's
+		// identity is the authenticator's word, not the caller's.
+		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
+			if strings.EqualFold(key, "Cache-Control") {
+				return "cache-control", true
+			}
+			return "", false
+		}),
+		// The age of a reply served from the server's cache is a plain
+		// header; no other response metadata is forwarded.
+		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
+			if key == CacheAgeMetadata {
+				return "X-Gpubms-Cache-Age", true
+			}
+			return "", false
+		}),
 		// A form POST is not a way to call a GET route.
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),

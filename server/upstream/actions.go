@@ -3,8 +3,9 @@ package upstream
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strconv"
+
+	"github.com/gpubms/gpubms/server/signature"
 )
 
 // The provider's actions.
@@ -133,63 +134,71 @@ type DeleteGpuInstancesRequest struct {
 	ResourceIDs []string `json:"ResourceIds"`
 }
 
-// DescribeGpuRegions lists the regions where GPU servers are sold.
+// DescribeGpuRegions lists the regions where GPU servers are sold. Cached
+// (WithCache) and coalesced; the reply is shared: do not modify it.
 func (c *Client) DescribeGpuRegions(ctx context.Context, _ *DescribeGpuRegionsRequest) ([]Region, error) {
-	var out []Region
-	if err := c.get(ctx, ActionDescribeGpuRegions, nil, &out); err != nil {
+	out, err := fetch[[]Region](ctx, c, call{action: ActionDescribeGpuRegions, method: http.MethodGet, read: true})
+	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return *out, nil
 }
 
-// DescribeGpuGoods lists the goods (and their computes and disks) of a region.
+// DescribeGpuGoods lists the goods (and their computes and disks) of a
+// region. Cached (WithCache) and coalesced; the reply is shared: do not
+// modify it.
 func (c *Client) DescribeGpuGoods(ctx context.Context, req *DescribeGpuGoodsRequest) (*DescribeGpuGoodsData, error) {
 	req = orZero(req)
-	q := url.Values{"RegionId": {req.RegionID}}
-	return getData[DescribeGpuGoodsData](ctx, c, ActionDescribeGpuGoods, q)
+	q := []signature.Param{{Name: "RegionId", Value: req.RegionID}}
+	return fetch[DescribeGpuGoodsData](ctx, c, getCall(ActionDescribeGpuGoods, q))
 }
 
-// DescribeGpuGoodsPrice prices an order. It is a POST but a read: retried.
+// DescribeGpuGoodsPrice prices an order. It is a POST but a read: retried,
+// cached (WithCache) and coalesced; the reply is shared: do not modify it.
 func (c *Client) DescribeGpuGoodsPrice(ctx context.Context, req *DescribeGpuGoodsPriceRequest) (*DescribeGpuGoodsPriceData, error) {
-	return postData[DescribeGpuGoodsPriceData](ctx, c, ActionDescribeGpuGoodsPrice, orZero(req), true)
+	return fetch[DescribeGpuGoodsPriceData](ctx, c, postCall(ActionDescribeGpuGoodsPrice, orZero(req), true))
 }
 
-// DescribeGpu lists servers, one page at a time.
+// DescribeGpu lists servers, one page at a time. Never cached, but
+// coalesced; the reply is shared: do not modify it.
 func (c *Client) DescribeGpu(ctx context.Context, req *DescribeGpuRequest) (*DescribeGpuData, error) {
 	req = orZero(req)
-	q := url.Values{}
-	setString(q, "AppId", req.AppID)
-	setString(q, "Name", req.Name)
-	setInt(q, "PageNumber", req.PageNumber)
-	setInt(q, "PageSize", req.PageSize)
-	return getData[DescribeGpuData](ctx, c, ActionDescribeGpu, q)
+	q := make([]signature.Param, 0, 4)
+	q = setString(q, "AppId", req.AppID)
+	q = setString(q, "Name", req.Name)
+	q = setInt(q, "PageNumber", req.PageNumber)
+	q = setInt(q, "PageSize", req.PageSize)
+	return fetch[DescribeGpuData](ctx, c, getCall(ActionDescribeGpu, q))
 }
 
-// DescribeGpuDetail reads one server in full.
+// DescribeGpuDetail reads one server in full. Never cached, but coalesced;
+// the reply is shared: do not modify it.
 func (c *Client) DescribeGpuDetail(ctx context.Context, req *DescribeGpuDetailRequest) (*DescribeGpuDetailData, error) {
 	req = orZero(req)
-	q := url.Values{"ResourceId": {req.ResourceID}}
-	return getData[DescribeGpuDetailData](ctx, c, ActionDescribeGpuDetail, q)
+	q := []signature.Param{{Name: "ResourceId", Value: req.ResourceID}}
+	return fetch[DescribeGpuDetailData](ctx, c, getCall(ActionDescribeGpuDetail, q))
 }
 
-// DescribeGpuTask reads the status of a task.
+// DescribeGpuTask reads the status of a task. Never cached, but coalesced;
+// the reply is shared: do not modify it.
 func (c *Client) DescribeGpuTask(ctx context.Context, req *DescribeGpuTaskRequest) (*DescribeGpuTaskData, error) {
 	req = orZero(req)
-	q := url.Values{"TaskId": {req.TaskID}}
-	return getData[DescribeGpuTaskData](ctx, c, ActionDescribeGpuTask, q)
+	q := []signature.Param{{Name: "TaskId", Value: req.TaskID}}
+	return fetch[DescribeGpuTaskData](ctx, c, getCall(ActionDescribeGpuTask, q))
 }
 
 // ReinstallGpu reinstalls a server. Never retried.
 func (c *Client) ReinstallGpu(ctx context.Context, req *ReinstallGpuRequest) (*ReinstallGpuData, error) {
 	req = orZero(req)
 	body := reinstallBody{ReinstallGpuRequest: req, Password: string(req.Password)}
-	return postData[ReinstallGpuData](ctx, c, ActionReinstallGpu, body, false)
+	return fetch[ReinstallGpuData](ctx, c, postCall(ActionReinstallGpu, body, false))
 }
 
 // DescribeGpuImage lists images by OS family. It is a POST but a read:
-// retried.
+// retried, cached (WithCache) and coalesced; the reply is shared: do not
+// modify it.
 func (c *Client) DescribeGpuImage(ctx context.Context, req *DescribeGpuImageRequest) (*DescribeGpuImageData, error) {
-	return postData[DescribeGpuImageData](ctx, c, ActionDescribeGpuImage, orZero(req), true)
+	return fetch[DescribeGpuImageData](ctx, c, postCall(ActionDescribeGpuImage, orZero(req), true))
 }
 
 // CreateGpuInstance orders servers. Never retried: a lost reply may mean the
@@ -197,7 +206,7 @@ func (c *Client) DescribeGpuImage(ctx context.Context, req *DescribeGpuImageRequ
 func (c *Client) CreateGpuInstance(ctx context.Context, req *CreateGpuInstanceRequest) (*CreateGpuInstanceData, error) {
 	req = orZero(req)
 	body := createBody{CreateGpuInstanceRequest: req, Password: string(req.Password)}
-	return postData[CreateGpuInstanceData](ctx, c, ActionCreateGpuInstance, body, false)
+	return fetch[CreateGpuInstanceData](ctx, c, postCall(ActionCreateGpuInstance, body, false))
 }
 
 // OperateGpuPower starts, stops or resets servers. Never retried.
@@ -205,14 +214,14 @@ func (c *Client) OperateGpuPower(ctx context.Context, req *OperateGpuPowerReques
 	req = orZero(req)
 	body := *req
 	body.ResourceIDs = nonNil(body.ResourceIDs)
-	return postData[OperateGpuPowerData](ctx, c, ActionOperateGpuPower, body, false)
+	return fetch[OperateGpuPowerData](ctx, c, postCall(ActionOperateGpuPower, body, false))
 }
 
 // DeleteGpuInstances deletes servers. Never retried.
 func (c *Client) DeleteGpuInstances(ctx context.Context, req *DeleteGpuInstancesRequest) (*DeleteGpuInstancesData, error) {
 	req = orZero(req)
 	body := DeleteGpuInstancesRequest{ResourceIDs: nonNil(req.ResourceIDs)}
-	return postData[DeleteGpuInstancesData](ctx, c, ActionDeleteGpuInstances, body, false)
+	return fetch[DeleteGpuInstancesData](ctx, c, postCall(ActionDeleteGpuInstances, body, false))
 }
 
 // reinstallBody and createBody put the password on the wire: the outer
@@ -229,24 +238,41 @@ type createBody struct {
 	Password string `json:"Password"`
 }
 
-func (c *Client) get(ctx context.Context, action string, q url.Values, out any) error {
-	return c.do(ctx, call{action: action, method: http.MethodGet, query: q, read: true}, out)
+func getCall(action string, q []signature.Param) call {
+	return call{action: action, method: http.MethodGet, query: q, read: true}
 }
 
-func getData[T any](ctx context.Context, c *Client, action string, q url.Values) (*T, error) {
-	out := new(T)
-	if err := c.get(ctx, action, q, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+func postCall(action string, body any, read bool) call {
+	return call{action: action, method: http.MethodPost, body: body, read: read}
 }
 
-func postData[T any](ctx context.Context, c *Client, action string, body any, read bool) (*T, error) {
-	out := new(T)
-	if err := c.do(ctx, call{action: action, method: http.MethodPost, body: body, read: read}, out); err != nil {
+// fetch runs a call and returns its decoded Data. A read goes through the
+// cache and the coalescing of identical reads (Client.read); a mutating call
+// goes straight to the provider, and moves the client's epoch on when it
+// ends, so that later reads do not share a request begun before it.
+func fetch[T any](ctx context.Context, c *Client, k call) (*T, error) {
+	if err := k.encode(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	if !k.read {
+		defer c.epoch.Add(1)
+		out := new(T)
+		if err := c.do(ctx, k, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	v, err := c.read(ctx, k, func(ctx context.Context) (any, error) {
+		out := new(T)
+		if err := c.do(ctx, k, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*T), nil
 }
 
 func orZero[T any](p *T) *T {
@@ -264,14 +290,16 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func setString(q url.Values, name, v string) {
+func setString(q []signature.Param, name, v string) []signature.Param {
 	if v != "" {
-		q.Set(name, v)
+		q = append(q, signature.Param{Name: name, Value: v})
 	}
+	return q
 }
 
-func setInt(q url.Values, name string, v *int32) {
+func setInt(q []signature.Param, name string, v *int32) []signature.Param {
 	if v != nil {
-		q.Set(name, strconv.FormatInt(int64(*v), 10))
+		q = append(q, signature.Param{Name: name, Value: strconv.FormatInt(int64(*v), 10)})
 	}
+	return q
 }

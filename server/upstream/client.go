@@ -3,7 +3,9 @@
 // with signature v1.0, sends it, retries reads within the caller's deadline,
 // decodes the reply envelope and its quirks into typed Go values, and turns
 // failures into typed errors (*Error for a provider reply, *TransportError
-// for everything else).
+// for everything else). Identical reads in progress at the same time share
+// one provider request, and the catalogue's replies can be cached
+// (WithCache): replies of reads are shared values, to be read, not changed.
 //
 // It knows nothing of gRPC: package server maps its types and errors onto the
 // API.
@@ -29,20 +31,33 @@ import (
 	"github.com/gpubms/gpubms/server/signature"
 )
 
-// Client calls the provider. It is safe for concurrent use and holds no
-// goroutines; its settings are fixed by New.
+// Client calls the provider. It is safe for concurrent use; its settings are
+// fixed by New. It holds no goroutines but those of the reads in progress.
+//
+// Identical reads made at the same time share one provider request (they are
+// coalesced), and the catalogue's replies may be cached (WithCache). Either
+// way the reply a read returns may be the very value returned to other
+// callers: callers must treat replies of the Describe actions as read-only
+// (copy before changing one). Mutating actions are never shared.
 type Client struct {
-	base  string // base URL without a trailing slash
-	keyID string
-	// cred is behind a pointer so that printing a Client with %+v (which
-	// bypasses Secret's methods for unexported fields) shows an address.
-	cred *credential
-	hc   *http.Client
-	log  *slog.Logger
-	opts options
-}
+	base   string // base URL without a trailing slash
+	prefix string // base + "/?": every request URL starts with it
+	keyID  string
+	// signer holds the secret (derived, in its HMAC states); it prints as
+	// a redaction, and behind a pointer as an address.
+	signer *signature.Signer
+	hc     *http.Client
+	log    *slog.Logger
+	opts   options
 
-type credential struct{ secret Secret }
+	// The state shared by the calls is behind pointers, so that a Client
+	// can be printed (by value too) without copying a lock.
+	cache   *replyCache
+	flights *flightGroup
+	// epoch counts the mutating calls that ended: a read only joins reads
+	// that started in its epoch (see flightKey).
+	epoch *atomic.Uint64
+}
 
 // New returns a client of the provider at baseURL (DefaultBaseURL when
 // empty; tests pass an httptest URL) signing with the given access key. It
@@ -87,13 +102,18 @@ func New(baseURL, accessKeyID string, secret Secret, opts ...Option) (*Client, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	base := strings.TrimRight(baseURL, "/")
 	return &Client{
-		base:  strings.TrimRight(baseURL, "/"),
-		keyID: accessKeyID,
-		cred:  &credential{secret: secret},
-		hc:    hc,
-		log:   log,
-		opts:  o,
+		base:    base,
+		prefix:  base + "/?",
+		keyID:   accessKeyID,
+		signer:  signature.NewSigner(string(secret)),
+		hc:      hc,
+		log:     log,
+		opts:    o,
+		cache:   newReplyCache(o.cacheEntries),
+		flights: new(flightGroup),
+		epoch:   new(atomic.Uint64),
 	}, nil
 }
 
@@ -107,10 +127,17 @@ func (c *Client) GoString() string { return c.String() }
 // call (retries included), and keeps the provider's request id of the last
 // reply. It is safe for concurrent use; a nil *Counter counts nothing and
 // reads 0.
+//
+// A read answered from the cache counts no request (see CacheAge). Of
+// identical reads coalesced into one provider call, the requests are counted
+// for the caller that started it alone: the others count 0 for it, record
+// the shared reply's request id, and report Coalesced.
 type Counter struct {
-	n      atomic.Int64
-	rid    atomic.Pointer[string]
-	parent *Counter // the counter of the enclosing context, which counts too
+	n        atomic.Int64
+	rid      atomic.Pointer[string]
+	cacheAge atomic.Int64 // the age of the last cached reply + 1; 0: none
+	shared   atomic.Bool  // a call joined a request sent for another caller
+	parent   *Counter     // the counter of the enclosing context, which counts too
 }
 
 // RequestID is the provider's request id of the last reply read, "" when
@@ -165,37 +192,49 @@ func AttemptCounterFrom(ctx context.Context) *Counter {
 
 // call describes one action invocation.
 type call struct {
-	action string
-	method string     // http.MethodGet or http.MethodPost
-	query  url.Values // GET action parameters; nil for POST
-	body   any        // POST body, marshalled once; nil for GET
-	read   bool       // reads are retried; mutating actions never are
+	action  string
+	method  string            // http.MethodGet or http.MethodPost
+	query   []signature.Param // GET action parameters; nil for POST
+	body    any               // POST body; nil for GET
+	payload []byte            // body marshalled (by encode), sent by every attempt
+	read    bool              // reads are retried; mutating actions never are
+}
+
+// encode marshals a POST call's body, once for all its attempts.
+func (k *call) encode() error {
+	if k.method != http.MethodPost {
+		return nil
+	}
+	var err error
+	if k.payload, err = json.Marshal(k.body); err != nil {
+		// The message of a marshalling error names a type, never a value.
+		return fmt.Errorf("upstream: %s: encode body: %w", k.action, err)
+	}
+	return nil
 }
 
 // do runs one action: at most one attempt for a mutating action, up to
 // maxAttempts for a read, each signed afresh, never sleeping past the
-// context's deadline. On success it decodes Data into out.
+// context's deadline. On success it decodes Data into out. k is encoded.
 func (c *Client) do(ctx context.Context, k call, out any) error {
-	if _, ok := ctx.Deadline(); !ok {
+	deadline, ok := ctx.Deadline()
+	if !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.defaultTimeout)
 		defer cancel()
+		deadline, _ = ctx.Deadline()
 	}
-	var payload []byte
-	if k.method == http.MethodPost {
-		var err error
-		if payload, err = json.Marshal(k.body); err != nil {
-			// The message of a marshalling error names a type, never a value.
-			return fmt.Errorf("upstream: %s: encode body: %w", k.action, err)
-		}
-	}
+	// What the client needs of ctx is read once, here; the requests carry
+	// a shallow context of their own, one for all the call's attempts.
 	counter := AttemptCounterFrom(ctx)
+	rctx, stop := requestContext(ctx, deadline)
+	defer stop()
 	limit := 1
 	if k.read {
 		limit = c.opts.maxAttempts
 	}
 	for attempt := 1; ; attempt++ {
-		retryAfter, err := c.attempt(ctx, k, payload, attempt, counter, out)
+		retryAfter, err := c.attempt(ctx, rctx, k, attempt, counter, out)
 		if err == nil {
 			return nil
 		}
@@ -207,58 +246,116 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 			return err
 		}
 		delay := c.backoff(attempt, retryAfter)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
+		if time.Until(deadline) <= delay {
 			return err // the next attempt could not finish in time
 		}
 		c.log.LogAttrs(ctx, slog.LevelInfo, "retrying provider request",
 			slog.String("action", k.action), slog.Int("attempt", attempt),
 			slog.Duration("delay", delay), slog.String("error", err.Error()))
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !c.opts.sleep(ctx, delay) {
 			return ctxError(ctx, k.action, attempt)
-		case <-t.C:
 		}
 	}
 }
 
-// attempt sends one freshly signed request and decodes its reply.
-func (c *Client) attempt(ctx context.Context, k call, payload []byte, attempt int, counter *Counter, out any) (time.Duration, error) {
-	params := make(url.Values, len(k.query)+8)
-	for name, v := range k.query {
-		params[name] = v
+// requestContext returns the context of a call's HTTP requests: a shallow
+// one, made from context.Background, that carries the caller's deadline and
+// is cancelled when the caller's context ends. net/http and httptrace look
+// values up in a request's context several times a request, and a caller's
+// context is deep (gRPC, interceptors, detached mutation contexts): this one
+// answers every lookup at once. deadline is parent's. stop releases it.
+func requestContext(parent context.Context, deadline time.Time) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	unhook := context.AfterFunc(parent, cancel)
+	return ctx, func() {
+		unhook()
+		cancel()
 	}
-	signature.Common(params, k.action, c.keyID, c.opts.nonce(), c.opts.now())
-	target := c.base + "/?" + signature.SignedQuery(k.method, params, string(c.cred.secret))
+}
+
+// noBody is the body of a GET: empty, and not rewindable (no GetBody), so
+// that net/http never resends the request on its own (see attempt). It is
+// stateless, so one value serves every request.
+type noBody struct{}
+
+func (noBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (noBody) Close() error             { return nil }
+
+// WriteTo writes nothing. net/http copies a body of unknown length with
+// io.Copy, which prefers WriterTo: without it, the copy to a TCP connection
+// would allocate a 32 KiB buffer to read nothing.
+func (noBody) WriteTo(io.Writer) (int64, error) { return 0, nil }
+
+// identity is a GET's TransferEncoding; net/http only reads it.
+var identity = []string{"identity"}
+
+var (
+	headerJSON      = []string{"application/json"}
+	headerUserAgent = []string{"gpubms-upstream"}
+)
+
+// urlPool holds the buffers request URLs are built in.
+var urlPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// newRequest builds one attempt's request, freshly signed, on rctx.
+func (c *Client) newRequest(rctx context.Context, k call) (*http.Request, error) {
+	var stack [16]signature.Param
+	params := append(stack[:0], k.query...)
+	params = signature.AppendCommon(params, k.action, c.keyID, c.opts.nonce(), c.opts.now())
+	bp := urlPool.Get().(*[]byte)
+	b := append((*bp)[:0], c.prefix...)
+	b = c.signer.AppendSignedQuery(b, k.method, params)
+	target := string(b)
+	if cap(b) <= 4<<10 {
+		*bp = b
+		urlPool.Put(bp)
+	}
 	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
+	if k.payload != nil {
+		body = bytes.NewReader(k.payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, k.method, target, body)
+	req, err := http.NewRequestWithContext(rctx, k.method, target, body)
 	if err != nil {
 		// The error would quote the signed URL: say less.
-		return 0, &TransportError{Action: k.action, Kind: KindNetwork, Err: errors.New("cannot build request")}
+		return nil, &TransportError{Action: k.action, Kind: KindNetwork, Err: errors.New("cannot build request")}
 	}
 	if body == nil {
 		// net/http silently resends a bodiless GET whose kept-alive
 		// connection died, with the same URL: the same nonce, which the
 		// provider rejects as a replay. A body it cannot rewind (GetBody nil)
-		// makes the request non-replayable; being empty, it is sent as no
-		// body at all. Retries stay ours, each signed afresh.
-		req.Body = io.NopCloser(strings.NewReader(""))
+		// makes the request non-replayable (Request.isReplayable). Such a
+		// body has an unknown length, which would make net/http probe it
+		// on every request (a goroutine, a timer and a channel, to tell an
+		// empty body from a slow one) before sending no body or a chunked
+		// one; TransferEncoding "identity" skips the probe and sends the
+		// body as it reads, without framing: being empty, nothing, and no
+		// Content-Length or Transfer-Encoding header. Retries stay ours,
+		// each signed afresh.
+		req.Body = noBody{}
+		req.TransferEncoding = identity
 	}
-	req.Header.Set("Accept", "application/json")
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
+	// The header values are shared by every request (net/http only reads
+	// them; Header.Set and Add never write into a value slice).
+	req.Header["Accept"] = headerJSON
+	if k.payload != nil {
+		req.Header["Content-Type"] = headerJSON
 	}
-	req.Header.Set("User-Agent", "gpubms-upstream")
+	req.Header["User-Agent"] = headerUserAgent
+	return req, nil
+}
 
+// attempt sends one freshly signed request on rctx, the shallow context of
+// the call's ctx, and decodes its reply.
+func (c *Client) attempt(ctx, rctx context.Context, k call, attempt int, counter *Counter, out any) (time.Duration, error) {
+	req, err := c.newRequest(rctx, k)
+	if err != nil {
+		return 0, err
+	}
 	counter.add()
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		err = sendError(ctx, k.action, err)
+		err = sendError(ctx, rctx, k.action, err)
 		c.report(ctx, Attempt{Action: k.action, Attempt: attempt, Duration: time.Since(start), Err: err})
 		return 0, err
 	}
@@ -269,7 +366,7 @@ func (c *Client) attempt(ctx context.Context, k call, payload []byte, attempt in
 	n, err := buf.ReadFrom(io.LimitReader(resp.Body, c.opts.maxResponseBytes+1))
 	switch {
 	case err != nil:
-		err = sendError(ctx, k.action, err)
+		err = sendError(ctx, rctx, k.action, err)
 	case n > c.opts.maxResponseBytes:
 		err = &TransportError{Action: k.action, Kind: KindTooLarge, HTTPStatus: resp.StatusCode,
 			Err: fmt.Errorf("reply exceeds %d bytes", c.opts.maxResponseBytes)}
@@ -317,14 +414,19 @@ func (c *Client) report(ctx context.Context, a Attempt) {
 
 // sendError classifies a failure to send a request or read its reply. The
 // *url.Error that net/http returns quotes the signed URL, so only its cause
-// is kept.
-func sendError(ctx context.Context, action string, err error) error {
+// is kept. rctx is the request's context: when it ended before the call's
+// ctx shows it (both have the same deadline, on two timers), the deadline
+// passed.
+func sendError(ctx, rctx context.Context, action string, err error) error {
 	var op *net.OpError
 	unsent := errors.As(err, &op) && op.Op == "dial"
 	if ctx.Err() != nil {
 		t := ctxError(ctx, action, 0).(*TransportError)
 		t.unsent = unsent
 		return t
+	}
+	if rctx.Err() != nil {
+		return &TransportError{Action: action, Kind: KindTimeout, Err: context.DeadlineExceeded, unsent: unsent}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

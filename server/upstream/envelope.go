@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"unicode/utf8"
 )
 
 // envelope is the provider's reply: {"Code", "Message" or "Msg", "Data",
 // sometimes "RequestId"}. The text fields are raw so that a null, a number or
 // any other odd value degrades to text instead of failing the whole reply.
+// It is the slow path's shape (see decodeEnvelope): Data stays raw until Code
+// has been checked.
 type envelope struct {
 	Code      *string         `json:"Code"`
 	Message   json.RawMessage `json:"Message"`
@@ -19,7 +23,30 @@ type envelope struct {
 	Data      json.RawMessage `json:"Data"`
 }
 
+// successEnvelope is the fast path's shape: Data holds the caller's decode
+// target (a non-nil pointer), which encoding/json fills in place, so a
+// successful reply is decoded in one pass. A JSON null in Data sets the
+// field to nil and leaves the target alone. The messages are not needed on
+// success and are skipped.
+type successEnvelope struct {
+	Code      string          `json:"Code"`
+	RequestID json.RawMessage `json:"RequestId"`
+	Data      any             `json:"Data"`
+}
+
 var errNoCode = errors.New("reply has no Code")
+
+// wired is implemented by replies whose quirks need a decode target of
+// another shape (two spellings of one key in one object, deep down): Data is
+// decoded into the wire value in the same pass as the envelope, and finish
+// then moves it into the reply. The reply is written only by finish.
+type wired interface {
+	wire() wireTarget
+}
+
+type wireTarget interface {
+	finish()
+}
 
 // decodeReply turns one HTTP reply into the call's outcome: nil with out
 // filled from Data (left as is when Data is null or missing), an *Error when
@@ -27,17 +54,68 @@ var errNoCode = errors.New("reply has no Code")
 // KindMalformed. It never panics, whatever body holds. Attempts are filled
 // in by the caller. It also returns the reply's request id, when there is
 // one.
+//
+// A 2xx reply is first decoded in one pass, envelope and Data together
+// (decodeSuccess). Only when that does not yield a success (another Code, a
+// body that does not decode, a Data of the wrong shape) is out reset to its
+// zero value and the reply decoded again the careful way (decodeEnvelope),
+// which tells the cases apart exactly as it always has.
 func decodeReply(action string, status int, header http.Header, body []byte, out any) (string, error) {
+	body = bytes.TrimPrefix(bytes.TrimSpace(body), []byte("\xef\xbb\xbf"))
+	if status >= 200 && status <= 299 && out != nil && len(body) > 0 {
+		if rid, ok := decodeSuccess(body, header, out); ok {
+			return rid, nil
+		}
+	}
 	var rid string
 	err := decodeEnvelope(action, status, header, body, out, &rid)
 	return rid, err
 }
 
+// decodeSuccess is the one-pass decoding of a successful reply. It reports
+// false, with out as it was before the call, when the reply is anything but
+// a well-formed success.
+func decodeSuccess(body []byte, header http.Header, out any) (string, bool) {
+	var target wireTarget
+	env := successEnvelope{Data: out}
+	if w, ok := out.(wired); ok {
+		target = w.wire()
+		env.Data = target
+	}
+	decodeTo := env.Data
+	err := json.Unmarshal(body, &env)
+	// A Data that is null and then, under a repeated key, something else
+	// replaces the target with a fresh value: leave such a reply to the
+	// careful path, which takes the last Data.
+	if err != nil || env.Code != CodeSuccess || env.Data != nil && env.Data != decodeTo {
+		if target == nil {
+			resetValue(out) // the decoder may have filled part of it
+		}
+		return "", false
+	}
+	if target != nil && env.Data != nil {
+		target.finish()
+	}
+	rid := text(env.RequestID)
+	if rid == "" && header != nil {
+		rid = header.Get("X-Request-Id")
+	}
+	return rid, true
+}
+
+// resetValue sets what out points to to its zero value.
+func resetValue(out any) {
+	if v := reflect.ValueOf(out); v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().SetZero()
+	}
+}
+
+// decodeEnvelope is the careful two-step decoding: the envelope with Data
+// raw, then, on success only, Data into out.
 func decodeEnvelope(action string, status int, header http.Header, body []byte, out any, rid *string) error {
 	malformed := func(err error) error {
 		return &TransportError{Action: action, Kind: KindMalformed, HTTPStatus: status, Err: err}
 	}
-	body = bytes.TrimPrefix(bytes.TrimSpace(body), []byte("\xef\xbb\xbf"))
 	if len(body) == 0 {
 		return malformed(errors.New("empty body"))
 	}
@@ -67,9 +145,24 @@ func decodeEnvelope(action string, status int, header http.Header, body []byte, 
 	if isNull(env.Data) || out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(env.Data, out); err != nil {
+	if err := decodeData(env.Data, out); err != nil {
 		return malformed(fmt.Errorf("decode data: %w", err))
 	}
+	return nil
+}
+
+// decodeData decodes a raw Data into out, through its wire type if it has
+// one.
+func decodeData(raw []byte, out any) error {
+	w, ok := out.(wired)
+	if !ok {
+		return json.Unmarshal(raw, out)
+	}
+	target := w.wire()
+	if err := json.Unmarshal(raw, target); err != nil {
+		return err
+	}
+	target.finish()
 	return nil
 }
 
@@ -84,9 +177,31 @@ func text(raw json.RawMessage) string {
 	if isNull(raw) {
 		return ""
 	}
+	if s, ok := plainString(raw); ok {
+		return s
+	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s
 	}
 	return string(bytes.TrimSpace(raw))
+}
+
+// plainString returns the contents of a JSON string that needs no
+// unescaping (no backslash, no control character, valid UTF-8): what
+// json.Unmarshal would, without its second scan.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }

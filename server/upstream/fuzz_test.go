@@ -1,8 +1,35 @@
 package upstream
 
 import (
+	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
+
+var fuzzSeeds = []string{
+	`{"Code":"Success","Message":"Success.","Data":{"taskId":"f232"}}`,
+	`{"Code":"Success","Msg":"ok","Data":{"ResourceIds":["a"],"TaskIds":"b"}}`,
+	`{"Code":"Success","Data":{"Ubuntu":[{"Id":"x","Name":"u","Type":"public"}],"Redhat":[]}}`,
+	`{"Code":"Success","Data":{"Networks":{"NetworkCards":[{"eipAddress":"1.2.3.4","EipLinkType":"BGP","Mac":["m"]}]}}}`,
+	`{"Code":"Success","Data":{"Records":[{"Name":"n","Networks":{"NetworkCards":[{"EipAddress":"","eipAddress":"1.2.3.4"}]}}],"TotalCount":1}}`,
+	`{"Code":"Success","Data":{"Status":"weird","ResourceIds":null}}`,
+	`{"Code":"Success","Data":{"TradeAmount":1.5,"UnitPrice":"2"}}`,
+	`{"Code":"Success","Data":[{"RegionId":"r"}]}`,
+	`{"Code":"Success","RequestId":"q\u00e9","Data":{"PrePaid":[{"GoodsId":1,"Computes":[{"PurchaseNum":null}]}]}}`,
+	`{"Code":"InstanceNotFound","Message":"实例不存在","RequestId":"q"}`,
+	`{"Code":"InstanceNotFound","Data":{"ResourceId":"x"}}`,
+	`{"Code":"Success","Data":null}`,
+	`{"Code":""}`,
+	`<html>502</html>`,
+	``,
+	`null`,
+	`[]`,
+	"\ufeff{\"Code\":\"Success\"}",
+}
 
 // FuzzDecodeReply feeds arbitrary bodies and statuses to the envelope
 // decoder with every quirky Data type: it must never panic, and its outcome
@@ -51,4 +78,70 @@ func FuzzDecodeReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzOnePassMatchesTwoStep: the one-pass decoding of a reply (envelope and
+// Data together, through the wire types) gives what the careful two-step
+// decoding does, value, request id and error alike. Bodies whose top-level
+// keys repeat (under encoding/json's case folding) are left out: the two
+// resolve a repeated Data differently, and the provider sends none.
+func FuzzOnePassMatchesTwoStep(f *testing.F) {
+	for i, s := range fuzzSeeds {
+		f.Add(s, 200+100*(i%4))
+	}
+	f.Fuzz(func(t *testing.T, body string, status int) {
+		if repeatsTopKey(body) {
+			t.Skip()
+		}
+		for _, mk := range fuzzOuts {
+			fast, slow := mk(), mk()
+			ridFast, errFast := decodeReply("Fuzz", status, nil, []byte(body), fast)
+			var ridSlow string
+			errSlow := decodeEnvelope("Fuzz", status, nil, bytes.TrimPrefix(bytes.TrimSpace([]byte(body)), []byte("\xef\xbb\xbf")), slow, &ridSlow)
+			if diff := cmp.Diff(errSlow, errFast, cmpopts.IgnoreFields(TransportError{}, "Err"), cmpopts.IgnoreUnexported(TransportError{})); diff != "" {
+				t.Fatalf("%T: errors differ (-two-step +one-pass):\n%s", fast, diff)
+			}
+			if errFast == nil && ridFast != ridSlow {
+				t.Fatalf("%T: request id %q, want %q", fast, ridFast, ridSlow)
+			}
+			if diff := cmp.Diff(slow, fast); errFast == nil && diff != "" {
+				t.Fatalf("%T: values differ (-two-step +one-pass):\n%s", fast, diff)
+			}
+		}
+	})
+}
+
+var fuzzOuts = []func() any{
+	func() any { return new(DescribeGpuDetailData) }, func() any { return new(DescribeGpuData) },
+	func() any { return new(DescribeGpuImageData) }, func() any { return new(OperateGpuPowerData) },
+	func() any { return new(CreateGpuInstanceData) }, func() any { return new(ReinstallGpuData) },
+	func() any { return new(DescribeGpuTaskData) }, func() any { return new(DescribeGpuGoodsPriceData) },
+	func() any { return new([]Region) }, func() any { return new(DescribeGpuGoodsData) },
+}
+
+// repeatsTopKey reports whether body is a JSON object with two top-level
+// keys that encoding/json would match to one field.
+func repeatsTopKey(body string) bool {
+	dec := json.NewDecoder(strings.NewReader(strings.TrimPrefix(strings.TrimSpace(body), "\ufeff")))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		key, _ := tok.(string)
+		folded := strings.ToUpper(strings.ToLower(key))
+		if seen[folded] {
+			return true
+		}
+		seen[folded] = true
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	return false
 }

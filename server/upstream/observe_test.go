@@ -134,7 +134,7 @@ func TestObserver(t *testing.T) {
 }
 
 // TestObserverConcurrent: concurrent calls report every attempt (run with
-// -race).
+// -race). The tasks differ: identical reads at once would share a request.
 func TestObserverConcurrent(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t, ok(`{"ResourceIds":["r1"],"Status":"init"}`))
@@ -142,9 +142,9 @@ func TestObserverConcurrent(t *testing.T) {
 	c := p.client(t, WithObserver(rec.observe))
 	const calls = 8
 	var wg sync.WaitGroup
-	for range calls {
+	for i := range calls {
 		wg.Go(func() {
-			if _, err := c.DescribeGpuTask(context.WithoutCancel(t.Context()), &DescribeGpuTaskRequest{TaskID: "t1"}); err != nil {
+			if _, err := c.DescribeGpuTask(context.WithoutCancel(t.Context()), &DescribeGpuTaskRequest{TaskID: fmt.Sprint("t", i)}); err != nil {
 				t.Errorf("DescribeGpuTask: %v", err)
 			}
 		})

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,12 @@ type options struct {
 	maxResponseBytes int64
 	jitter           func(n int64) int64 // a random value in [0, n); a test seam
 	observer         func(Attempt)       // nil: none
+	// sleep waits d before a retry, false when ctx ended first; a test seam
+	// that records the delays.
+	sleep         func(ctx context.Context, d time.Duration) bool
+	cacheTTL      CacheTTLs
+	cacheEntries  int                      // the cache's bound
+	cacheObserver func(kind, event string) // nil: none
 }
 
 func defaultOptions() options {
@@ -59,6 +66,20 @@ func defaultOptions() options {
 		nonce:            uuid.NewString,
 		maxResponseBytes: DefaultMaxResponseBytes,
 		jitter:           rand.Int64N,
+		sleep:            sleepCtx,
+		cacheEntries:     defaultCacheEntries,
+	}
+}
+
+// sleepCtx waits d, or until ctx ends (false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -81,6 +102,12 @@ func (o *options) validate() error {
 	}
 	if o.nonce == nil {
 		errs = append(errs, errors.New("nonce source must not be nil"))
+	}
+	if t := o.cacheTTL; t.Regions < 0 || t.Goods < 0 || t.Images < 0 || t.Prices < 0 {
+		errs = append(errs, fmt.Errorf("cache ttls %+v must not be negative", t))
+	}
+	if o.cacheEntries < 1 {
+		errs = append(errs, fmt.Errorf("cache bound %d must be at least 1", o.cacheEntries))
 	}
 	return errors.Join(errs...)
 }
@@ -116,7 +143,8 @@ func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
 }
 
-// WithNow sets the clock that stamps signed requests (default time.Now).
+// WithNow sets the clock that stamps signed requests and ages cached
+// replies (default time.Now).
 func WithNow(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }
@@ -160,10 +188,11 @@ type Attempt struct {
 }
 
 // WithObserver calls f once per HTTP request sent to the provider, after
-// its reply is read or the request failed, on the goroutine of the call. f
-// must be safe for concurrent use and quick: it runs inside the call. A nil
-// f observes nothing (the default). Requests never sent (one that cannot be
-// built) are not reported.
+// its reply is read or the request failed, on the goroutine that sent it
+// (for a read, the one running the request its coalesced callers share, not
+// a caller's). f must be safe for concurrent use and quick: it runs inside
+// the call. A nil f observes nothing (the default). Requests never sent (one
+// that cannot be built) are not reported.
 func WithObserver(f func(Attempt)) Option {
 	return func(o *options) { o.observer = f }
 }

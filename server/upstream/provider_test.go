@@ -60,6 +60,10 @@ type provider struct {
 	seen    []seen
 	replies []reply
 	n       atomic.Int64
+	// hold, when set (before the first request), runs before each reply
+	// is written, with the request's number from 1: a test blocks the
+	// provider in it.
+	hold func(r *http.Request, n int64)
 }
 
 func newProvider(t testing.TB, replies ...reply) *provider {
@@ -85,7 +89,10 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) {
 		rep = p.replies[min(i, len(p.replies)-1)]
 	}
 	p.mu.Unlock()
-	p.n.Add(1)
+	n := p.n.Add(1)
+	if p.hold != nil {
+		p.hold(r, n)
+	}
 	switch {
 	case rep.abort:
 		conn, _, err := w.(http.Hijacker).Hijack()

@@ -146,26 +146,100 @@ type NetworkCard struct {
 }
 
 // UnmarshalJSON accepts EipAddress/eipAddress and EipLinkType/eipLinkType
-// (the provider's table and example disagree), preferring whichever is not
-// empty when both are present.
+// (the provider's table and example disagree); the non-empty one wins, the
+// upper-case one when both are set. The client itself never calls it: it
+// decodes whole replies through their wire types (see detailWire), in one
+// pass; this is for those who decode a NetworkCard on their own.
 func (n *NetworkCard) UnmarshalJSON(b []byte) error {
-	type plain NetworkCard
-	var w struct {
-		plain
-		// Exact-case keys win over case-insensitive ones in encoding/json,
-		// so each spelling lands in its own field.
-		EipAddress       string `json:"EipAddress"`
-		EipAddressLower  string `json:"eipAddress"`
-		EipLinkType      string `json:"EipLinkType"`
-		EipLinkTypeLower string `json:"eipLinkType"`
-	}
+	var w cardWire
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*n = NetworkCard(w.plain)
-	n.EipAddress = firstNonEmpty(w.EipAddress, w.EipAddressLower)
-	n.EipLinkType = firstNonEmpty(w.EipLinkType, w.EipLinkTypeLower)
+	*n = w.card()
 	return nil
+}
+
+// The wire types mirror the replies that hold network cards, with each
+// card's two spellings in separate fields, so that encoding/json fills them
+// in one pass with no UnmarshalJSON (and no second decoding) per card. The
+// *Fields types are the replies' own fields without their methods; a
+// shallower field of the same JSON name shadows the embedded one.
+type (
+	cardFields   NetworkCard
+	detailFields DescribeGpuDetailData
+	gpuFields    DescribeGpuData
+	recordFields GpuRecord
+)
+
+type cardWire struct {
+	cardFields
+	// Exact-case keys win over case-insensitive ones in encoding/json,
+	// so each spelling lands in its own field.
+	EipAddressLower  string `json:"eipAddress"`
+	EipLinkTypeLower string `json:"eipLinkType"`
+}
+
+func (w *cardWire) card() NetworkCard {
+	n := NetworkCard(w.cardFields)
+	n.EipAddress = firstNonEmpty(n.EipAddress, w.EipAddressLower)
+	n.EipLinkType = firstNonEmpty(n.EipLinkType, w.EipLinkTypeLower)
+	return n
+}
+
+type networksWire struct {
+	NetworkCards []cardWire `json:"NetworkCards"`
+}
+
+func (w *networksWire) networks() Networks {
+	if w.NetworkCards == nil {
+		return Networks{}
+	}
+	cards := make([]NetworkCard, len(w.NetworkCards))
+	for i := range w.NetworkCards {
+		cards[i] = w.NetworkCards[i].card()
+	}
+	return Networks{NetworkCards: cards}
+}
+
+// detailWire is DescribeGpuDetailData on the wire.
+type detailWire struct {
+	detailFields
+	Networks networksWire           `json:"Networks"`
+	dst      *DescribeGpuDetailData // not decoded
+}
+
+func (d *DescribeGpuDetailData) wire() wireTarget { return &detailWire{dst: d} }
+
+func (w *detailWire) finish() {
+	*w.dst = DescribeGpuDetailData(w.detailFields)
+	w.dst.Networks = w.Networks.networks()
+}
+
+// gpuWire is DescribeGpuData on the wire.
+type gpuWire struct {
+	gpuFields
+	Records []recordWire     `json:"Records"`
+	dst     *DescribeGpuData // not decoded
+}
+
+type recordWire struct {
+	recordFields
+	Networks networksWire `json:"Networks"`
+}
+
+func (d *DescribeGpuData) wire() wireTarget { return &gpuWire{dst: d} }
+
+func (w *gpuWire) finish() {
+	*w.dst = DescribeGpuData(w.gpuFields)
+	if w.Records == nil {
+		return
+	}
+	records := make([]GpuRecord, len(w.Records))
+	for i := range w.Records {
+		records[i] = GpuRecord(w.Records[i].recordFields)
+		records[i].Networks = w.Records[i].Networks.networks()
+	}
+	w.dst.Records = records
 }
 
 // DescribeGpuDetailData is one server in full.

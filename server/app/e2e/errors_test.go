@@ -380,7 +380,9 @@ func TestProviderFaults(t *testing.T) {
 			}
 			t.Run("HTTP 503", func(t *testing.T) {
 				t.Parallel()
-				st, b := h.httpDo(t, http.MethodGet, "/v1/regions/"+docRegion+"/goods", nil, nil)
+				// Another region than the gRPC call's, so the two reads are
+				// not shared (identical concurrent reads are).
+				st, b := h.httpDo(t, http.MethodGet, "/v1/regions/CN_Qingyang_A/goods", nil, nil)
 				if e := decodeHTTPError(t, b); st != http.StatusServiceUnavailable || codes.Code(e.Code) != codes.Unavailable {
 					t.Errorf("GET goods: got HTTP %d %s, want 503 Unavailable", st, b)
 				}

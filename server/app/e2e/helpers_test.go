@@ -535,6 +535,9 @@ func (h *harness) wantProviderRequests(t *testing.T, method string, from func(st
 		if l.str("grpc.code") != code.String() {
 			continue
 		}
+		if c, _ := l["provider.coalesced"].(bool); c {
+			continue // it shared another call's requests
+		}
 		n++
 		got, ok := l.providerRequests()
 		if !ok {

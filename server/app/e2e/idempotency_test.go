@@ -164,14 +164,14 @@ func TestIdempotentCreate(t *testing.T) {
 			if isCreate(r, readBody(r), "refused") {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusBadRequest)
-				fmt.Fprint(w, `{"Code":"OrderResourceError","Message":"资源不足","RequestId":"rid-refused"}`)
+				fmt.Fprint(w, `{"Code":"InstanceError","Message":"实例状态不允许","RequestId":"rid-refused"}`)
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 		_, err := h.c.CreateGpuInstance(ctx(t), req)
 		h.provider.setIntercept(nil)
-		wantCode(t, err, codes.FailedPrecondition, "OrderResourceError")
+		wantCode(t, err, codes.FailedPrecondition, "InstanceError")
 		before := creates()
 		r, err := h.c.CreateGpuInstance(ctx(t), req)
 		if err != nil {
@@ -342,7 +342,11 @@ func TestRecordsSurviveRestart(t *testing.T) {
 // forgotten, and the same call orders again.
 func TestRecordsExpire(t *testing.T) {
 	t.Parallel()
-	h := start(t, withCountedProvider(), func(c *setup) { c.IdempotencyTTL = 300 * time.Millisecond })
+	// A record lives the TTL, but at least as long as a call may wait on
+	// it: the mutation timeout and a little more.
+	h := start(t, withCountedProvider(), func(c *setup) {
+		c.IdempotencyTTL, c.MutationTimeout = 300*time.Millisecond, 100*time.Millisecond
+	})
 	o := findOffer(t, h.c, 2)
 	req := withRequestID(o.createRequest("ttl", "vpc-ttl", 1), "ttl-1")
 	if _, err := h.c.CreateGpuInstance(ctx(t), req); err != nil {
@@ -354,7 +358,7 @@ func TestRecordsExpire(t *testing.T) {
 	if n := h.provider.calls("CreateGpuInstance"); n != 1 {
 		t.Fatalf("within the TTL: %d creates, want 1", n)
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(1600 * time.Millisecond)
 	if _, err := h.c.CreateGpuInstance(ctx(t), req); err != nil {
 		t.Fatal(err)
 	}
@@ -593,10 +597,11 @@ func TestLoadSharedRequestIDs(t *testing.T) {
 	// instance name "loadNN-") and by how many creates of that id came
 	// before: every path, deterministically.
 	plans := [][]string{
-		{"refuse", "pass"},           // refused, then ordered on a retry
+		{"refuse", "pass"},           // throttled, then ordered on a retry
 		{"act-lose"},                 // ordered, but the reply is lost
 		{"lose"},                     // lost before the provider acted
-		{"refuse", "refuse", "pass"}, // refused twice
+		{"refuse", "refuse", "pass"}, // throttled twice
+		{"act-internal"},             // ordered, then InternalError: the outcome is unknown, never sent again
 		{"pass"},
 	}
 	var planMu sync.Mutex
@@ -616,7 +621,12 @@ func TestLoadSharedRequestIDs(t *testing.T) {
 		seen[string(m[1])]++
 		planMu.Unlock()
 		switch step {
-		case "refuse": // a provider code: may be sent again
+		case "refuse": // turned away before acting: may be sent again
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"Code":"Throttling","Message":"请求过于频繁"}`)
+		case "act-internal":
+			next.ServeHTTP(httptest.NewRecorder(), r)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, `{"Code":"InternalError","Message":"系统内部错误"}`)
@@ -710,7 +720,7 @@ func TestLoadSharedRequestIDs(t *testing.T) {
 	for i := range ids {
 		plan := plans[i%len(plans)]
 		wantCreates += len(plan)
-		if last := plan[len(plan)-1]; last == "pass" || last == "act-lose" {
+		if last := plan[len(plan)-1]; last == "pass" || last == "act-lose" || last == "act-internal" {
 			wantOrders++
 		}
 	}

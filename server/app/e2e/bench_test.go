@@ -1,0 +1,401 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	"github.com/gpubms/gpubms/server/app"
+	"github.com/gpubms/gpubms/server/signature"
+	"github.com/gpubms/gpubms/server/upstream"
+)
+
+// The benchmarks here put one DescribeGpuDetail (never cached) through four
+// paths against the same stand-in provider, which checks every signature
+// and answers a canned reply: a caller signing its own GET (direct), a bare
+// grpc-go server written here (the floor: one signed GET, one JSON decode,
+// one conversion, no middleware), gpubms over gRPC with all its checks on,
+// and gpubms's JSON face. Each runs at 1 and 16 concurrent callers and
+// reports p50 latency beside ns/op. Resource ids rotate, so gpubms's
+// coalescing of identical reads does not flatter it.
+
+const benchToken = "bench-bearer-T0ken-0123456789"
+
+// detailReply is the canned Data of DescribeGpuDetail (the provider's
+// documented example).
+const detailReply = `{"ResourceId":"19cd","BillStatus":"1","Cpu":32,"CreateDate":"2020-04-30 11:22:41","ExpireDate":"2020-05-01 00:00:00",
+"ImageName":"centos7.6_64","InstanceChargeType":"PrePaid","IsAutoRenewal":0,"Name":"openapi006","AppId":"2bba","AppName":"bms003","RegionId":"CN_Qingyang_A",
+"Networks":{"NetworkCards":[{"Gateway":"10.240.57.1","Id":"69ed","IpAddress":"10.240.57.1","IpType":"subnet","IpVersion":"ipV4",
+"Netmask":"255.255.0.0","Mac":["6C:92:BF:FF:BD:6A","6C:92:BF:FF:BD:6B"],"VlanId":"3214","WorkMode":"bond6",
+"eipAddress":"60.165.239.111","eipLinkType":"电信"}]},
+"Ram":64,"RegionName":"中国大陆-庆阳-可用区A","RunningTime":"0天7小时18分钟55秒","State":"running","Status":"运行中",
+"Volumes":[{"Capacity":480,"Id":"a5f1","Type":"hard","VolumeId":"454a","VolumePath":"sda","VolumeType":"SSD","UpdateDate":"2020-04-17T07:47:23.000+0000"}]}`
+
+const regionsReply = `[{"RegionId":"CN_Hohhot_B","RegionName":"中国大陆-呼和浩特-可用区B"},{"RegionId":"CN_Qingyang_A","RegionName":"中国大陆-庆阳-可用区A"}]`
+
+// standIn is a provider that checks signatures and answers canned replies,
+// after delay.
+func standIn(tb testing.TB, delay time.Duration) string {
+	tb.Helper()
+	return serveStandIn(tb, delay, nil)
+}
+
+// standInTasks is standIn, counting its DescribeGpuTask requests in polls;
+// every task is still running.
+func standInTasks(tb testing.TB, polls *atomic.Int64) string {
+	tb.Helper()
+	return serveStandIn(tb, 0, polls)
+}
+
+func serveStandIn(tb testing.TB, delay time.Duration, polls *atomic.Int64) string {
+	detail := []byte(`{"Code":"Success","Message":"Success.","Data":` + detailReply + `}`)
+	regions := []byte(`{"Code":"Success","Message":"Success.","Data":` + regionsReply + `}`)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil || signature.Verify(r.Method, q, emulatorSecret) != nil || q.Get(signature.ParamAccessKeyID) != emulatorKeyID {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"Code":"SignatureDoesNotMatch","Message":"bad signature"}`)
+			return
+		}
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch q.Get(signature.ParamAction) {
+		case upstream.ActionDescribeGpuDetail:
+			w.Write(detail)
+		case upstream.ActionDescribeGpuRegions:
+			w.Write(regions)
+		case upstream.ActionDescribeGpuTask:
+			if polls != nil {
+				polls.Add(1)
+			}
+			io.WriteString(w, `{"Code":"Success","Message":"Success.","Data":{"Status":"init","ResourceIds":["gpu-0001"]}}`)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"Code":"InvalidAction","Message":"not in the stand-in"}`)
+		}
+	}))
+	tb.Cleanup(ts.Close)
+	return ts.URL + "/gpubms/v1"
+}
+
+// resourceIDs rotate over the calls of a benchmark.
+var resourceIDs = func() []string {
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("gpu-%04d", i)
+	}
+	return ids
+}()
+
+// latencies records per-call durations to report their median.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) report(b *testing.B) {
+	if len(l.d) == 0 {
+		return
+	}
+	slices.Sort(l.d)
+	b.ReportMetric(float64(l.d[len(l.d)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(l.d[len(l.d)*99/100].Microseconds()), "p99-µs")
+}
+
+// runConcurrent runs call from c goroutines until b.N calls are done, and
+// reports latency percentiles.
+func runConcurrent(b *testing.B, c int, call func(i int) error) {
+	b.Helper()
+	var lat latencies
+	lat.d = make([]time.Duration, 0, b.N)
+	var next int64
+	var mu sync.Mutex
+	take := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if next >= int64(b.N) {
+			return 0, false
+		}
+		next++
+		return int(next), true
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	var failed error
+	var fmu sync.Mutex
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i, ok := take()
+				if !ok {
+					return
+				}
+				start := time.Now()
+				if err := call(i); err != nil {
+					fmu.Lock()
+					failed = err
+					fmu.Unlock()
+					return
+				}
+				lat.add(time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if failed != nil {
+		b.Fatal(failed)
+	}
+	lat.report(b)
+}
+
+// directCall is what a caller without gpubms does: sign a GET, send it,
+// decode the reply.
+type directCall struct {
+	base string
+	hc   *http.Client
+}
+
+func (d *directCall) detail(ctx context.Context, id string) error {
+	q := url.Values{"ResourceId": {id}}
+	signature.Common(q, upstream.ActionDescribeGpuDetail, emulatorKeyID, uuid.NewString(), time.Now())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+"/?"+signature.SignedQuery(http.MethodGet, q, emulatorSecret), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Code string
+		Data upstream.DescribeGpuDetailData
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return err
+	}
+	if env.Code != "Success" {
+		return fmt.Errorf("provider: %s", env.Code)
+	}
+	return nil
+}
+
+// regions is a direct DescribeGpuRegions.
+func (d *directCall) regions() error {
+	q := url.Values{}
+	signature.Common(q, upstream.ActionDescribeGpuRegions, emulatorKeyID, uuid.NewString(), time.Now())
+	resp, err := d.hc.Get(d.base + "/?" + signature.SignedQuery(http.MethodGet, q, emulatorSecret))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Code string
+		Data []upstream.Region
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return err
+	}
+	if env.Code != "Success" {
+		return fmt.Errorf("provider: %s", env.Code)
+	}
+	return nil
+}
+
+func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
+
+// floorServer is the least a gRPC proxy can do: the generated service, one
+// signed GET, one decode, one conversion.
+type floorServer struct {
+	gpubmsv1.UnimplementedGpuServiceServer
+	d *directCall
+}
+
+func (f *floorServer) DescribeGpuDetail(ctx context.Context, req *gpubmsv1.DescribeGpuDetailRequest) (*gpubmsv1.DescribeGpuDetailResponse, error) {
+	q := url.Values{"ResourceId": {req.GetResourceId()}}
+	signature.Common(q, upstream.ActionDescribeGpuDetail, emulatorKeyID, uuid.NewString(), time.Now())
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, f.d.base+"/?"+signature.SignedQuery(http.MethodGet, q, emulatorSecret), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.d.hc.Do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Code string
+		Data upstream.DescribeGpuDetailData
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return nil, err
+	}
+	d := env.Data
+	return &gpubmsv1.DescribeGpuDetailResponse{
+		ResourceId: d.ResourceID, Name: d.Name, Cpu: d.CPU, Ram: d.RAM, State: d.State, Status: d.Status,
+		AppId: d.AppID, RegionId: d.RegionID, AppName: d.AppName, RegionName: d.RegionName, ImageName: d.ImageName,
+		InstanceChargeType: d.InstanceChargeType, BillStatus: d.BillStatus, IsAutoRenewal: d.IsAutoRenewal,
+		RunningTime: d.RunningTime, CreateDate: d.CreateDate, ExpireDate: d.ExpireDate,
+	}, nil
+}
+
+func benchHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 64}}
+}
+
+// serveBench runs gpubms, as gpubmsd would be configured in production
+// (callers authenticated, metrics, logging, validation, the store), on a
+// stand-in provider, until the benchmark ends.
+func serveBench(b *testing.B, providerURL string) (grpcAddr, httpAddr string) {
+	b.Helper()
+	var lc net.ListenConfig
+	g, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := app.Config{
+		AccessKeyID: emulatorKeyID, AccessKeySecret: emulatorSecret, UpstreamURL: providerURL,
+		GRPCAddr: g.Addr().String(), HTTPAddr: h.Addr().String(), DataDir: b.TempDir(),
+		AuthToken:         benchToken,
+		WatchPollInterval: time.Second, WatchMaxDuration: time.Hour, WatchMaxPollRate: 20,
+		Metrics: true, LogFormat: "json", LogLevel: slog.LevelInfo, ShutdownTimeout: 5 * time.Second,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx, cfg, g, h, cfg.Logger(io.Discard)) }()
+	b.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(stopTimeout):
+			b.Error("Serve did not return")
+		}
+	})
+	return g.Addr().String(), h.Addr().String()
+}
+
+func dialBench(b *testing.B, addr string) *grpc.ClientConn {
+	b.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+var benchConcurrency = []int{1, 16}
+
+// BenchmarkDescribeGpuDetail compares the four paths of one uncached read.
+func BenchmarkDescribeGpuDetail(b *testing.B) {
+	provider := standIn(b, 0)
+	direct := &directCall{base: provider, hc: benchHTTPClient()}
+
+	// The floor proxy.
+	var lc net.ListenConfig
+	fl, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	fs := grpc.NewServer()
+	gpubmsv1.RegisterGpuServiceServer(fs, &floorServer{d: &directCall{base: provider, hc: benchHTTPClient()}})
+	go fs.Serve(fl)
+	b.Cleanup(fs.Stop)
+	floor := gpubmsv1.NewGpuServiceClient(dialBench(b, fl.Addr().String()))
+
+	grpcAddr, httpAddr := serveBench(b, provider)
+	gp := gpubmsv1.NewGpuServiceClient(dialBench(b, grpcAddr))
+	authed := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+benchToken)
+	hc := benchHTTPClient()
+
+	paths := []struct {
+		name string
+		call func(i int) error
+	}{
+		{"direct", func(i int) error { return direct.detail(context.Background(), resourceIDs[i%len(resourceIDs)]) }},
+		{"floor", func(i int) error {
+			_, err := floor.DescribeGpuDetail(context.Background(), &gpubmsv1.DescribeGpuDetailRequest{ResourceId: resourceIDs[i%len(resourceIDs)]})
+			return err
+		}},
+		{"gpubms", func(i int) error {
+			_, err := gp.DescribeGpuDetail(authed, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: resourceIDs[i%len(resourceIDs)]})
+			return err
+		}},
+		{"json", func(i int) error {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/v1/gpus/"+resourceIDs[i%len(resourceIDs)], nil)
+			req.Header.Set("Authorization", "Bearer "+benchToken)
+			resp, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("HTTP %d", resp.StatusCode)
+			}
+			return nil
+		}},
+	}
+	for _, p := range paths {
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", p.name, c), func(b *testing.B) { runConcurrent(b, c, p.call) })
+		}
+	}
+}
+
+// BenchmarkDescribeGpuRegions compares a cached read through gpubms with
+// the direct call, against a stand-in that answers at once and one that
+// takes 20 ms, as a distant provider does.
+func BenchmarkDescribeGpuRegions(b *testing.B) {
+	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
+		provider := standIn(b, delay)
+		direct := &directCall{base: provider, hc: benchHTTPClient()}
+		grpcAddr, _ := serveBench(b, provider)
+		gp := gpubmsv1.NewGpuServiceClient(dialBench(b, grpcAddr))
+		authed := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+benchToken)
+		regions := func(int) error { return direct.regions() }
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("delay=%v/direct/c=%d", delay, c), func(b *testing.B) { runConcurrent(b, c, regions) })
+			b.Run(fmt.Sprintf("delay=%v/gpubms/c=%d", delay, c), func(b *testing.B) {
+				runConcurrent(b, c, func(int) error {
+					_, err := gp.DescribeGpuRegions(authed, &gpubmsv1.DescribeGpuRegionsRequest{})
+					return err
+				})
+			})
+		}
+	}
+}

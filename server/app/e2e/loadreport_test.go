@@ -1,0 +1,498 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+
+	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+)
+
+// TestLoadReport is `make bench`'s load run, not a test: with
+// GPUBMS_LOAD_REPORT=FILE it builds gpubmsd, runs it against a stand-in
+// provider, drives it with ghz (gRPC) and a Go loop (HTTP and the direct
+// call) at 1 and 16 concurrent callers, opens 10,000 watch streams, and
+// writes the figures, as ratios to the direct call and to the floor proxy,
+// to FILE (Markdown). GPUBMS_BENCH_OUTPUT names the `go test -bench`
+// output to append.
+func TestLoadReport(t *testing.T) {
+	out := os.Getenv("GPUBMS_LOAD_REPORT")
+	if out == "" {
+		t.Skip("the load run of make bench; set GPUBMS_LOAD_REPORT=FILE")
+	}
+	ghz := findGhz(t)
+	dur := 5 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("GPUBMS_LOAD_DURATION")); err == nil {
+		dur = d
+	}
+	bin := filepath.Join(t.TempDir(), "gpubmsd")
+	if b, err := exec.Command("go", "build", "-o", bin, "../../../cmd/gpubmsd").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+
+	var rows []loadRow
+	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
+		provider := standIn(t, delay)
+		srv := startLoadServer(t, bin, provider)
+		direct := &directCall{base: provider, hc: benchHTTPClient()}
+		auth := `{"authorization":"Bearer ` + benchToken + `"}`
+		for _, c := range []int{1, 16} {
+			if delay == 0 {
+				floor := startFloor(t, provider)
+				rows = append(rows,
+					loopRun(t, "direct", "DescribeGpuDetail", delay, c, dur, func(i int) error {
+						return direct.detail(context.Background(), resourceIDs[i%len(resourceIDs)])
+					}),
+					loopRun(t, "floor", "DescribeGpuDetail", delay, c, dur, grpcDetail(t, floor, "")),
+					loopRun(t, "gpubms", "DescribeGpuDetail", delay, c, dur, grpcDetail(t, srv.grpc, benchToken)),
+					loopRun(t, "json", "DescribeGpuDetail", delay, c, dur, jsonDetail(srv.http)),
+					ghzRun(t, ghz, "ghz: floor", floor, "", "DescribeGpuDetail", `{"resource_id":"gpu-{{.RequestNumber}}"}`, delay, c, dur),
+					ghzRun(t, ghz, "ghz: gpubms", srv.grpc, auth, "DescribeGpuDetail", `{"resource_id":"gpu-{{.RequestNumber}}"}`, delay, c, dur),
+				)
+			}
+			rows = append(rows,
+				loopRun(t, "direct", "DescribeGpuRegions", delay, c, dur, func(int) error { return direct.regions() }),
+				loopRun(t, "gpubms (cached)", "DescribeGpuRegions", delay, c, dur, grpcRegions(t, srv.grpc)),
+				ghzRun(t, ghz, "ghz: gpubms (cached)", srv.grpc, auth, "DescribeGpuRegions", `{}`, delay, c, dur),
+			)
+		}
+		srv.stop(t)
+	}
+	watch := watchRun(t, bin)
+	writeReport(t, out, rows, watch)
+}
+
+func findGhz(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("ghz"); err == nil {
+		return p
+	}
+	p, _ := filepath.Abs(filepath.Join("..", "..", "..", ".tools", "bin", "ghz"))
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("ghz not found on PATH or in .tools/bin (make bench installs it)")
+	}
+	return p
+}
+
+// loadServer is a gpubmsd process.
+type loadServer struct {
+	cmd        *exec.Cmd
+	grpc, http string
+	done       chan struct{}
+}
+
+func startLoadServer(t *testing.T, bin, provider string) *loadServer {
+	t.Helper()
+	cmd := exec.Command(bin, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json")
+	cmd.Env = append(os.Environ(),
+		"GPUBMS_ACCESS_KEY_ID="+emulatorKeyID, "GPUBMS_ACCESS_KEY_SECRET="+emulatorSecret,
+		"GPUBMS_UPSTREAM_URL="+provider, "GPUBMS_AUTH_TOKEN="+benchToken,
+		"GPUBMS_DATA_DIR="+t.TempDir(), "GPUBMS_MAX_WATCHES_PER_CALLER=20000",
+	)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &loadServer{cmd: cmd, done: make(chan struct{})}
+	ready := make(chan [2]string, 1)
+	go func() {
+		defer close(s.done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var rec struct{ Msg, GRPC, HTTP string }
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "gpubms serving" {
+				ready <- [2]string{rec.GRPC, rec.HTTP}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	select {
+	case a := <-ready:
+		s.grpc, s.http = a[0], a[1]
+	case <-time.After(30 * time.Second):
+		t.Fatal("gpubmsd did not start")
+	}
+	return s
+}
+
+func (s *loadServer) stop(t *testing.T) {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Error("gpubmsd did not stop")
+	}
+}
+
+// rss is the resident set of a process, in MB.
+func rss(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			var kb float64
+			fmt.Sscan(f[1], &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func startFloor(t *testing.T, provider string) string {
+	t.Helper()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := grpc.NewServer()
+	gpubmsv1.RegisterGpuServiceServer(fs, &floorServer{d: &directCall{base: provider, hc: benchHTTPClient()}})
+	reflection.Register(fs)
+	go fs.Serve(ln)
+	t.Cleanup(fs.Stop)
+	return ln.Addr().String()
+}
+
+// loadRow is one run's figures.
+type loadRow struct {
+	path, rpc string
+	delay     time.Duration
+	c         int
+	p50, p99  time.Duration
+	rps       float64
+}
+
+func ghzRun(t *testing.T, ghz, path, addr, md, rpc, data string, delay time.Duration, c int, dur time.Duration) loadRow {
+	t.Helper()
+	args := []string{"--insecure", "--call", "gpubms.v1.GpuService/" + rpc, "-d", data,
+		"-c", fmt.Sprint(c), "-z", dur.String(), "--connections", fmt.Sprint(min(c, 4)), "--format", "json"}
+	if md != "" {
+		args = append(args, "--metadata", md, "--reflect-metadata", md)
+	}
+	args = append(args, addr)
+	b, err := exec.Command(ghz, args...).Output()
+	if err != nil {
+		t.Fatalf("ghz %v: %v\n%s", args, err, b)
+	}
+	var rep struct {
+		RPS                 float64 `json:"rps"`
+		LatencyDistribution []struct {
+			Percentage int   `json:"percentage"`
+			Latency    int64 `json:"latency"`
+		} `json:"latencyDistribution"`
+		StatusCodeDistribution map[string]int `json:"statusCodeDistribution"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("ghz output: %v", err)
+	}
+	for code, n := range rep.StatusCodeDistribution {
+		// -z ends the calls in flight when the time is up (Canceled, or
+		// Unavailable as their connections close): at most one per caller.
+		if code != "OK" && (n > c || (code != "Canceled" && code != "Unavailable")) {
+			t.Errorf("%s %s c=%d: %d calls ended %s", path, rpc, c, n, code)
+		}
+	}
+	row := loadRow{path: path, rpc: rpc, delay: delay, c: c, rps: rep.RPS}
+	for _, l := range rep.LatencyDistribution {
+		switch l.Percentage {
+		case 50:
+			row.p50 = time.Duration(l.Latency)
+		case 99:
+			row.p99 = time.Duration(l.Latency)
+		}
+	}
+	t.Logf("%-16s %-20s delay=%-5v c=%-2d p50=%-10v rps=%.0f", path, rpc, delay, c, row.p50, row.rps)
+	return row
+}
+
+// loopRun calls call from c goroutines for dur.
+func loopRun(t *testing.T, path, rpc string, delay time.Duration, c int, dur time.Duration, call func(int) error) loadRow {
+	t.Helper()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var n atomic.Int64
+	deadline := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				i := int(n.Add(1))
+				start := time.Now()
+				if err := call(i); err != nil {
+					t.Errorf("%s %s: %v", path, rpc, err)
+					return
+				}
+				mine = append(mine, time.Since(start))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	row := loadRow{path: path, rpc: rpc, delay: delay, c: c, rps: float64(len(lat)) / dur.Seconds()}
+	if len(lat) > 0 {
+		row.p50, row.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	t.Logf("%-16s %-20s delay=%-5v c=%-2d p50=%-10v rps=%.0f", path, rpc, delay, c, row.p50, row.rps)
+	return row
+}
+
+func grpcDetail(t *testing.T, addr, token string) func(int) error {
+	c := gpubmsv1.NewGpuServiceClient(dialLoad(t, addr))
+	ctx := context.Background()
+	if token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	}
+	return func(i int) error {
+		_, err := c.DescribeGpuDetail(ctx, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: resourceIDs[i%len(resourceIDs)]})
+		return err
+	}
+}
+
+func grpcRegions(t *testing.T, addr string) func(int) error {
+	c := gpubmsv1.NewGpuServiceClient(dialLoad(t, addr))
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+benchToken)
+	return func(int) error {
+		_, err := c.DescribeGpuRegions(ctx, &gpubmsv1.DescribeGpuRegionsRequest{})
+		return err
+	}
+}
+
+func jsonDetail(addr string) func(int) error {
+	hc := benchHTTPClient()
+	return func(i int) error {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/gpus/"+resourceIDs[i%len(resourceIDs)], nil)
+		req.Header.Set("Authorization", "Bearer "+benchToken)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+// watchFigures are the 10,000-stream run's.
+type watchFigures struct {
+	streams, tasks int
+	polls          float64 // provider task polls per poll interval, in steady state
+	rssMB          float64
+}
+
+// watchRun opens 10,000 WatchTask streams on 100 tasks that never end and
+// measures the server's provider polls per interval and its RSS.
+func watchRun(t *testing.T, bin string) watchFigures {
+	t.Helper()
+	const streams, tasks = 10000, 100
+	var polls atomic.Int64
+	provider := standInTasks(t, &polls)
+	srv := startLoadServer(t, bin, provider)
+	defer srv.stop(t)
+	authed := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+benchToken)
+	ctx, cancel := context.WithCancel(authed)
+	defer cancel()
+	var conns []*grpc.ClientConn
+	for range 20 {
+		conns = append(conns, dialLoad(t, srv.grpc))
+	}
+	var wg sync.WaitGroup
+	var opened atomic.Int64
+	for i := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := gpubmsv1.NewGpuServiceClient(conns[i%len(conns)])
+			s, err := c.WatchTask(ctx, &gpubmsv1.WatchTaskRequest{TaskId: fmt.Sprintf("task-%03d", i%tasks)})
+			if err != nil {
+				return
+			}
+			if _, err := s.Recv(); err == nil {
+				opened.Add(1)
+			}
+			for {
+				if _, err := s.Recv(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for range 600 {
+		if opened.Load() == streams {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if opened.Load() != streams {
+		t.Errorf("%d of %d watch streams opened", opened.Load(), streams)
+	}
+	// Steady state over three intervals of the default 5 s.
+	before := polls.Load()
+	time.Sleep(15 * time.Second)
+	f := watchFigures{streams: streams, tasks: tasks, polls: float64(polls.Load()-before) / 3, rssMB: rss(srv.cmd.Process.Pid)}
+	cancel()
+	wg.Wait()
+	t.Logf("%d streams on %d tasks: %.0f polls per interval, server RSS %.0f MB", streams, tasks, f.polls, f.rssMB)
+	return f
+}
+
+func dialLoad(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecureCreds()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func writeReport(t *testing.T, path string, rows []loadRow, w watchFigures) {
+	t.Helper()
+	find := func(p, rpc string, delay time.Duration, c int) *loadRow {
+		for i := range rows {
+			if r := &rows[i]; r.path == p && r.rpc == rpc && r.delay == delay && r.c == c {
+				return r
+			}
+		}
+		return nil
+	}
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f×", a/b)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# gpubms benchmarks\n\nWritten by `make bench` on %s. Do not edit: run it again.\n\n", time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, "## The machine\n\n- %s, %d CPUs (GOMAXPROCS %d), %s/%s\n- %s\n\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	b.WriteString("## What runs\n\n" +
+		"A stand-in provider (an `httptest` server on loopback that checks every signature and answers a canned reply, at once or after 20 ms) " +
+		"serves four paths to one `DescribeGpuDetail` (never cached, resource ids rotating so that coalescing does not help):\n\n" +
+		"- **direct**: a Go caller signing its own GET and decoding the reply;\n" +
+		"- **floor**: a bare grpc-go server with the generated service, one signed GET, one JSON decode, one conversion, no middleware (in `server/app/e2e/bench_test.go`);\n" +
+		"- **gpubms**: the built `gpubmsd`, with caller authentication, metrics, a log line per call, validation, the store and the cache on;\n" +
+		"- **json**: the same `gpubmsd`'s JSON face.\n\n" +
+		"Every path is driven by the same Go loop (one connection), each for the same time at 1 and 16 concurrent callers; the gRPC ones also by [ghz](https://ghz.sh). " +
+		"`DescribeGpuRegions` compares a cached read with the direct call.\n\n" +
+		"Commands: `make bench` (= `go test -bench . -benchmem` over the packages below, then " +
+		"`GPUBMS_LOAD_REPORT=docs/BENCHMARKS.md go test -run TestLoadReport ./server/app/e2e/`).\n\n")
+
+	b.WriteString("## DescribeGpuDetail (uncached)\n\n| path | c | p50 | p99 | calls/s | p50 ÷ floor | calls/s ÷ floor | p50 ÷ direct | calls/s ÷ direct |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range []int{1, 16} {
+		fl, dr := find("floor", "DescribeGpuDetail", 0, c), find("direct", "DescribeGpuDetail", 0, c)
+		for _, p := range []string{"direct", "floor", "gpubms", "json"} {
+			r := find(p, "DescribeGpuDetail", 0, c)
+			if r == nil || fl == nil || dr == nil {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %d | %v | %v | %.0f | %s | %s | %s | %s |\n", p, c, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.rps,
+				ratio(float64(r.p50), float64(fl.p50)), ratio(r.rps, fl.rps), ratio(float64(r.p50), float64(dr.p50)), ratio(r.rps, dr.rps))
+		}
+	}
+	if g1, j1, g16, j16 := find("gpubms", "DescribeGpuDetail", 0, 1), find("json", "DescribeGpuDetail", 0, 1), find("gpubms", "DescribeGpuDetail", 0, 16), find("json", "DescribeGpuDetail", 0, 16); g1 != nil && j1 != nil && g16 != nil && j16 != nil {
+		fmt.Fprintf(&b, "\nThe JSON face against the gRPC path: p50 at c=1 %s, calls/s at c=16 %s.\n",
+			ratio(float64(j1.p50), float64(g1.p50)), ratio(j16.rps, g16.rps))
+	}
+	b.WriteString("\n## DescribeGpuRegions (cached by gpubms)\n\n| provider delay | path | c | p50 | calls/s | p50 ÷ direct | calls/s ÷ direct |\n|---|---|---|---|---|---|---|\n")
+	for _, d := range []time.Duration{0, 20 * time.Millisecond} {
+		for _, c := range []int{1, 16} {
+			dr := find("direct", "DescribeGpuRegions", d, c)
+			for _, p := range []string{"direct", "gpubms (cached)"} {
+				r := find(p, "DescribeGpuRegions", d, c)
+				if r == nil || dr == nil {
+					continue
+				}
+				fmt.Fprintf(&b, "| %v | %s | %d | %v | %.0f | %s | %s |\n", d, p, c, r.p50.Round(time.Microsecond), r.rps,
+					ratio(float64(r.p50), float64(dr.p50)), ratio(r.rps, dr.rps))
+			}
+		}
+	}
+	b.WriteString("\n## The same through ghz\n\n| path | rpc | provider delay | c | p50 | p99 | calls/s |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		if strings.HasPrefix(r.path, "ghz: ") {
+			fmt.Fprintf(&b, "| %s | %s | %v | %d | %v | %v | %.0f |\n", strings.TrimPrefix(r.path, "ghz: "), r.rpc, r.delay, r.c,
+				r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.rps)
+		}
+	}
+	b.WriteString("\nghz builds each message dynamically from reflection, so its own cost is in these figures; the ratios above come from the Go loop, the same for every path.\n")
+	b.WriteString("\nFrom 1 to 16 callers, calls/s grows by ")
+	for i, p := range []string{"direct", "floor", "gpubms", "json"} {
+		r1, r16 := find(p, "DescribeGpuDetail", 0, 1), find(p, "DescribeGpuDetail", 0, 16)
+		if r1 == nil || r16 == nil {
+			continue
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s for %s", ratio(r16.rps, r1.rps), p)
+	}
+	b.WriteString(" (2 cores: the stand-in, the client and the server share them).\n")
+	fmt.Fprintf(&b, "\n## Watchers\n\n%d `WatchTask` streams on %d running tasks, over 20 connections: **%.0f provider polls per 5 s interval** in steady state "+
+		"(one poller per task; at most one poll per task per interval), and the server process's **RSS %.0f MB** with every stream open.\n",
+		w.streams, w.tasks, w.polls, w.rssMB)
+	if bo := os.Getenv("GPUBMS_BENCH_OUTPUT"); bo != "" {
+		if raw, err := os.ReadFile(bo); err == nil {
+			b.WriteString("\n## Go benchmarks\n\n`go test -run '^$' -bench . -benchmem` (ns/op, B/op, allocs/op, and p50/p99 where reported):\n\n```\n")
+			for _, line := range strings.Split(string(raw), "\n") {
+				if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "pkg:") {
+					b.WriteString(line + "\n")
+				}
+			}
+			b.WriteString("```\n")
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", path)
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}

@@ -1,0 +1,388 @@
+package upstream
+
+import (
+	"container/list"
+	"context"
+	"encoding/binary"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// The catalogue cache and the coalescing of reads.
+//
+// Every read (the seven Describe actions) goes through Client.read: a cached
+// kind may be answered from the cache; otherwise the caller joins the flight
+// of identical reads in progress, or starts one. A flight runs on its own
+// goroutine and context, detached from its callers' cancellation and bounded
+// by the client's default timeout; each caller waits for it until its own
+// context ends. Mutating actions take neither path.
+
+// defaultCacheEntries bounds the cache: past it, the oldest entry goes.
+const defaultCacheEntries = 4096
+
+// The events of WithCacheObserver.
+const (
+	// CacheHit: a reply served from the cache.
+	CacheHit = "hit"
+	// CacheMiss: a read of a cached kind the cache could not answer (no
+	// entry, an expired one, or a caller that refused cached data).
+	CacheMiss = "miss"
+	// CacheCoalesced: a read that joined an identical one in progress
+	// instead of sending its own request.
+	CacheCoalesced = "coalesced"
+	// CacheEviction: an entry dropped because the cache was full (expired
+	// entries are dropped silently).
+	CacheEviction = "eviction"
+)
+
+// CacheTTLs is how long a reply of each catalogue action stays fresh in the
+// cache: DescribeGpuRegions, DescribeGpuGoods, DescribeGpuImage and
+// DescribeGpuGoodsPrice. 0 leaves that kind uncached.
+type CacheTTLs struct {
+	Regions, Goods, Images, Prices time.Duration
+}
+
+// ttl is the time to live of the action's replies; 0 for an action that is
+// not cached.
+func (t CacheTTLs) ttl(action string) time.Duration {
+	switch action {
+	case ActionDescribeGpuRegions:
+		return t.Regions
+	case ActionDescribeGpuGoods:
+		return t.Goods
+	case ActionDescribeGpuImage:
+		return t.Images
+	case ActionDescribeGpuGoodsPrice:
+		return t.Prices
+	}
+	return 0
+}
+
+// WithCache caches the successful replies of the catalogue actions for the
+// given times (by default nothing is cached), keyed by the action and the
+// full request. DescribeGpu, DescribeGpuDetail, DescribeGpuTask and the
+// mutating actions are never cached, nor is any failure. The cache holds at
+// most 4096 replies, dropping the oldest first. The clock is the one of
+// WithNow. A caller can refuse cached data with NoCache.
+//
+// Replies served from the cache, like those of a coalesced read, are shared
+// between callers: they must be treated as read-only (see Client).
+func WithCache(ttl CacheTTLs) Option {
+	return func(o *options) { o.cacheTTL = ttl }
+}
+
+// WithCacheObserver calls f for every cache and coalescing event: kind is
+// the action (one of the Action* constants) and event one of CacheHit,
+// CacheMiss, CacheCoalesced and CacheEviction. f must be safe for concurrent
+// use and quick: it runs inside the call. A nil f observes nothing (the
+// default).
+func WithCacheObserver(f func(kind, event string)) Option {
+	return func(o *options) { o.cacheObserver = f }
+}
+
+// withCacheEntries bounds the cache (a test seam).
+func withCacheEntries(n int) Option {
+	return func(o *options) { o.cacheEntries = n }
+}
+
+type noCacheKey struct{}
+
+// NoCache returns a context whose reads refuse cached data: each gets a
+// fresh reply from the provider, which refreshes the cache. Such a read may
+// still share an identical read in progress, which is fresh too.
+func NoCache(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noCacheKey{}, true)
+}
+
+func refusesCache(ctx context.Context) bool {
+	v, _ := ctx.Value(noCacheKey{}).(bool)
+	return v
+}
+
+// CacheAge reports how old the reply of the last call under c that was
+// answered from the cache was, and whether there was one. A call answered
+// from the cache makes no provider request (Load counts none for it); its
+// RequestID is that of the cached reply.
+func (c *Counter) CacheAge() (time.Duration, bool) {
+	if c == nil {
+		return 0, false
+	}
+	n := c.cacheAge.Load()
+	return time.Duration(n - 1), n > 0
+}
+
+// Coalesced reports whether a call under c was answered by a provider
+// request sent for another caller's identical read (so Load counts none for
+// it), rather than by its own request or the cache.
+func (c *Counter) Coalesced() bool {
+	return c != nil && c.shared.Load()
+}
+
+func (c *Counter) setCoalesced() {
+	for ; c != nil; c = c.parent {
+		c.shared.Store(true)
+	}
+}
+
+func (c *Counter) setCacheAge(age time.Duration) {
+	for ; c != nil; c = c.parent {
+		c.cacheAge.Store(int64(max(age, 0)) + 1)
+	}
+}
+
+// readKey identifies a read: its action and a canonical encoding of its
+// parameters (the query parameters in the fixed order each action builds
+// them, or the JSON body, which encoding/json writes in field order).
+func readKey(k call) string {
+	n := len(k.action) + 1 + len(k.payload)
+	for _, p := range k.query {
+		n += len(p.Name) + len(p.Value) + 2 + binary.MaxVarintLen64
+	}
+	b := make([]byte, 0, n)
+	b = append(b, k.action...)
+	b = append(b, 0)
+	if k.method == http.MethodPost {
+		return string(append(b, k.payload...))
+	}
+	for _, p := range k.query {
+		// name, '=', the value's length, the value: no two lists of
+		// parameters encode alike.
+		b = append(b, p.Name...)
+		b = append(b, '=')
+		b = binary.AppendUvarint(b, uint64(len(p.Value)))
+		b = append(b, p.Value...)
+	}
+	return string(b)
+}
+
+// read answers a read: from the cache when its kind is cached and fresh,
+// else from a flight it joins or starts, in which fetch does the provider
+// call. The value returned may be shared with other callers.
+func (c *Client) read(ctx context.Context, k call, fetch func(context.Context) (any, error)) (any, error) {
+	ttl := c.opts.cacheTTL.ttl(k.action)
+	key := readKey(k)
+	if ttl > 0 {
+		if !refusesCache(ctx) {
+			if e, ok := c.cache.get(key, c.opts.now()); ok {
+				c.observeCache(k.action, CacheHit)
+				counter := AttemptCounterFrom(ctx)
+				counter.setCacheAge(e.age)
+				counter.setRequestID(e.rid)
+				return e.val, nil
+			}
+		}
+		c.observeCache(k.action, CacheMiss)
+	}
+
+	f, leader := c.flights.join(ctx, flightKey{key: key, epoch: c.epoch.Load()}, c.opts.defaultTimeout)
+	if leader {
+		go c.fly(f, k.action, key, ttl, fetch)
+	} else {
+		c.observeCache(k.action, CacheCoalesced)
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		c.flights.leave(f)
+		return nil, ctxError(ctx, k.action, 0)
+	}
+	if leader {
+		// The flight counted its requests into this caller's counter.
+		return f.val, f.err
+	}
+	counter := AttemptCounterFrom(ctx)
+	counter.setCoalesced()
+	counter.setRequestID(f.rid)
+	if f.err != nil {
+		return nil, copyError(f.err)
+	}
+	return f.val, nil
+}
+
+// fly runs a flight and stores a successful reply of a cached kind.
+func (c *Client) fly(f *flight, action, key string, ttl time.Duration, fetch func(context.Context) (any, error)) {
+	defer c.flights.finish(f)
+	defer f.cancel()
+	f.val, f.err = fetch(f.ctx)
+	f.rid = f.counter.RequestID()
+	if f.err == nil && ttl > 0 {
+		for _, kind := range c.cache.put(key, action, f.val, f.rid, c.opts.now(), ttl) {
+			c.observeCache(kind, CacheEviction)
+		}
+	}
+}
+
+func (c *Client) observeCache(kind, event string) {
+	if c.opts.cacheObserver != nil {
+		c.opts.cacheObserver(kind, event)
+	}
+}
+
+// copyError gives a coalesced caller its own copy of the flight's error, so
+// that no caller sees another's changes to it.
+func copyError(err error) error {
+	switch e := err.(type) {
+	case *Error:
+		cp := *e
+		return &cp
+	case *TransportError:
+		cp := *e
+		return &cp
+	}
+	return err
+}
+
+// flightKey is a read and the client's epoch when it started: a mutating
+// call moves the epoch on when it ends, so that a read made after it never
+// joins one that started before it and may not see its effect.
+type flightKey struct {
+	key   string
+	epoch uint64
+}
+
+// flight is one shared provider call. ctx, cancel and counter are set before
+// it is published; val, err and rid are written by the flight and read by
+// its callers after done is closed.
+type flight struct {
+	key     flightKey
+	ctx     context.Context
+	cancel  context.CancelFunc
+	counter *Counter
+	done    chan struct{}
+	val     any
+	err     error
+	rid     string
+
+	waiters  int  // callers still waiting; guarded by flightGroup.mu
+	finished bool // guarded by flightGroup.mu
+}
+
+// flightGroup holds the flights in progress.
+type flightGroup struct {
+	mu sync.Mutex
+	m  map[flightKey]*flight
+}
+
+// join returns the flight of key, starting one (leader) when there is none.
+// A new flight's context keeps the values of the leader's (its logger
+// attributes, its attempt counter, which counts the flight's requests) but
+// not its cancellation or deadline: it is bounded by timeout alone.
+func (g *flightGroup) join(ctx context.Context, key flightKey, timeout time.Duration) (*flight, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f := g.m[key]; f != nil {
+		f.waiters++
+		return f, false
+	}
+	if g.m == nil {
+		g.m = make(map[flightKey]*flight)
+	}
+	f := &flight{key: key, done: make(chan struct{}), waiters: 1}
+	fctx, counter := WithAttemptCounter(context.WithoutCancel(ctx))
+	f.ctx, f.cancel = context.WithTimeout(fctx, timeout)
+	f.counter = counter
+	g.m[key] = f
+	return f, true
+}
+
+// leave is called by a caller that stops waiting. When it was the last, the
+// flight is cancelled (nobody wants its reply) and forgotten, so that a new
+// caller starts afresh rather than join a flight that is ending.
+func (g *flightGroup) leave(f *flight) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f.waiters--
+	if f.waiters > 0 || f.finished {
+		return
+	}
+	if g.m[f.key] == f {
+		delete(g.m, f.key)
+	}
+	f.cancel()
+}
+
+// finish publishes the flight's outcome.
+func (g *flightGroup) finish(f *flight) {
+	g.mu.Lock()
+	f.finished = true
+	if g.m[f.key] == f {
+		delete(g.m, f.key)
+	}
+	g.mu.Unlock()
+	close(f.done)
+}
+
+// replyCache holds successful replies, each fresh until its expiry, at most
+// max of them: the oldest stored goes first.
+type replyCache struct {
+	mu        sync.Mutex
+	max       int
+	entries   map[string]*list.Element // of *cacheEntry
+	order     list.List                // front: the oldest stored
+	evictions int                      // entries dropped for room
+}
+
+type cacheEntry struct {
+	key, action string
+	val         any
+	rid         string
+	stored      time.Time
+	expires     time.Time
+}
+
+// cached is a cache hit.
+type cached struct {
+	val any
+	rid string
+	age time.Duration
+}
+
+func newReplyCache(max int) *replyCache {
+	return &replyCache{max: max, entries: make(map[string]*list.Element)}
+}
+
+// get returns the fresh entry of key at now.
+func (rc *replyCache) get(key string, now time.Time) (cached, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	el := rc.entries[key]
+	if el == nil {
+		return cached{}, false
+	}
+	e := el.Value.(*cacheEntry)
+	if !now.Before(e.expires) {
+		rc.order.Remove(el)
+		delete(rc.entries, key)
+		return cached{}, false
+	}
+	return cached{val: e.val, rid: e.rid, age: now.Sub(e.stored)}, true
+}
+
+// put stores a reply and returns the actions of the entries evicted to make
+// room for it.
+func (rc *replyCache) put(key, action string, val any, rid string, now time.Time, ttl time.Duration) []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if el := rc.entries[key]; el != nil {
+		e := el.Value.(*cacheEntry)
+		e.val, e.rid, e.stored, e.expires = val, rid, now, now.Add(ttl)
+		rc.order.MoveToBack(el)
+		return nil
+	}
+	rc.entries[key] = rc.order.PushBack(&cacheEntry{key: key, action: action, val: val, rid: rid, stored: now, expires: now.Add(ttl)})
+	var evicted []string
+	for rc.order.Len() > rc.max {
+		e := rc.order.Remove(rc.order.Front()).(*cacheEntry)
+		delete(rc.entries, e.key)
+		rc.evictions++
+		evicted = append(evicted, e.action)
+	}
+	return evicted
+}
+
+func (rc *replyCache) len() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.order.Len()
+}
