@@ -48,7 +48,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return app.Run(ctx, cfg, cfg.Logger(stderr))
+	logger, buf := cfg.BufferedLogger(stderr)
+	defer buf.Close()
+	return app.Run(ctx, cfg, logger)
 }
 
 // runEmulator serves only the provider emulator, for testing one's own

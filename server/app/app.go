@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fullstorydev/grpchan/inprocgrpc"
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -217,12 +218,12 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		server.WithMutationTimeout(cmp.Or(cfg.MutationTimeout, DefaultMutationTimeout)),
 	)
 	d := &door{authn: authn, audit: svc.AuditRefusals}
-	gs, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsAll), m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody)
+	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsAll), m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody)
 	if err != nil {
 		return err
 	}
-	gpubmsv1.RegisterGpuServiceServer(gs, svc)
-	gpubmsv1.RegisterFleetServiceServer(gs, fleet.New(st))
+	register(gs, inproc, &gpubmsv1.GpuService_ServiceDesc, svc)
+	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st))
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)
 
@@ -245,20 +246,11 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		d.refused = func() { refuse("unauthenticated") }
 	}
 
-	// The gateway is a gRPC client of the same server over an in-memory
-	// listener, so streams and the whole interceptor chain apply to JSON
-	// callers too, with the caller the gateway authenticated.
-	gwLn := newGatewayListener()
-	conn, err := grpc.NewClient("passthrough:///gpubms-gateway",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return gwLn.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
-	)
-	if err != nil {
-		return fmt.Errorf("gateway dial: %w", err)
-	}
-	defer conn.Close()
-	gw, err := gateway.New(ctx, conn, gwOpts...)
+	// The gateway is a client of the same services over an in-process
+	// channel (no network, no HTTP/2, no serialisation), through the same
+	// interceptor chain, streams included, with the caller the gateway
+	// authenticated.
+	gw, err := gateway.New(ctx, inproc, gwOpts...)
 	if err != nil {
 		return err
 	}
@@ -273,15 +265,13 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		hs.TLSConfig = certs.config("h2", "http/1.1")
 	}
 
-	wg.Add(3)
-	for _, ln := range []net.Listener{grpcLn, gwLn} {
-		go func() {
-			defer wg.Done()
-			if err := gs.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-				errc <- fmt.Errorf("serve grpc: %w", err)
-			}
-		}()
-	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := gs.Serve(grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			errc <- fmt.Errorf("serve grpc: %w", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		var err error
@@ -347,17 +337,23 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	return err
 }
 
-func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64) (*grpc.Server, *health.Server, error) {
+// newGRPCServer returns the gRPC server, and the in-process channel of the
+// gateway, both with the interceptor chain; services are registered on
+// both with register.
+func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64) (*grpc.Server, *inprocgrpc.Channel, *health.Server, error) {
 	unary, stream, err := chain(logger, logCalls, m, d, lim)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	inproc := new(inprocgrpc.Channel).
+		WithServerUnaryInterceptor(chainUnary(unary)).
+		WithServerStreamInterceptor(chainStream(stream))
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if certs != nil {
 		creds = credentials.NewTLS(certs.config())
 	}
 	gs := grpc.NewServer(
-		grpc.Creds(serverCreds{creds}),
+		grpc.Creds(creds),
 		grpc.ForceServerCodecV2(newRequestCodec()),
 		grpc.MaxRecvMsgSize(int(min(maxBody, math.MaxInt32))),
 		// A caller is recognised from the headers of each call, before its
@@ -383,7 +379,14 @@ func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, li
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus(gpubmsv1.GpuService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(gs)
-	return gs, hs, nil
+	return gs, inproc, hs, nil
+}
+
+// register registers a service on the gRPC server and the gateway's
+// channel.
+func register(gs *grpc.Server, inproc *inprocgrpc.Channel, desc *grpc.ServiceDesc, impl any) {
+	gs.RegisterService(desc, impl)
+	inproc.RegisterService(desc, impl)
 }
 
 // fingerprintKey is the key of the request fingerprints in the records:

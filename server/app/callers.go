@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 
@@ -18,7 +17,6 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -44,48 +42,11 @@ func callerMetadata(ctx context.Context) metadata.MD {
 	return metadata.Pairs(mdGatewayCaller, c.Name, mdGatewayRole, c.Role.String(), mdGatewayVia, c.Via)
 }
 
-// The gateway reaches the gRPC server over an in-memory listener, so JSON
-// calls go through the same interceptors and streams as gRPC ones without a
-// network hop, TLS or a connection slot. bufconn is grpc-go's in-memory
-// transport.
-const gatewayBufSize = 1 << 20
-
-type gatewayListener struct{ *bufconn.Listener }
-
-func newGatewayListener() *gatewayListener { return &gatewayListener{bufconn.Listen(gatewayBufSize)} }
-
-func (l *gatewayListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return gatewayConn{c}, nil
-}
-
-// gatewayConn marks the connections of the in-memory listener.
-type gatewayConn struct{ net.Conn }
-
-// gatewayAuthInfo is the AuthInfo of the gateway's own connection.
-type gatewayAuthInfo struct{ credentials.CommonAuthInfo }
-
-func (gatewayAuthInfo) AuthType() string { return "gpubms-gateway" }
-
-// serverCreds is the gRPC server's transport security: creds (TLS, or none)
-// on the network listener, and the in-memory gateway connection recognised
-// as such.
-type serverCreds struct {
-	credentials.TransportCredentials
-}
-
-func (c serverCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	if _, ok := conn.(gatewayConn); ok {
-		return conn, gatewayAuthInfo{credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
-	}
-	return c.TransportCredentials.ServerHandshake(conn)
-}
-
-func (c serverCreds) Clone() credentials.TransportCredentials {
-	return serverCreds{c.TransportCredentials.Clone()}
+// fromGateway reports whether a call's AuthInfo is that of the gateway's
+// in-process channel (package inprocgrpc), which only the gateway uses: no
+// network connection has it.
+func fromGateway(info credentials.AuthInfo) bool {
+	return info != nil && info.AuthType() == "inproc"
 }
 
 // callerErrKey holds, in a call's context, why its caller was not
@@ -143,7 +104,7 @@ func (d *door) caller(ctx context.Context) (auth.Caller, error) {
 	if p != nil {
 		info = p.AuthInfo
 	}
-	if _, ok := info.(gatewayAuthInfo); ok {
+	if fromGateway(info) {
 		return gatewayCaller(ctx)
 	}
 	tok, err := grpcauth.AuthFromMD(ctx, "bearer")

@@ -102,3 +102,28 @@ type ctxStream struct {
 }
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
+
+// chainUnary makes one interceptor of ints, the first outermost, as
+// grpc.ChainUnaryInterceptor does for a server.
+func chainUnary(ints []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		h := handler
+		for i := len(ints) - 1; i >= 0; i-- {
+			next, in := h, ints[i]
+			h = func(ctx context.Context, req any) (any, error) { return in(ctx, req, info, next) }
+		}
+		return h(ctx, req)
+	}
+}
+
+// chainStream is chainUnary for streams.
+func chainStream(ints []grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		h := handler
+		for i := len(ints) - 1; i >= 0; i-- {
+			next, in := h, ints[i]
+			h = func(srv any, ss grpc.ServerStream) error { return in(srv, ss, info, next) }
+		}
+		return h(srv, ss)
+	}
+}

@@ -141,7 +141,7 @@ func WithRefusals(f func(reason string)) Option { return func(o *options) { o.re
 // ResourceExhausted 429 with Retry-After, Unavailable 503, ...) with the
 // status details in the body. Server streams are newline-delimited JSON, or
 // Server-Sent Events when the caller sends Accept: text/event-stream.
-func New(ctx context.Context, conn *grpc.ClientConn, opts ...Option) (http.Handler, error) {
+func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (http.Handler, error) {
 	o := options{logger: slog.Default(), maxBody: DefaultMaxBodyBytes}
 	for _, opt := range opts {
 		opt(&o)
@@ -185,10 +185,10 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts ...Option) (http.Handl
 		muxOpts = append(muxOpts, runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD { return o.callMD(ctx) }))
 	}
 	g.mux = runtime.NewServeMux(muxOpts...)
-	if err := gpubmsv1.RegisterGpuServiceHandler(ctx, g.mux, conn); err != nil {
+	if err := gpubmsv1.RegisterGpuServiceHandlerClient(ctx, g.mux, gpubmsv1.NewGpuServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("gateway: register GpuService: %w", err)
 	}
-	if err := gpubmsv1.RegisterFleetServiceHandler(ctx, g.mux, conn); err != nil {
+	if err := gpubmsv1.RegisterFleetServiceHandlerClient(ctx, g.mux, gpubmsv1.NewFleetServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("gateway: register FleetService: %w", err)
 	}
 

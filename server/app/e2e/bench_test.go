@@ -66,9 +66,17 @@ func standInTasks(tb testing.TB, polls *atomic.Int64) string {
 }
 
 func serveStandIn(tb testing.TB, delay time.Duration, polls *atomic.Int64) string {
+	tb.Helper()
+	ts := httptest.NewServer(standInHandler(delay, polls))
+	tb.Cleanup(ts.Close)
+	return ts.URL + "/gpubms/v1"
+}
+
+// standInHandler is the stand-in provider's handler.
+func standInHandler(delay time.Duration, polls *atomic.Int64) http.Handler {
 	detail := []byte(`{"Code":"Success","Message":"Success.","Data":` + detailReply + `}`)
 	regions := []byte(`{"Code":"Success","Message":"Success.","Data":` + regionsReply + `}`)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil || signature.Verify(r.Method, q, emulatorSecret) != nil || q.Get(signature.ParamAccessKeyID) != emulatorKeyID {
 			w.WriteHeader(http.StatusBadRequest)
@@ -93,9 +101,7 @@ func serveStandIn(tb testing.TB, delay time.Duration, polls *atomic.Int64) strin
 			w.WriteHeader(http.StatusBadRequest)
 			io.WriteString(w, `{"Code":"InvalidAction","Message":"not in the stand-in"}`)
 		}
-	}))
-	tb.Cleanup(ts.Close)
-	return ts.URL + "/gpubms/v1"
+	})
 }
 
 // resourceIDs rotate over the calls of a benchmark.

@@ -49,15 +49,18 @@ func TestLoadReport(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 
+	// The stand-in provider and the floor proxy run in processes of their
+	// own, as gpubmsd does, so that every path crosses the same process
+	// boundaries.
 	var rows []loadRow
 	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
-		provider := standIn(t, delay)
+		provider := "http://" + startHelper(t, "standin", "GPUBMS_BENCH_DELAY="+delay.String()) + "/gpubms/v1"
 		srv := startLoadServer(t, bin, provider)
 		direct := &directCall{base: provider, hc: benchHTTPClient()}
 		auth := `{"authorization":"Bearer ` + benchToken + `"}`
 		for _, c := range []int{1, 16} {
 			if delay == 0 {
-				floor := startFloor(t, provider)
+				floor := startHelper(t, "floor", "GPUBMS_BENCH_PROVIDER="+provider)
 				rows = append(rows,
 					loopRun(t, "direct", "DescribeGpuDetail", delay, c, dur, func(i int) error {
 						return direct.detail(context.Background(), resourceIDs[i%len(resourceIDs)])
@@ -167,19 +170,65 @@ func rss(pid int) float64 {
 	return 0
 }
 
-func startFloor(t *testing.T, provider string) string {
-	t.Helper()
+// TestBenchHelper is not a test: run by startHelper in a process of its
+// own (GPUBMS_BENCH_ROLE set), it serves the stand-in provider or the floor
+// proxy on a loopback port, prints the address, and serves until its stdin
+// closes.
+func TestBenchHelper(t *testing.T) {
+	role := os.Getenv("GPUBMS_BENCH_ROLE")
+	if role == "" {
+		t.Skip("a helper process of TestLoadReport")
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := grpc.NewServer()
-	gpubmsv1.RegisterGpuServiceServer(fs, &floorServer{d: &directCall{base: provider, hc: benchHTTPClient()}})
-	reflection.Register(fs)
-	go fs.Serve(ln)
-	t.Cleanup(fs.Stop)
-	return ln.Addr().String()
+	switch role {
+	case "standin":
+		delay, _ := time.ParseDuration(os.Getenv("GPUBMS_BENCH_DELAY"))
+		go http.Serve(ln, standInHandler(delay, nil))
+	case "floor":
+		fs := grpc.NewServer()
+		gpubmsv1.RegisterGpuServiceServer(fs, &floorServer{d: &directCall{base: os.Getenv("GPUBMS_BENCH_PROVIDER"), hc: benchHTTPClient()}})
+		reflection.Register(fs)
+		go fs.Serve(ln)
+	}
+	fmt.Println("ADDR", ln.Addr().String())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// startHelper runs this test binary as a helper process in role and
+// returns the address it serves.
+func startHelper(t *testing.T, role string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchHelper$")
+	cmd.Env = append(append(os.Environ(), "GPUBMS_BENCH_ROLE="+role), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+			go io.Copy(io.Discard, stdout)
+			return addr
+		}
+	}
+	t.Fatalf("helper %s gave no address", role)
+	return ""
 }
 
 // loadRow is one run's figures.
