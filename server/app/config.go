@@ -92,8 +92,9 @@ type Config struct {
 
 	LogLevel  slog.Level
 	LogFormat string // "text" or "json"
-	// LogCalls is LogCallsAll (a line per call, the default) or
-	// LogCallsErrors (failed and slow calls only; metrics still count all).
+	// LogCalls is LogCallsErrors (failed and slow calls only, the default;
+	// metrics still count all) or LogCallsAll (a line per call: an access
+	// log).
 	LogCalls        string
 	ShutdownTimeout time.Duration
 
@@ -229,7 +230,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	if err := c.LogLevel.UnmarshalText([]byte(envOr("GPUBMS_LOG_LEVEL", "info"))); err != nil {
 		c.envErrs = append(c.envErrs, fmt.Errorf("GPUBMS_LOG_LEVEL: %w", err))
 	}
-	fs.StringVar(&c.LogCalls, "log-calls", envOr("GPUBMS_LOG_CALLS", LogCallsAll), "which calls are logged: all, or errors (failed and slower than 1s) (GPUBMS_LOG_CALLS)")
+	fs.StringVar(&c.LogCalls, "log-calls", envOr("GPUBMS_LOG_CALLS", LogCallsErrors), "which calls are logged: errors (failed, and slower than 1s), or all (an access log) (GPUBMS_LOG_CALLS)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr("GPUBMS_LOG_FORMAT", "text"), "text or json (GPUBMS_LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("GPUBMS_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout), "how long shutdown waits for calls in flight (GPUBMS_SHUTDOWN_TIMEOUT)")
 }

@@ -177,7 +177,7 @@ func (c *Client) read(ctx context.Context, k call, fetch func(context.Context) (
 
 	f, leader := c.flights.join(ctx, flightKey{key: key, epoch: c.epoch.Load()}, c.opts.defaultTimeout)
 	if leader {
-		go c.fly(f, k.action, key, ttl, fetch)
+		flyers.run(func() { c.fly(f, k.action, key, ttl, fetch) })
 	} else {
 		c.observeCache(k.action, CacheCoalesced)
 	}
@@ -198,6 +198,42 @@ func (c *Client) read(ctx context.Context, k call, fetch func(context.Context) (
 		return nil, copyError(f.err)
 	}
 	return f.val, nil
+}
+
+// flyers run flights. A flight's goroutine decodes the provider's reply,
+// deep in encoding/json: a fresh goroutine grows its stack on every read,
+// which costs more than the read's own work. So a goroutine that ran a
+// flight waits a little for the next one before it ends, and a new one
+// starts only when none is waiting: under load the same few goroutines,
+// their stacks grown, run every flight; idle, none is left.
+var flyers = &flightWorkers{work: make(chan func())}
+
+// flyerIdle is how long a flyer waits for another flight.
+const flyerIdle = 200 * time.Millisecond
+
+type flightWorkers struct{ work chan func() }
+
+func (w *flightWorkers) run(f func()) {
+	select {
+	case w.work <- f: // an idle flyer took it
+	default:
+		go w.loop(f)
+	}
+}
+
+func (w *flightWorkers) loop(f func()) {
+	f()
+	t := time.NewTimer(flyerIdle)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-w.work:
+			f()
+			t.Reset(flyerIdle)
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // fly runs a flight and stores a successful reply of a cached kind.

@@ -299,6 +299,8 @@ func serveBench(b *testing.B, providerURL string) (grpcAddr, httpAddr string) {
 		AuthToken:         benchToken,
 		WatchPollInterval: time.Second, WatchMaxDuration: time.Hour, WatchMaxPollRate: 20,
 		Metrics: true, LogFormat: "json", LogLevel: slog.LevelInfo, ShutdownTimeout: 5 * time.Second,
+		Cache: true, CacheTTLRegions: app.DefaultCacheTTLRegions, CacheTTLImages: app.DefaultCacheTTLImages,
+		CacheTTLGoods: app.DefaultCacheTTLGoods, CacheTTLPrices: app.DefaultCacheTTLPrices,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -142,6 +142,7 @@ func start(t *testing.T, opts ...option) *harness {
 		Metrics:           true,
 		EmulatorConfig:    ec,
 		LogLevel:          slog.LevelDebug,
+		LogCalls:          app.LogCallsAll, // the tests read every call's line
 		LogFormat:         "json",
 		ShutdownTimeout:   5 * time.Second,
 	}}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,39 +50,96 @@ func TestLoadReport(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 
+	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("GPUBMS_LOAD_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+
 	// The stand-in provider and the floor proxy run in processes of their
 	// own, as gpubmsd does, so that every path crosses the same process
-	// boundaries.
-	var rows []loadRow
+	// boundaries. The paths take turns, round after round, and each figure
+	// is the median of its rounds, so that a moment of noise on the machine
+	// does not fall on one path only.
+	var runs []loadRow
 	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
 		provider := "http://" + startHelper(t, "standin", "GPUBMS_BENCH_DELAY="+delay.String()) + "/gpubms/v1"
 		srv := startLoadServer(t, bin, provider)
 		direct := &directCall{base: provider, hc: benchHTTPClient()}
 		auth := `{"authorization":"Bearer ` + benchToken + `"}`
-		for _, c := range []int{1, 16} {
-			if delay == 0 {
-				floor := startHelper(t, "floor", "GPUBMS_BENCH_PROVIDER="+provider)
-				rows = append(rows,
-					loopRun(t, "direct", "DescribeGpuDetail", delay, c, dur, func(i int) error {
-						return direct.detail(context.Background(), resourceIDs[i%len(resourceIDs)])
-					}),
-					loopRun(t, "floor", "DescribeGpuDetail", delay, c, dur, grpcDetail(t, floor, "")),
-					loopRun(t, "gpubms", "DescribeGpuDetail", delay, c, dur, grpcDetail(t, srv.grpc, benchToken)),
-					loopRun(t, "json", "DescribeGpuDetail", delay, c, dur, jsonDetail(srv.http)),
-					ghzRun(t, ghz, "ghz: floor", floor, "", "DescribeGpuDetail", `{"resource_id":"gpu-{{.RequestNumber}}"}`, delay, c, dur),
-					ghzRun(t, ghz, "ghz: gpubms", srv.grpc, auth, "DescribeGpuDetail", `{"resource_id":"gpu-{{.RequestNumber}}"}`, delay, c, dur),
+		var floor string
+		if delay == 0 {
+			floor = startHelper(t, "floor", "GPUBMS_BENCH_PROVIDER="+provider)
+		}
+		for round := range rounds {
+			for _, c := range []int{1, 16} {
+				if delay == 0 {
+					runs = append(runs,
+						loopRun(t, "direct", "DescribeGpuDetail", delay, c, dur, func(i int) error {
+							return direct.detail(context.Background(), resourceIDs[i%len(resourceIDs)])
+						}),
+						loopRun(t, "floor", "DescribeGpuDetail", delay, c, dur, grpcDetail(t, floor, "")),
+						loopRun(t, "gpubms", "DescribeGpuDetail", delay, c, dur, grpcDetail(t, srv.grpc, benchToken)),
+						loopRun(t, "json", "DescribeGpuDetail", delay, c, dur, jsonDetail(srv.http)),
+					)
+				}
+				runs = append(runs,
+					loopRun(t, "direct", "DescribeGpuRegions", delay, c, dur, func(int) error { return direct.regions() }),
+					loopRun(t, "gpubms (cached)", "DescribeGpuRegions", delay, c, dur, grpcRegions(t, srv.grpc)),
 				)
+				if round == 0 {
+					if delay == 0 {
+						runs = append(runs,
+							ghzRun(t, ghz, "ghz: floor", floor, "", "DescribeGpuDetail", `{"resource_id":"gpu-{{.RequestNumber}}"}`, delay, c, dur),
+							ghzRun(t, ghz, "ghz: gpubms", srv.grpc, auth, "DescribeGpuDetail", `{"resource_id":"gpu-{{.RequestNumber}}"}`, delay, c, dur),
+						)
+					}
+					runs = append(runs, ghzRun(t, ghz, "ghz: gpubms (cached)", srv.grpc, auth, "DescribeGpuRegions", `{}`, delay, c, dur))
+				}
 			}
-			rows = append(rows,
-				loopRun(t, "direct", "DescribeGpuRegions", delay, c, dur, func(int) error { return direct.regions() }),
-				loopRun(t, "gpubms (cached)", "DescribeGpuRegions", delay, c, dur, grpcRegions(t, srv.grpc)),
-				ghzRun(t, ghz, "ghz: gpubms (cached)", srv.grpc, auth, "DescribeGpuRegions", `{}`, delay, c, dur),
-			)
 		}
 		srv.stop(t)
 	}
+	rows := medians(runs)
 	watch := watchRun(t, bin)
 	writeReport(t, out, rows, watch)
+}
+
+// medians folds the rounds of each (path, rpc, delay, c) into one row:
+// the median p50, p99 and calls/s.
+func medians(runs []loadRow) []loadRow {
+	type key struct {
+		path, rpc string
+		delay     time.Duration
+		c         int
+	}
+	var order []key
+	groups := map[key][]loadRow{}
+	for _, r := range runs {
+		k := key{r.path, r.rpc, r.delay, r.c}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	med := func(rs []loadRow, f func(loadRow) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	out := make([]loadRow, 0, len(order))
+	for _, k := range order {
+		rs := groups[k]
+		out = append(out, loadRow{path: k.path, rpc: k.rpc, delay: k.delay, c: k.c,
+			p50:    time.Duration(med(rs, func(r loadRow) float64 { return float64(r.p50) })),
+			p99:    time.Duration(med(rs, func(r loadRow) float64 { return float64(r.p99) })),
+			rps:    med(rs, func(r loadRow) float64 { return r.rps }),
+			rounds: len(rs),
+		})
+	}
+	return out
 }
 
 func findGhz(t *testing.T) string {
@@ -238,6 +296,7 @@ type loadRow struct {
 	c         int
 	p50, p99  time.Duration
 	rps       float64
+	rounds    int
 }
 
 func ghzRun(t *testing.T, ghz, path, addr, md, rpc, data string, delay time.Duration, c int, dur time.Duration) loadRow {
@@ -458,7 +517,7 @@ func writeReport(t *testing.T, path string, rows []loadRow, w watchFigures) {
 		"- **floor**: a bare grpc-go server with the generated service, one signed GET, one JSON decode, one conversion, no middleware (in `server/app/e2e/bench_test.go`);\n" +
 		"- **gpubms**: the built `gpubmsd`, with caller authentication, metrics, a log line per call, validation, the store and the cache on;\n" +
 		"- **json**: the same `gpubmsd`'s JSON face.\n\n" +
-		"Every path is driven by the same Go loop (one connection), each for the same time at 1 and 16 concurrent callers; the gRPC ones also by [ghz](https://ghz.sh). " +
+		"Every path is driven by the same Go loop (one connection), each for the same time at 1 and 16 concurrent callers, the paths taking turns over several rounds; each figure is the median of its rounds. The gRPC ones are also driven once by [ghz](https://ghz.sh). " +
 		"`DescribeGpuRegions` compares a cached read with the direct call.\n\n" +
 		"Commands: `make bench` (= `go test -bench . -benchmem` over the packages below, then " +
 		"`GPUBMS_LOAD_REPORT=docs/BENCHMARKS.md go test -run TestLoadReport ./server/app/e2e/`).\n\n")
