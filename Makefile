@@ -14,13 +14,14 @@ PROTOC_GEN_GO_VERSION    := v1.36.12
 PROTOC_GEN_GO_GRPC_VER   := v1.6.2
 GRPC_GATEWAY_VERSION     := v2.33.0
 GRPCURL_VERSION          := v1.9.4
+GHZ_VERSION              := v0.93.0
 
 # Modules the imported protos come from.
 GOOGLEAPIS_MOD    := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE_MOD := github.com/bufbuild/protovalidate@v1.2.2
 OPENAPIV2_MOD     := github.com/grpc-ecosystem/grpc-gateway/v2@$(GRPC_GATEWAY_VERSION)
 
-.PHONY: all tools third_party generate check-generated lint breaking vet test test-short build run clean
+.PHONY: all tools third_party generate check-generated lint breaking vet test test-short bench build run clean
 
 all: generate lint vet test build
 
@@ -45,6 +46,10 @@ $(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2:
 $(TOOLS)/grpcurl:
 	@mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+$(TOOLS)/ghz:
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
 tools: $(BUF) $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2 $(TOOLS)/grpcurl
 
@@ -100,6 +105,17 @@ test: $(TOOLS)/grpcurl
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# bench runs the Go benchmarks, then the load run (the built gpubmsd, a
+# stand-in provider and a floor proxy in processes of their own, ghz and a
+# Go loop at 1 and 16 callers, 10,000 watch streams), and writes
+# docs/BENCHMARKS.md. It takes about five minutes; CI does not run it.
+BENCH_PKGS := ./server/signature/ ./server/upstream/ ./server/watch/ ./server/ ./server/app/e2e/
+bench: $(TOOLS)/ghz
+	@mkdir -p .bench
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS) | tee .bench/go.txt
+	GPUBMS_BENCH_OUTPUT=$(CURDIR)/.bench/go.txt GPUBMS_LOAD_REPORT=$(CURDIR)/docs/BENCHMARKS.md \
+		$(GO) test -count=1 -timeout 30m -run '^TestLoadReport$$' -v ./server/app/e2e/
 
 build:
 	@mkdir -p bin
