@@ -56,8 +56,9 @@ func fieldError(code codes.Code, field, format string, a ...any) error {
 }
 
 // checkCreate is a create's dry run: the goods, compute and image exist in
-// the region and go together, the stock (when known) covers the amount, and
-// the provider quotes the order, under the spend guard's limit.
+// the region and go together, the stock (when known) covers the amount, the
+// VPC, subnet and EIPs are there (checkNetwork), and the provider quotes the
+// order, under the spend guard's limit.
 func (s *Service) checkCreate(ctx context.Context, req *gpubmsv1.CreateGpuInstanceRequest) (*gpubmsv1.Validation, error) {
 	v := &gpubmsv1.Validation{}
 	// The stock as it is now, not as cached.
@@ -87,6 +88,9 @@ func (s *Service) checkCreate(ctx context.Context, req *gpubmsv1.CreateGpuInstan
 		v.Warnings = append(v.Warnings, warnStock)
 	}
 	if err := s.findImage(ctx, req); err != nil {
+		return nil, err
+	}
+	if err := s.checkNetwork(ctx, req); err != nil {
 		return nil, err
 	}
 	q, err := s.quote(ctx, req)

@@ -16,6 +16,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"math/big"
 	"sync"
 	"time"
@@ -43,6 +44,7 @@ type Service struct {
 	maxOrderPrice   *big.Rat // nil: no spend guard
 	priceCurrency   string   // the limit's currency; "": any
 	mutationTimeout time.Duration
+	zoneRegions     map[string]string
 	now             func() time.Time
 
 	mu         sync.Mutex
@@ -66,6 +68,7 @@ type options struct {
 	maxOrderPrice   *big.Rat
 	priceCurrency   string
 	mutationTimeout time.Duration
+	zoneRegions     map[string]string
 	now             func() time.Time
 }
 
@@ -104,6 +107,13 @@ func WithFingerprintKey(key []byte) Option {
 // Default: no limit.
 func WithMaxOrderPrice(limit *big.Rat, currency string) Option {
 	return func(o *options) { o.maxOrderPrice, o.priceCurrency = limit, currency }
+}
+
+// WithZoneRegions names the network API's region code of GPU regions
+// (zones) for which the rule of RegionCode does not hold, zone → region
+// code. Default: none.
+func WithZoneRegions(m map[string]string) Option {
+	return func(o *options) { o.zoneRegions = maps.Clone(m) }
 }
 
 // WithMutationTimeout bounds a mutating call handed to the provider, from
@@ -145,7 +155,7 @@ func New(up *upstream.Client, opts ...Option) *Service {
 	return &Service{
 		up: up, log: o.logger, hub: o.hub,
 		records: o.records, recordTTL: o.recordTTL, auditLog: o.auditLog, fingerprintKey: o.fingerprintKey,
-		maxOrderPrice: o.maxOrderPrice, priceCurrency: o.priceCurrency, mutationTimeout: o.mutationTimeout, now: o.now,
+		maxOrderPrice: o.maxOrderPrice, priceCurrency: o.priceCurrency, mutationTimeout: o.mutationTimeout, zoneRegions: o.zoneRegions, now: o.now,
 		flights: map[string]*flight{}, stopCtx: stopCtx, stopCancel: stop,
 	}
 }

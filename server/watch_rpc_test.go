@@ -645,9 +645,10 @@ func TestWatchTaskOverEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testCtx(t)
+	vpc, subnet, _ := emulator.DefaultNetwork("CN_Hohhot_B")
 	created, err := up.CreateGpuInstance(ctx, &upstream.CreateGpuInstanceRequest{
 		RegionID:           "CN_Hohhot_B",
-		VpcNetwork:         upstream.VpcNetwork{VpcID: "vpc-1", NetID: "net-1"},
+		VpcNetwork:         upstream.VpcNetwork{VpcID: vpc, NetID: subnet},
 		Password:           upstream.Secret("Passw0rd-watch"),
 		InstanceName:       "watch",
 		InstanceChargeType: "PostPaid",

@@ -1,6 +1,7 @@
 // Package gpubms is the Go client of the gpubms service: dialling with TLS,
-// client certificates and bearer tokens, every GpuService RPC, and helpers that wait for the provider
-// tasks that creating, reinstalling, powering and deleting servers start.
+// client certificates and bearer tokens, every GpuService and NetworkService
+// RPC, and helpers that wait for the provider tasks that creating,
+// reinstalling, powering and deleting servers start.
 //
 //	c, err := gpubms.Dial(ctx, "gpubms.example.com:443", gpubms.WithToken(token))
 //	if err != nil { ... }
@@ -92,10 +93,14 @@ import (
 const DefaultUserAgent = "gpubms-go"
 
 // Client is a gpubms client: every GpuService RPC (through the embedded
-// gpubmsv1.GpuServiceClient) plus WaitTask and WaitTasks. It is safe for
-// concurrent use; make one and share it.
+// gpubmsv1.GpuServiceClient), every NetworkService RPC (through the
+// embedded gpubmsv1.NetworkServiceClient: FindNetworks answers the VPC,
+// subnet and EIP ids a create's vpc_network may use), plus WaitTask and
+// WaitTasks. Both services are reached over the same connection. It is safe
+// for concurrent use; make one and share it.
 type Client struct {
 	gpubmsv1.GpuServiceClient
+	gpubmsv1.NetworkServiceClient
 
 	// conn is closed by Close only when Dial made it.
 	conn *grpc.ClientConn
@@ -105,7 +110,17 @@ type Client struct {
 // returned Client does not close conn. Its mutations get neither a
 // request_id nor retries unless conn was made with MutationInterceptor.
 func NewClient(conn grpc.ClientConnInterface) *Client {
-	return &Client{GpuServiceClient: gpubmsv1.NewGpuServiceClient(conn)}
+	return clientOn(conn, nil)
+}
+
+// clientOn builds the service clients on conn; closer, if set, is the
+// connection Close closes.
+func clientOn(conn grpc.ClientConnInterface, closer *grpc.ClientConn) *Client {
+	return &Client{
+		GpuServiceClient:     gpubmsv1.NewGpuServiceClient(conn),
+		NetworkServiceClient: gpubmsv1.NewNetworkServiceClient(conn),
+		conn:                 closer,
+	}
 }
 
 // Close releases the connection made by Dial. It does nothing for a Client
@@ -220,7 +235,7 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpubms: dial %s: %w", target, err)
 	}
-	return &Client{GpuServiceClient: gpubmsv1.NewGpuServiceClient(conn), conn: conn}, nil
+	return clientOn(conn, conn), nil
 }
 
 // Ptr returns a pointer to v, for the contract's optional fields where the

@@ -138,7 +138,7 @@ func (a *app) createCommand() *cobra.Command {
 		mut                       mutationFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "create --region R --vpc-id V --net-id N --name NAME --charge C --goods G --compute C --image I --password-stdin [flags]",
+		Use:   "create --region R [--vpc-id V --net-id N] --name NAME --charge C --goods G --compute C --image I --password-stdin [flags]",
 		Short: "Order servers and start the task that builds them (CreateGpuInstance)",
 		Long: `Order servers and start the task that builds them (CreateGpuInstance).
 
@@ -146,6 +146,14 @@ The root password is read from standard input (--password-stdin), e.g.
   printf '%s' "$ROOT_PASSWORD" | gpubmsctl create ... --password-stdin
 It is never printed, and a dry run needs it too. The task id is printed;
 --wait follows the task to its end.
+
+Without --vpc-id or --net-id, create asks the server for the region's
+networks (FindNetworks, as gpubmsctl networks does). When the zone has
+exactly one VPC with exactly one subnet, and it agrees with the --vpc-id or
+--net-id given alone, if any, create uses it and says so on stderr; a dry
+run does the same. Otherwise (no network, several, or none that agrees)
+it lists the choices on stderr with the flags to add, and exits with
+status 2 without creating anything. With both flags no such call is made.
 ` + mutationHelp + `
 
 For create, --dry-run prints the quote (total, unit price, currency), the
@@ -155,6 +163,8 @@ REQUEST_OUTCOME_UNKNOWN, the servers the first call may have made are
 listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 		Example: `  printf '%s' "$PW" | gpubmsctl create --region CN_Hohhot_B --vpc-id vpc-1 --net-id net-1 \
       --name web --charge PostPaid --goods 11 --compute cmp-1 --image img-u22 --password-stdin --dry-run
+  printf '%s' "$PW" | gpubmsctl create --region CN_Hohhot_B --name web --charge PostPaid \
+      --goods 11 --compute cmp-1 --image img-u22 --password-stdin   # the zone's only network
   printf '%s' "$PW" | gpubmsctl create ... --password-stdin --wait
   printf '%s' "$PW" | gpubmsctl create ... --password-stdin --request-id 3f2c9a1e-...   # repeat safely`,
 		Args: noArgs,
@@ -174,6 +184,11 @@ listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 				return err
 			}
 			req.VpcNetwork = &vpc
+			if vpc.VpcId == "" || vpc.NetId == "" {
+				if err := a.pickNetwork(ctx, c, req.RegionId, &vpc); err != nil {
+					return err
+				}
+			}
 			req.PrepaidMonth = optionalInt32(f, "months", months)
 			req.AutoRenew = optionalInt32(f, "auto-renew", autoRenew)
 			req.Raid = optionalInt32(f, "raid", raid)
@@ -194,8 +209,8 @@ listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 	f := cmd.Flags()
 	mut.add(f)
 	f.StringVar(&req.RegionId, "region", "", "region id (required)")
-	f.StringVar(&vpc.VpcId, "vpc-id", "", "VPC id (required)")
-	f.StringVar(&vpc.NetId, "net-id", "", "subnet id (required)")
+	f.StringVar(&vpc.VpcId, "vpc-id", "", "VPC id (default: the zone's only VPC, see gpubmsctl networks)")
+	f.StringVar(&vpc.NetId, "net-id", "", "subnet id (default: the zone's only subnet, see gpubmsctl networks)")
 	f.BoolVar(&reserveEIP, "reserve-eip", false, "keep an EIP for each server (default: the provider's, false)")
 	f.StringArrayVar(&vpc.EipIdList, "eip", nil, "EIP id to use, one per server (repeatable; needs --reserve-eip)")
 	f.StringArrayVar(&segments, "segment", nil, "private address as SEGMENT_ID=ADDRESS, one per server (repeatable)")
@@ -215,7 +230,7 @@ listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 	f.StringVar(&req.SubjectId, "subject-id", "", "trial credit id")
 	f.StringVar(&req.PortMode, "port-mode", "", "switch port mode: trunk or access (default: the provider's)")
 	f.BoolVar(&wait, "wait", false, "follow the task until it ends, printing progress on stderr")
-	markRequired(cmd, "region", "vpc-id", "net-id", "name", "charge", "goods", "compute", "image")
+	markRequired(cmd, "region", "name", "charge", "goods", "compute", "image")
 	return cmd
 }
 

@@ -6,9 +6,9 @@
 //
 //	gpubmsctl [global flags] COMMAND [flags] [args]
 //
-// Commands: regions, goods, price, images, list, get, create, reinstall,
-// power, delete, task, watch. Run `gpubmsctl COMMAND --help` for each one's
-// flags.
+// Commands: regions, goods, price, images, networks, list, get, create,
+// reinstall, power, delete, task, watch. Run `gpubmsctl COMMAND --help` for
+// each one's flags.
 //
 // Global flags:
 //
@@ -33,6 +33,11 @@
 //
 // Passwords for create and reinstall are read from standard input
 // (--password-stdin), never from a flag, and are never printed.
+//
+// create without --vpc-id or --net-id looks up the region's networks
+// (FindNetworks, as `gpubmsctl networks` shows them): it uses the zone's
+// only VPC and subnet, with a note on stderr, and otherwise lists the
+// choices on stderr and exits with status 2.
 //
 // The mutating commands (create, reinstall, power, delete) send one request
 // id per run, printed on stderr as "request id: ID" before the call; the
@@ -195,7 +200,7 @@ Exit status: 0 success, 1 a call failed, 2 bad usage, 3 a waited-for task failed
 
 	root.AddCommand(
 		a.regionsCommand(), a.goodsCommand(), a.priceCommand(), a.imagesCommand(),
-		a.listCommand(), a.getCommand(), a.createCommand(), a.reinstallCommand(),
+		a.networksCommand(), a.listCommand(), a.getCommand(), a.createCommand(), a.reinstallCommand(),
 		a.powerCommand(), a.deleteCommand(), a.taskCommand(), a.watchCommand(),
 	)
 	return root

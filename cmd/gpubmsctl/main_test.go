@@ -607,7 +607,7 @@ func TestHelp(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit: got %d, want 0", res.code)
 	}
-	for _, c := range []string{"regions", "goods", "price", "images", "list", "get", "create", "reinstall", "power", "delete", "task", "watch"} {
+	for _, c := range []string{"regions", "goods", "price", "images", "networks", "list", "get", "create", "reinstall", "power", "delete", "task", "watch"} {
 		if !strings.Contains(res.stdout, "\n  "+c+" ") {
 			t.Errorf("help: want command %q listed, got:\n%s", c, res.stdout)
 		}

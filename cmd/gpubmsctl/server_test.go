@@ -21,11 +21,13 @@ import (
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 )
 
-// recorder is a GpuService that records every request and answers from
-// canned replies. Requests pass the contract's real validation first, so a
-// request the CLI builds wrongly fails here as it would in production.
+// recorder is a GpuService and a NetworkService that records every request
+// and answers from canned replies (FindNetworks: networks_test.go).
+// Requests pass the contract's real validation first, so a request the CLI
+// builds wrongly fails here as it would in production.
 type recorder struct {
 	gpubmsv1.UnimplementedGpuServiceServer
+	gpubmsv1.UnimplementedNetworkServiceServer
 
 	// errs makes the named method fail.
 	errs map[string]error
@@ -292,6 +294,7 @@ func serve(t *testing.T, rec *recorder, opts ...grpc.ServerOption) string {
 		),
 	)...)
 	gpubmsv1.RegisterGpuServiceServer(srv, rec)
+	gpubmsv1.RegisterNetworkServiceServer(srv, rec)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	return lis.Addr().String()

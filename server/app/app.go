@@ -144,16 +144,16 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	emuCtx, stopEmulator := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEmulator()
 	if cfg.Emulator {
-		url, id, secret, err := startEmulator(emuCtx, &wg, errc, cfg.EmulatorConfig, logger)
+		url, vpcURL, id, secret, err := startEmulator(emuCtx, &wg, errc, cfg.EmulatorConfig, logger)
 		if err != nil {
 			return err
 		}
-		cfg.UpstreamURL, cfg.AccessKeyID, cfg.AccessKeySecret = url, id, secret
+		cfg.UpstreamURL, cfg.VPCURL, cfg.AccessKeyID, cfg.AccessKeySecret = url, vpcURL, id, secret
 	}
 
 	// Metrics live on a registry of this Serve's own (nil when off).
 	var m *metrics
-	upOpts := []upstream.Option{upstream.WithLogger(logger.With("component", "upstream"))}
+	upOpts := []upstream.Option{upstream.WithLogger(logger.With("component", "upstream")), upstream.WithVPCBaseURL(cfg.VPCURL)}
 	if cfg.Metrics {
 		if m, err = newMetrics(); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -163,6 +163,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	if cfg.Cache {
 		upOpts = append(upOpts, upstream.WithCache(upstream.CacheTTLs{
 			Regions: cfg.CacheTTLRegions, Images: cfg.CacheTTLImages, Goods: cfg.CacheTTLGoods, Prices: cfg.CacheTTLPrices,
+			Networks: cfg.CacheTTLNetworks,
 		}))
 	}
 
@@ -216,6 +217,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		server.WithFingerprintKey(fpKey),
 		server.WithMaxOrderPrice(maxPrice, currency),
 		server.WithMutationTimeout(cmp.Or(cfg.MutationTimeout, DefaultMutationTimeout)),
+		server.WithZoneRegions(cfg.ZoneRegions),
 	)
 	d := &door{authn: authn, audit: svc.AuditRefusals}
 	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsErrors), m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody)
@@ -224,6 +226,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	}
 	register(gs, inproc, &gpubmsv1.GpuService_ServiceDesc, svc)
 	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st))
+	register(gs, inproc, &gpubmsv1.NetworkService_ServiceDesc, svc.Networks())
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)
 
@@ -293,7 +296,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	}
 	logger.Info("gpubms serving",
 		"grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
-		"upstream", cfg.UpstreamURL, "emulator", cfg.Emulator, "metrics", cfg.Metrics,
+		"upstream", cfg.UpstreamURL, "vpc", cfg.VPCURL, "emulator", cfg.Emulator, "metrics", cfg.Metrics,
 		"tls", certs != nil, "client_certificates", cfg.TLSClientCA != "", "caller_auth", authn.Enabled(),
 		"store", st.Path())
 
@@ -535,20 +538,20 @@ func connectionCap(configured int, logger *slog.Logger) int {
 
 // startEmulator runs the provider emulator on a loopback port for the
 // lifetime of ctx and returns its URL and credentials.
-func startEmulator(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, ec emulator.Config, logger *slog.Logger) (string, string, upstream.Secret, error) {
+func startEmulator(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, ec emulator.Config, logger *slog.Logger) (gpuURL, vpcURL, keyID string, secret upstream.Secret, err error) {
 	opts, err := ec.Options()
 	if err != nil {
-		return "", "", "", fmt.Errorf("emulator: %w", err)
+		return "", "", "", "", fmt.Errorf("emulator: %w", err)
 	}
 	opts = append(opts, emulator.WithLogger(logger))
 	emu, err := emulator.New(opts...)
 	if err != nil {
-		return "", "", "", fmt.Errorf("emulator: %w", err)
+		return "", "", "", "", fmt.Errorf("emulator: %w", err)
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", "", "", fmt.Errorf("emulator listen: %w", err)
+		return "", "", "", "", fmt.Errorf("emulator listen: %w", err)
 	}
 	url := emulator.BaseURL(ln)
 	wg.Add(1)
@@ -561,5 +564,5 @@ func startEmulator(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, e
 	creds := emu.Credentials()
 	logger.Warn("EMULATOR MODE: no real provider is used; servers, tasks and prices are simulated",
 		"emulator", url)
-	return url, creds.AccessKeyID, upstream.Secret(creds.AccessKeySecret), nil
+	return url, emulator.VPCBaseURL(ln), creds.AccessKeyID, upstream.Secret(creds.AccessKeySecret), nil
 }

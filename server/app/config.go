@@ -27,6 +27,12 @@ type Config struct {
 	AccessKeyID     string
 	AccessKeySecret upstream.Secret
 	UpstreamURL     string
+	// VPCURL is the provider's network (VPC) API, which FindNetworks and a
+	// create's dry run read.
+	VPCURL string
+	// ZoneRegions names the network API's region code of the GPU regions
+	// (zones) for which "the zone without its last _X part" does not hold.
+	ZoneRegions map[string]string
 
 	// Listen addresses.
 	GRPCAddr string
@@ -121,6 +127,8 @@ type Config struct {
 	CacheTTLImages  time.Duration
 	CacheTTLGoods   time.Duration
 	CacheTTLPrices  time.Duration
+	// CacheTTLNetworks is how long VPC, subnet and EIP reads are cached.
+	CacheTTLNetworks time.Duration
 
 	// Reload, when not nil, re-reads the tokens file and the TLS files at
 	// each receive; Run connects it to SIGHUP. It is not a setting.
@@ -155,6 +163,7 @@ const (
 	DefaultCacheTTLImages    = 5 * time.Minute
 	DefaultCacheTTLGoods     = 15 * time.Second // goods carry the stock
 	DefaultCacheTTLPrices    = 5 * time.Minute
+	DefaultCacheTTLNetworks  = 30 * time.Second
 	DefaultAuditRetention    = 90 * 24 * time.Hour
 )
 
@@ -168,6 +177,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	})
 	c.AccessKeySecret = upstream.Secret(os.Getenv("GPUBMS_ACCESS_KEY_SECRET"))
 	fs.StringVar(&c.UpstreamURL, "upstream-url", envOr("GPUBMS_UPSTREAM_URL", upstream.DefaultBaseURL), "provider base URL (GPUBMS_UPSTREAM_URL)")
+	fs.StringVar(&c.VPCURL, "vpc-url", envOr("GPUBMS_VPC_URL", upstream.DefaultVPCBaseURL), "provider network (VPC) API base URL (GPUBMS_VPC_URL)")
+	fs.Func("zone-regions", "comma-separated ZONE=REGION_CODE pairs naming the network region of GPU regions the default rule (CN_Hohhot_B → CN_Hohhot) gets wrong (GPUBMS_ZONE_REGIONS)", func(s string) error {
+		m, err := parseZoneRegions(s)
+		c.ZoneRegions = m
+		return err
+	})
+	c.ZoneRegions = envParse(c, "GPUBMS_ZONE_REGIONS", nil, parseZoneRegions)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", envOr("GPUBMS_GRPC_ADDR", DefaultGRPCAddr), "gRPC listen address (GPUBMS_GRPC_ADDR)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", envOr("GPUBMS_HTTP_ADDR", DefaultHTTPAddr), "HTTP/JSON listen address (GPUBMS_HTTP_ADDR)")
 	fs.Func("auth-token", "bearer token of the operator named token; prefer the environment variable (GPUBMS_AUTH_TOKEN)", func(s string) error {
@@ -216,11 +232,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	})
 	c.AuditRetention = envParse(c, "GPUBMS_AUDIT_RETENTION", DefaultAuditRetention, parseDays)
 	fs.StringVar(&c.MaxOrderPrice, "max-order-price", os.Getenv("GPUBMS_MAX_ORDER_PRICE"), "refuse creates quoted above this amount: a decimal, optionally with the currency, e.g. 5000 or \"5000 CN\" (GPUBMS_MAX_ORDER_PRICE)")
-	fs.BoolVar(&c.Cache, "cache", c.envBool("GPUBMS_CACHE", true), "cache catalogue reads: regions, goods, images, prices (GPUBMS_CACHE)")
+	fs.BoolVar(&c.Cache, "cache", c.envBool("GPUBMS_CACHE", true), "cache catalogue reads: regions, goods, images, prices, networks (GPUBMS_CACHE)")
 	fs.DurationVar(&c.CacheTTLRegions, "cache-ttl-regions", c.envDuration("GPUBMS_CACHE_TTL_REGIONS", DefaultCacheTTLRegions), "how long regions are cached, 0 for not at all (GPUBMS_CACHE_TTL_REGIONS)")
 	fs.DurationVar(&c.CacheTTLImages, "cache-ttl-images", c.envDuration("GPUBMS_CACHE_TTL_IMAGES", DefaultCacheTTLImages), "how long images are cached (GPUBMS_CACHE_TTL_IMAGES)")
 	fs.DurationVar(&c.CacheTTLGoods, "cache-ttl-goods", c.envDuration("GPUBMS_CACHE_TTL_GOODS", DefaultCacheTTLGoods), "how long goods, with their stock, are cached (GPUBMS_CACHE_TTL_GOODS)")
 	fs.DurationVar(&c.CacheTTLPrices, "cache-ttl-prices", c.envDuration("GPUBMS_CACHE_TTL_PRICES", DefaultCacheTTLPrices), "how long prices are cached (GPUBMS_CACHE_TTL_PRICES)")
+	fs.DurationVar(&c.CacheTTLNetworks, "cache-ttl-networks", c.envDuration("GPUBMS_CACHE_TTL_NETWORKS", DefaultCacheTTLNetworks), "how long VPC, subnet and EIP reads are cached (GPUBMS_CACHE_TTL_NETWORKS)")
 	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR", false), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
 	c.EmulatorConfig.RegisterFlags(fs)
 	fs.BoolVar(&c.Metrics, "metrics", c.envBool("GPUBMS_METRICS", true), "serve Prometheus metrics at /metrics on the HTTP port (GPUBMS_METRICS)")
@@ -248,6 +265,9 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(c.UpstreamURL, "https://") && !strings.HasPrefix(c.UpstreamURL, "http://") {
 			errs = append(errs, fmt.Errorf("upstream url %q must be http(s)", c.UpstreamURL))
 		}
+		if !strings.HasPrefix(c.VPCURL, "https://") && !strings.HasPrefix(c.VPCURL, "http://") {
+			errs = append(errs, fmt.Errorf("vpc url %q must be http(s)", c.VPCURL))
+		}
 	}
 	if c.GRPCAddr == "" || c.HTTPAddr == "" {
 		errs = append(errs, errors.New("grpc and http addresses are required"))
@@ -267,7 +287,7 @@ func (c *Config) Validate() error {
 	if _, err := auth.ParseRole(c.TLSClientRole); err != nil && c.TLSClientRole != "" {
 		errs = append(errs, fmt.Errorf("GPUBMS_TLS_CLIENT_ROLE: %w", err))
 	}
-	if c.CacheTTLRegions < 0 || c.CacheTTLImages < 0 || c.CacheTTLGoods < 0 || c.CacheTTLPrices < 0 {
+	if c.CacheTTLRegions < 0 || c.CacheTTLImages < 0 || c.CacheTTLGoods < 0 || c.CacheTTLPrices < 0 || c.CacheTTLNetworks < 0 {
 		errs = append(errs, errors.New("cache TTLs must not be negative"))
 	}
 	if c.IdempotencyTTL < 0 || c.AuditRetention < 0 || c.MutationTimeout < 0 {
@@ -338,6 +358,23 @@ func parseDays(s string) (time.Duration, error) {
 		return time.Duration(d) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(s)
+}
+
+// parseZoneRegions reads "ZONE=REGION_CODE,..." pairs.
+func parseZoneRegions(s string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, pair := range list(s) {
+		zone, rc, ok := strings.Cut(pair, "=")
+		zone, rc = strings.TrimSpace(zone), strings.TrimSpace(rc)
+		if !ok || zone == "" || rc == "" {
+			return nil, fmt.Errorf("%q is not ZONE=REGION_CODE", pair)
+		}
+		if _, dup := m[zone]; dup {
+			return nil, fmt.Errorf("zone %s named twice", zone)
+		}
+		m[zone] = rc
+	}
+	return m, nil
 }
 
 // maxOrderPrice is MaxOrderPrice as a number (nil when unset) and its

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -34,6 +35,9 @@ func TestConfigDefaults(t *testing.T) {
 	if c.UpstreamURL != "https://api.capitalonline.net/gpubms/v1" {
 		t.Errorf("upstream url = %q", c.UpstreamURL)
 	}
+	if c.VPCURL != "https://cdsapi.capitalonline.net/vpc" || c.CacheTTLNetworks != DefaultCacheTTLNetworks || len(c.ZoneRegions) != 0 {
+		t.Errorf("vpc url = %q, network TTL %v, zone regions %v", c.VPCURL, c.CacheTTLNetworks, c.ZoneRegions)
+	}
 	if !c.Emulator || c.WatchPollInterval != DefaultWatchPollInterval || c.WatchHeartbeat != DefaultWatchHeartbeat {
 		t.Errorf("got emulator %v, poll %v, heartbeat %v", c.Emulator, c.WatchPollInterval, c.WatchHeartbeat)
 	}
@@ -56,6 +60,25 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	}
 	if c.WatchPollInterval != 200*time.Millisecond {
 		t.Errorf("poll interval = %v, want 200ms", c.WatchPollInterval)
+	}
+}
+
+func TestConfigNetworks(t *testing.T) {
+	t.Setenv("GPUBMS_EMULATOR", "1")
+	t.Setenv("GPUBMS_VPC_URL", "https://vpc.example/vpc")
+	t.Setenv("GPUBMS_ZONE_REGIONS", "CN_Hohhot_B=CN_Hohhot2, EU_Frankfurt_A = EU_Frankfurt")
+	t.Setenv("GPUBMS_CACHE_TTL_NETWORKS", "5s")
+	c, err := parse(t)
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	want := map[string]string{"CN_Hohhot_B": "CN_Hohhot2", "EU_Frankfurt_A": "EU_Frankfurt"}
+	if c.VPCURL != "https://vpc.example/vpc" || c.CacheTTLNetworks != 5*time.Second || !maps.Equal(c.ZoneRegions, want) {
+		t.Errorf("got %q %v %v, want the environment's", c.VPCURL, c.CacheTTLNetworks, c.ZoneRegions)
+	}
+	c, err = parse(t, "--zone-regions", "X_A=Y")
+	if err != nil || !maps.Equal(c.ZoneRegions, map[string]string{"X_A": "Y"}) {
+		t.Errorf("flag: got %v, %v; want it to replace the environment's", c.ZoneRegions, err)
 	}
 }
 
@@ -105,11 +128,15 @@ func TestConfigRejects(t *testing.T) {
 		{"bad bool in env", map[string]string{"GPUBMS_EMULATOR": "maybe"}, nil, "GPUBMS_EMULATOR"},
 		{"bad log format", map[string]string{"GPUBMS_EMULATOR": "1"}, []string{"--log-format", "xml"}, "log format"},
 		{"bad upstream scheme", map[string]string{"GPUBMS_ACCESS_KEY_ID": "a", "GPUBMS_ACCESS_KEY_SECRET": "b"}, []string{"--upstream-url", "ftp://x"}, "must be http(s)"},
+		{"bad vpc scheme", map[string]string{"GPUBMS_ACCESS_KEY_ID": "a", "GPUBMS_ACCESS_KEY_SECRET": "b"}, []string{"--vpc-url", "ftp://x"}, "vpc url"},
+		{"zone regions without =", map[string]string{"GPUBMS_EMULATOR": "1", "GPUBMS_ZONE_REGIONS": "CN_Hohhot_B"}, nil, "GPUBMS_ZONE_REGIONS"},
+		{"zone named twice", map[string]string{"GPUBMS_EMULATOR": "1", "GPUBMS_ZONE_REGIONS": "A_B=A,A_B=C"}, nil, "named twice"},
+		{"negative network TTL", map[string]string{"GPUBMS_EMULATOR": "1"}, []string{"--cache-ttl-networks", "-1s"}, "cache TTLs"},
 		{"zero poll interval", map[string]string{"GPUBMS_EMULATOR": "1"}, []string{"--watch-poll-interval", "0s"}, "watch intervals"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"GPUBMS_ACCESS_KEY_ID", "GPUBMS_ACCESS_KEY_SECRET", "GPUBMS_EMULATOR", "GPUBMS_WATCH_POLL_INTERVAL"} {
+			for _, k := range []string{"GPUBMS_ACCESS_KEY_ID", "GPUBMS_ACCESS_KEY_SECRET", "GPUBMS_EMULATOR", "GPUBMS_WATCH_POLL_INTERVAL", "GPUBMS_ZONE_REGIONS"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tt.env {

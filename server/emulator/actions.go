@@ -278,19 +278,14 @@ type detailCardReply struct {
 }
 
 // eipLinkType is the carrier of the server's EIP, "" without one.
-func (n *nic) eipLinkType() string {
-	if n.eip == "" {
-		return ""
-	}
-	return "电信"
-}
+func (n *nic) eipLinkType() string { return n.eipLink }
 
 func (s *server) base() serverBase {
 	return serverBase{
 		ResourceID: s.id, Name: s.name, CPU: s.compute.cpu, RAM: s.compute.ram,
 		State: s.state, Status: statusText[s.state],
 		RegionID: s.region.id, RegionName: s.region.name,
-		AppID: s.vpcID, AppName: appName(s.vpcID),
+		AppID: s.vpcID, AppName: s.subnet.vpc.name,
 		InstanceChargeType: s.chargeType, IsAutoRenewal: s.autoRenew, CreateDate: formatDate(s.created),
 	}
 }
@@ -298,14 +293,6 @@ func (s *server) base() serverBase {
 func (n *nic) base() cardBase {
 	return cardBase{ID: n.id, VlanID: n.vlan, IPType: "subnet", IPVersion: "ipV4",
 		IPAddress: n.ip, Netmask: n.netmask, Gateway: n.gateway}
-}
-
-// appName stands in for the VPC's name, which the emulator does not know.
-func appName(vpc string) string {
-	if r := []rune(vpc); len(r) > 8 {
-		vpc = string(r[:8])
-	}
-	return "VPC-" + vpc
 }
 
 func (e *Emulator) describeGpu(a *args) (any, error) {
@@ -490,8 +477,10 @@ type createRequest struct {
 	regionID, computeID     string
 	goodsID                 int64
 	imageID                 string
-	vpcID                   string
+	vpcID, netID            string
+	subnet                  *subnet // set by checkNetwork
 	reserveEIP              bool
+	eipIDs                  []string
 	addresses               []string // explicit private addresses, one per server
 	name                    string
 	firstNo, noWidth        int
@@ -509,9 +498,10 @@ func parseCreate(a *args) (createRequest, error) {
 	r.amount = a.amount(true)
 	if net := a.object("VpcNetWork", true); net != nil {
 		r.vpcID = net.id("VpcId")
-		net.id("NetId") // required, but nothing reads it back
+		r.netID = net.id("NetId")
 		r.reserveEIP = net.boolean("ReserveEip")
 		eips := net.strs("EipIdList", false)
+		r.eipIDs = eips
 		net.check(len(eips) == 0 || (r.reserveEIP && len(eips) == r.amount),
 			invalid("VpcNetWork.EipIdList", "仅在ReserveEip为true时有效, 个数应等于Amount"))
 		segs := net.objects("Segments")
@@ -564,6 +554,9 @@ func (e *Emulator) create(a *args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNetwork(&r); err != nil {
+		return nil, err
+	}
 	now := e.lock()
 	defer e.mu.Unlock()
 	if e.stock[c.id] < r.amount {
@@ -572,7 +565,11 @@ func (e *Emulator) create(a *args) (any, error) {
 	if len(e.servers)+r.amount > e.opts.maxServers {
 		return nil, apiErr(codeNotSufficient, "资源不足: 模拟器最多%d台服务器", e.opts.maxServers)
 	}
-	used, usedEIPs := e.usedAddrs(r.vpcID)
+	eipsTaken, err := e.pickEIPs(&r)
+	if err != nil {
+		return nil, err
+	}
+	used := e.usedAddrs(r.subnet)
 	for _, ip := range r.addresses {
 		if used[ip] {
 			return nil, invalid("VpcNetWork.Segments.Address", "IP已被占用: "+ip)
@@ -582,14 +579,15 @@ func (e *Emulator) create(a *args) (any, error) {
 	ids, prev := make([]string, r.amount), make([]string, r.amount)
 	for i := range r.amount {
 		e.seq++
-		var ip, eip string
+		var ip string
 		if len(r.addresses) > 0 { // one per server
 			ip = r.addresses[i]
 		} else {
-			ip = allocAddr(&e.ipNext, "10.240", used)
+			ip = e.allocAddr(r.subnet, used)
 		}
-		if r.reserveEIP {
-			eip = allocAddr(&e.eipNext, "60.165", usedEIPs)
+		var eip *eipInfo
+		if eipsTaken != nil {
+			eip = eipsTaken[i]
 		}
 		s := &server{
 			seq:        e.seq,
@@ -599,16 +597,20 @@ func (e *Emulator) create(a *args) (any, error) {
 			compute:    c,
 			image:      im,
 			vpcID:      r.vpcID,
+			subnet:     r.subnet,
 			chargeType: r.chargeType,
 			autoRenew:  r.autoRenew,
 			bondMode:   r.bondMode,
 			state:      stateCreating,
 			created:    now,
-			nic:        newNIC(e.seq, r.vpcID, ip, eip),
+			nic:        newNIC(e.seq, r.subnet, ip, eip),
 			volumes:    newVolumes(c),
 		}
 		if r.chargeType == chargePrePaid {
 			s.expire = expiry(now, r.prepaidMonth)
+		}
+		if eip != nil {
+			s.eipID = eip.id
 		}
 		e.servers[s.id] = s
 		ids[i] = s.id

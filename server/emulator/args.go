@@ -31,6 +31,9 @@ const (
 	codeMalformedJSON         = "MalformedJSON"
 	codeInternalError         = "InternalError"
 	codeThrottling            = "Throttling"
+	codeVdcNotFound           = "VdcNotFound"
+	codePipeIDNotFound        = "PipeIdNotFound"
+	codeIPNotEnough           = "IpNotEnough"
 )
 
 // apiError is an error reply: a provider code and message, HTTP 400.

@@ -4,7 +4,8 @@
 // with package signature, the same code that signs requests in upstream.
 //
 // An [Emulator] is an [http.Handler] serving the path /gpubms/v1/ (and
-// /gpubms/v1). [Serve] runs it on a listener and [BaseURL] names it. All of it
+// /gpubms/v1), and the provider's network (VPC) API on /vpc/ (and /vpc).
+// [Serve] runs it on a listener; [BaseURL] and [VPCBaseURL] name it. All of it
 // is safe for concurrent use, holds no goroutines of its own (tasks advance
 // lazily against its [Clock]) and keeps its memory bounded.
 //
@@ -28,7 +29,7 @@
 // DescribeGpuDetail's spell eipAddress/eipLinkType; a goods list with nothing
 // in it is null. Error replies also carry a "RequestId". Every error is HTTP
 // 400 except throttling (429) and the injected 5xx (503). Any path other than
-// /gpubms/v1[/] is a plain 404.
+// /gpubms/v1[/] and /vpc[/] is a plain 404.
 //
 // # Checks on every request, in order
 //
@@ -79,13 +80,45 @@
 // to one with CustomPartitionSize, Password not 8 to 64 characters (the
 // contract's own rule), a non-numeric AssignHostNo, a VpcId or NetId longer
 // than 64 bytes, EipIdList or Segments whose length is not Amount, a private
-// IP that is malformed or already used in the VPC, PageNumber below 1,
+// IP that is malformed, already used in the subnet, outside the subnet or
+// one of its reserved addresses (network, gateway, broadcast), PageNumber below 1,
 // PageSize outside 1..1000, a repeated or more than 100 ResourceIds). Amount
 // above 100 is AmountOversize. An unknown image (or one not offered for the
 // server's region and compute) is ImageNotFound, an unknown server
 // InstanceNotFound, an unknown or expired task DataNotExists. Passwords are
 // checked and dropped: never stored, logged or echoed (a type error names the
 // field, never its value).
+//
+// # Networks
+//
+// The network API's three reads, DescribeVPC, DescribeSubnet and
+// DescribeEIP, are POSTs with a JSON body on /vpc/, checked like the GPU
+// API's requests; the GPU actions are not there, nor these on /gpubms/v1/
+// (InvalidAction). A GPU RegionId is a zone (AvailableZoneCode) and its
+// region (RegionCode) is the zone without its last "_X" part ([RegionCode]).
+// Each region has one VPC (a /16) with a subnet per zone (a /17), seeded and
+// the same in every Emulator: CN_Hohhot_B has VPC
+// f91084b4-050d-11ef-b98e-4637f0e9cd45 with subnet
+// f9129e16-050d-11ef-b98e-4637f0e9cd45 (10.15.0.0/17) and CN_SJZ_B VPC
+// b2ca7892-a329-11ef-943a-66fdd349a9b1 with subnet
+// b2cc9168-a329-11ef-943a-66fdd349a9b1, as in the provider's examples;
+// CN_Qingyang_A has two subnets (a create there must choose); the Hohhot VPC
+// also has a subnet in CN_Hohhot_A, where no GPU is sold. [DefaultNetwork]
+// names a zone's first one. The VPC name is spelled VPCNmae, as the
+// provider's reference does. A page holds 20 VPCs or subnets; DescribeSubnet's
+// PageNumber is a string, as documented. UsedIPNum counts the servers in the
+// subnet.
+//
+// Each region has [EIPsPerRegion] EIPs (Hohhot's first is
+// 8e2330bc-fbc5-11ee-a916-8a891739d466, 60.165.239.111). CreateGpuInstance
+// checks VpcNetWork: a VpcId that is not a VPC of the zone's region is
+// VdcNotFound, a NetId that is not a subnet of that VPC in the zone
+// PipeIdNotFound. With ReserveEip, each EIP of EipIdList must be the
+// region's (DataNotExists) and unbound (ParameterInvalid); without the list
+// the first unbound ones are taken, IpNotEnough when too few are left. An EIP
+// stays bound while its server exists; DescribeEIP shows IsBind and
+// BindResourceInfo, and the servers' network cards the address and carrier
+// (EipLinkType). Private addresses are handed out from the subnet.
 //
 // # Servers and tasks
 //

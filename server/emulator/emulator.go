@@ -32,11 +32,10 @@ type Emulator struct {
 	servers  map[string]*server
 	stock    map[string]int // compute id → PurchaseNum
 	tasks    map[string]*task
-	pending  []*task // unfinished, in due order
-	finished []*task // finished, in end order
-	seq      uint64  // servers ever created
-	ipNext   uint32
-	eipNext  uint32
+	pending  []*task           // unfinished, in due order
+	finished []*task           // finished, in end order
+	seq      uint64            // servers ever created
+	ipNext   map[string]uint32 // subnet id → its address counter
 }
 
 // New returns an Emulator configured by opts over the defaults. It logs a
@@ -63,6 +62,7 @@ func New(opts ...Option) (*Emulator, error) {
 		servers: map[string]*server{},
 		stock:   map[string]int{},
 		tasks:   map[string]*task{},
+		ipNext:  map[string]uint32{},
 	}
 	for id, c := range computeByID {
 		e.stock[id] = c.stock
@@ -122,7 +122,12 @@ type reply struct {
 
 // ServeHTTP serves one request of the provider's protocol.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/gpubms/v1/" && r.URL.Path != "/gpubms/v1" {
+	table := actions
+	switch r.URL.Path {
+	case "/gpubms/v1/", "/gpubms/v1":
+	case "/vpc/", "/vpc":
+		table = vpcActions
+	default:
 		http.NotFound(w, r)
 		return
 	}
@@ -136,7 +141,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.injectFault(w, name) {
 		return
 	}
-	data, act, err := e.serve(w, r, q, qerr, name)
+	data, act, err := e.serve(w, r, table, q, qerr, name)
 	if err != nil {
 		var ae *apiError
 		if !errors.As(err, &ae) {
@@ -162,14 +167,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, q url.Values, qerr error, name string) (any, action, error) {
+func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, table map[string]action, q url.Values, qerr error, name string) (any, action, error) {
 	if qerr != nil {
 		return nil, action{}, apiErr(codeParameterInvalid, "查询字符串格式错误")
 	}
 	if err := e.authenticate(r.Method, q); err != nil {
 		return nil, action{}, err
 	}
-	act, ok := actions[name]
+	act, ok := table[name]
 	if !ok {
 		return nil, act, apiErr(codeInvalidAction, "不支持的Action")
 	}

@@ -79,6 +79,7 @@ type call struct {
 	action string
 	params any    // url.Values for GET actions, the JSON body for POST ones ([]byte: raw)
 	method string // default: the action's
+	path   string // default: the action's API, /gpubms/v1/ or /vpc/
 	key    string
 	secret string
 	nonce  string
@@ -106,6 +107,16 @@ func (c call) request(h *harness) *http.Request {
 		method = http.MethodGet
 		if a, ok := actions[c.action]; ok {
 			method = a.method
+		}
+		if a, ok := vpcActions[c.action]; ok {
+			method = a.method
+		}
+	}
+	path := c.path
+	if path == "" {
+		path = "/gpubms/v1/"
+		if _, ok := vpcActions[c.action]; ok {
+			path = "/vpc/"
 		}
 	}
 	q := url.Values{}
@@ -151,7 +162,7 @@ func (c call) request(h *harness) *http.Request {
 		c.after(signed)
 		raw = signed.Encode()
 	}
-	r := httptest.NewRequest(method, "/gpubms/v1/?"+raw, body)
+	r := httptest.NewRequest(method, path+"?"+raw, body)
 	if body != nil {
 		r.Header.Set("Content-Type", "application/json")
 	}
@@ -259,10 +270,22 @@ type (
 )
 
 // createBody is a valid CreateGpuInstance body for 7685's compute.
+// The seeded network of CN_Hohhot_B: one VPC, one subnet there.
+const (
+	hohhotVPC    = "f91084b4-050d-11ef-b98e-4637f0e9cd45"
+	hohhotSubnet = "f9129e16-050d-11ef-b98e-4637f0e9cd45"
+)
+
+// The seeded network of CN_Qingyang_A: one VPC with two subnets there.
+var (
+	qingyangVPC     = seedID("vpc", "default-qingyang")
+	qingyangSubnets = []string{seedID("subnet", "qingyang-a-1"), seedID("subnet", "qingyang-a-2")}
+)
+
 func createBody(amount int) map[string]any {
 	return map[string]any{
 		"RegionId":           "CN_Hohhot_B",
-		"VpcNetWork":         map[string]any{"VpcId": "vpc-a", "NetId": "net-a"},
+		"VpcNetWork":         map[string]any{"VpcId": hohhotVPC, "NetId": hohhotSubnet},
 		"Password":           "Tester@123",
 		"InstanceName":       "bms",
 		"InstanceChargeType": "PostPaid",

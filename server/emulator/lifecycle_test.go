@@ -21,7 +21,7 @@ func TestLifecycle(t *testing.T) {
 	body["InstanceChargeType"] = "PrePaid"
 	body["PrepaidMonth"] = 1
 	body["BondMode"] = "bond6"
-	body["VpcNetWork"] = map[string]any{"VpcId": "vpc-a", "NetId": "net-a", "ReserveEip": true}
+	body["VpcNetWork"] = map[string]any{"VpcId": hohhotVPC, "NetId": hohhotSubnet, "ReserveEip": true}
 
 	taskID, ids := h.create(body)
 	if len(ids) != 2 {
@@ -293,6 +293,7 @@ func TestCreateValidation(t *testing.T) {
 		{"sold out", edit(func(m map[string]any) {
 			m["RegionId"], m["GoodsId"], m["ComputeId"], m["Amount"] = "CN_SJZ_B", 8520, "219a3445-bb9c-4ae9-b50d-3f83c416c626", 1
 			m["ImageId"] = "bd597daa-2157-4a6f-8e29-8c212eb86tes"
+			m["VpcNetWork"] = map[string]any{"VpcId": "b2ca7892-a329-11ef-943a-66fdd349a9b1", "NetId": "b2cc9168-a329-11ef-943a-66fdd349a9b1"}
 		}), codeNotSufficient},
 		{"more than in stock", edit(func(m map[string]any) { m["Amount"] = 11 }), codeNotSufficient},
 	}
@@ -345,21 +346,27 @@ func TestNamesAndAddresses(t *testing.T) {
 		t.Errorf("names past 999: got %v, want x999 x1000", got)
 	}
 
-	seg := func(vpc string, addrs ...string) map[string]any {
+	seg := func(addrs ...string) map[string]any {
 		b := createBody(len(addrs))
 		var segs []map[string]any
 		for _, a := range addrs {
 			segs = append(segs, map[string]any{"SegmentId": "seg", "Address": a})
 		}
-		b["VpcNetWork"] = map[string]any{"VpcId": vpc, "NetId": "n", "Segments": segs}
+		b["VpcNetWork"] = map[string]any{"VpcId": hohhotVPC, "NetId": hohhotSubnet, "Segments": segs}
 		return b
 	}
-	_, ids := h.create(seg("vpc-s", "10.15.0.5"))
-	if got := h.detail(ids[0]).Networks.NetworkCards[0].IPAddress; got != "10.15.0.5" {
-		t.Errorf("segment address: got %s, want 10.15.0.5", got)
+	_, ids := h.create(seg("10.15.100.5"))
+	if got := h.detail(ids[0]).Networks.NetworkCards[0].IPAddress; got != "10.15.100.5" {
+		t.Errorf("segment address: got %s, want 10.15.100.5", got)
 	}
-	h.fails("CreateGpuInstance", seg("vpc-s", "10.15.0.5"), codeParameterInvalid)
-	h.create(seg("vpc-other", "10.15.0.5"))
+	h.fails("CreateGpuInstance", seg("10.15.100.5"), codeParameterInvalid)
+	h.fails("CreateGpuInstance", seg("10.15.0.2"), codeParameterInvalid) // the first server's
+	// The subnet is 10.15.0.0/17: its network, gateway and broadcast
+	// addresses are reserved, and an address outside it is refused.
+	for _, ip := range []string{"10.15.0.0", "10.15.0.1", "10.15.127.255", "10.15.128.9", "10.16.0.5"} {
+		h.fails("CreateGpuInstance", seg(ip), codeParameterInvalid)
+	}
+	h.create(seg("10.15.127.254"))
 
 	var list gpuList
 	h.ok("DescribeGpu", nil, &list)
@@ -376,14 +383,15 @@ func TestNamesAndAddresses(t *testing.T) {
 func TestPagingAndFilters(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, WithTaskDelay(0))
-	body := func(name, vpc string, amount int) map[string]any {
-		b := createBody(amount)
-		b["InstanceName"] = name
-		b["VpcNetWork"] = map[string]any{"VpcId": vpc, "NetId": "n"}
-		return b
+	b := createBody(5) // in the Hohhot VPC
+	b["InstanceName"] = "train"
+	h.create(b)
+	infer := map[string]any{ // in the Qingyang VPC
+		"RegionId": "CN_Qingyang_A", "VpcNetWork": map[string]any{"VpcId": qingyangVPC, "NetId": qingyangSubnets[1]},
+		"Password": "Tester@123", "InstanceName": "infer", "InstanceChargeType": "PostPaid",
+		"ComputeId": "c3b0c9d2-7e41-4f0a-9a35-2f1e6b7d8c01", "GoodsId": 8001, "ImageId": "7e1c2f30-6a7b-4c55-9b0e-3d2a1f0e9c11", "Amount": 2,
 	}
-	h.create(body("train", "vpc-a", 5))
-	h.create(body("infer", "vpc-b", 2))
+	h.create(infer)
 	names := func(h *harness, q url.Values) (gpuList, []string) {
 		var l gpuList
 		h.ok("DescribeGpu", q, &l)
@@ -406,8 +414,8 @@ func TestPagingAndFilters(t *testing.T) {
 		{"past the end", url.Values{"PageSize": {"3"}, "PageNumber": {"9"}}, nil, 7, 3, 3, 9},
 		{"name substring", url.Values{"Name": {"rain"}}, []string{"train001", "train002", "train003", "train004", "train005"}, 5, 1, 500, 1},
 		{"exact name", url.Values{"Name": {"infer002"}}, []string{"infer002"}, 1, 1, 500, 1},
-		{"vpc", url.Values{"AppId": {"vpc-b"}}, []string{"infer001", "infer002"}, 2, 1, 500, 1},
-		{"vpc and name", url.Values{"AppId": {"vpc-b"}, "Name": {"train"}}, nil, 0, 0, 500, 1},
+		{"vpc", url.Values{"AppId": {qingyangVPC}}, []string{"infer001", "infer002"}, 2, 1, 500, 1},
+		{"vpc and name", url.Values{"AppId": {qingyangVPC}, "Name": {"train"}}, nil, 0, 0, 500, 1},
 		{"unknown vpc", url.Values{"AppId": {"vpc-z"}}, nil, 0, 0, 500, 1},
 	}
 	for _, tt := range tests {
@@ -569,34 +577,5 @@ func TestConcurrentCreatesRespectStock(t *testing.T) {
 	}
 	if got := h.stock("CN_Hohhot_B", "8fbdb61e-b941-46db-89f6-f8953b278ec9"); got != 0 {
 		t.Errorf("stock: got %d, want 0", got)
-	}
-}
-
-// TestEIPsStayUnique proves an EIP is never handed out twice, even once the
-// allocator has gone round its whole range (a long-lived emulator that has
-// created tens of thousands of servers).
-func TestEIPsStayUnique(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, WithTaskDelay(0))
-	body := func() map[string]any {
-		b := createBody(2)
-		b["VpcNetWork"] = map[string]any{"VpcId": "vpc-a", "NetId": "net-a", "ReserveEip": true}
-		return b
-	}
-	_, first := h.create(body())
-	h.e.mu.Lock()
-	h.e.eipNext = 256 * 250 // the allocator has gone round its range: it starts over
-	h.e.mu.Unlock()
-	_, second := h.create(body())
-	seen := map[string]string{}
-	for _, id := range append(first, second...) {
-		eip := h.detail(id).Networks.NetworkCards[0].EipAddress
-		if eip == "" {
-			t.Fatalf("%s: no EIP, want one", id)
-		}
-		if other, dup := seen[eip]; dup {
-			t.Errorf("EIP %s given to %s and %s", eip, other, id)
-		}
-		seen[eip] = id
 	}
 }

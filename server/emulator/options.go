@@ -108,7 +108,7 @@ const (
 	DefaultMaxNonces     = 100_000
 	DefaultTaskRetention = time.Hour
 
-	// MaxMaxServers bounds WithMaxServers (private addresses come from one /16).
+	// MaxMaxServers bounds WithMaxServers (private addresses come from one subnet, at least a /18).
 	MaxMaxServers = 10_000
 	// maxFinishedTasks bounds the finished tasks kept for DescribeGpuTask.
 	maxFinishedTasks = 10_000

@@ -42,13 +42,19 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 // BaseURL is the provider base URL of an emulator served on ln, such as
 // http://127.0.0.1:8099/gpubms/v1. A wildcard address (":8099" listens on
 // all of them) is named by 127.0.0.1.
-func BaseURL(ln net.Listener) string {
+func BaseURL(ln net.Listener) string { return origin(ln) + "/gpubms/v1" }
+
+// VPCBaseURL is the base URL of the network (VPC) API of an emulator served
+// on ln, such as http://127.0.0.1:8099/vpc.
+func VPCBaseURL(ln net.Listener) string { return origin(ln) + "/vpc" }
+
+func origin(ln net.Listener) string {
 	host, port, err := net.SplitHostPort(ln.Addr().String())
 	if err != nil {
-		return "http://" + ln.Addr().String() + "/gpubms/v1"
+		return "http://" + ln.Addr().String()
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/gpubms/v1"
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -3,7 +3,6 @@ package emulator
 import (
 	"fmt"
 	"hash/fnv"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -47,6 +46,8 @@ type server struct {
 	compute         *compute
 	image           *image
 	vpcID           string
+	subnet          *subnet
+	eipID           string // "" without an EIP
 	chargeType      string
 	autoRenew       int
 	bondMode        string
@@ -57,8 +58,9 @@ type server struct {
 }
 
 type nic struct {
-	id, vlan, ip, netmask, gateway, eip string
-	macs                                [2]string
+	id, vlan, ip, netmask, gateway string
+	eip, eipLink                   string // the EIP's address and carrier; "" without one
+	macs                           [2]string
 }
 
 type volume struct {
@@ -188,30 +190,29 @@ func (e *Emulator) transition(now time.Time, ss []*server, from []string, via, n
 	return tasks, nil
 }
 
-// usedAddrs returns the private addresses taken in vpc and the EIPs taken
-// anywhere. Must hold e.mu.
-func (e *Emulator) usedAddrs(vpc string) (private, eips map[string]bool) {
-	private, eips = map[string]bool{}, map[string]bool{}
+// usedAddrs returns the private addresses taken in sn. Must hold e.mu.
+func (e *Emulator) usedAddrs(sn *subnet) map[string]bool {
+	used := map[string]bool{}
 	for _, s := range e.servers {
-		if s.vpcID == vpc {
-			private[s.nic.ip] = true
-		}
-		if s.nic.eip != "" {
-			eips[s.nic.eip] = true
+		if s.subnet == sn {
+			used[s.nic.ip] = true
 		}
 	}
-	return private, eips
+	return used
 }
 
-// allocAddr picks the next address of the 62 500 in prefix (a /16; .2 to .251
-// of each /24), from *next on, that is not in used, and marks it used. It
-// cannot loop long: used holds at most MaxMaxServers addresses. next is one
-// of the Emulator's counters: must hold e.mu.
-func allocAddr(next *uint32, prefix string, used map[string]bool) string {
+// allocAddr picks the next address of sn (.2 to .251 of each /24 in it),
+// from the subnet's counter on, that is not in used, and marks it used. It
+// cannot loop long: a subnet holds at least 16 000 such addresses (a /18)
+// and used at most MaxMaxServers. Must hold e.mu.
+func (e *Emulator) allocAddr(sn *subnet, used map[string]bool) string {
+	base := sn.segment.Masked().Addr().As4()
+	blocks := uint32(1) << (24 - sn.segment.Bits())
 	for {
-		n := *next % (256 * 250)
-		*next++
-		a := fmt.Sprintf("%s.%d.%d", prefix, n/250, n%250+2)
+		n := e.ipNext[sn.id] % (blocks * 250)
+		e.ipNext[sn.id]++
+		block := uint32(base[1])<<8 | uint32(base[2]) + n/250
+		a := fmt.Sprintf("%d.%d.%d.%d", base[0], byte(block>>8), byte(block), n%250+2)
 		if !used[a] {
 			used[a] = true
 			return a
@@ -219,19 +220,20 @@ func allocAddr(next *uint32, prefix string, used map[string]bool) string {
 	}
 }
 
-// newNIC builds the network card of server seq in vpc with private address
-// ip and EIP eip ("" for none).
-func newNIC(seq uint64, vpc, ip, eip string) nic {
-	a := netip.MustParseAddr(ip).As4()
+// newNIC builds the network card of server seq in subnet sn with private
+// address ip and EIP eip (nil for none).
+func newNIC(seq uint64, sn *subnet, ip string, eip *eipInfo) nic {
 	h := fnv.New32a()
-	h.Write([]byte(vpc))
+	h.Write([]byte(sn.id))
 	n := nic{
 		id:      uuid.NewString(),
 		vlan:    fmt.Sprint(1000 + h.Sum32()%3000),
 		ip:      ip,
-		netmask: "255.255.255.0",
-		gateway: fmt.Sprintf("%d.%d.%d.1", a[0], a[1], a[2]),
-		eip:     eip,
+		netmask: netmask(sn.segment),
+		gateway: sn.gateway().String(),
+	}
+	if eip != nil {
+		n.eip, n.eipLink = eip.ip, linkType(eip.bandwidthType)
 	}
 	for i := range n.macs {
 		m := seq*2 + uint64(i)

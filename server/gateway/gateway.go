@@ -153,6 +153,7 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 	g := &gateway{opts: o, json: jsonpb, routes: routeTable(
 		gpubmsv1.File_gpubms_v1_gpubms_proto.Services(),
 		gpubmsv1.File_gpubms_v1_fleet_proto.Services(),
+		gpubmsv1.File_gpubms_v1_network_proto.Services(),
 	)}
 	muxOpts := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{jsonpb}),
@@ -190,6 +191,9 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 	}
 	if err := gpubmsv1.RegisterFleetServiceHandlerClient(ctx, g.mux, gpubmsv1.NewFleetServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("gateway: register FleetService: %w", err)
+	}
+	if err := gpubmsv1.RegisterNetworkServiceHandlerClient(ctx, g.mux, gpubmsv1.NewNetworkServiceClient(conn)); err != nil {
+		return nil, fmt.Errorf("gateway: register NetworkService: %w", err)
 	}
 
 	root := http.NewServeMux()

@@ -38,9 +38,10 @@ const (
 
 // CacheTTLs is how long a reply of each catalogue action stays fresh in the
 // cache: DescribeGpuRegions, DescribeGpuGoods, DescribeGpuImage and
-// DescribeGpuGoodsPrice. 0 leaves that kind uncached.
+// DescribeGpuGoodsPrice, and the network reads (DescribeVPC, DescribeSubnet,
+// DescribeEIP). 0 leaves that kind uncached.
 type CacheTTLs struct {
-	Regions, Goods, Images, Prices time.Duration
+	Regions, Goods, Images, Prices, Networks time.Duration
 }
 
 // ttl is the time to live of the action's replies; 0 for an action that is
@@ -55,6 +56,8 @@ func (t CacheTTLs) ttl(action string) time.Duration {
 		return t.Images
 	case ActionDescribeGpuGoodsPrice:
 		return t.Prices
+	case ActionDescribeVPC, ActionDescribeSubnet, ActionDescribeEIP:
+		return t.Networks
 	}
 	return 0
 }

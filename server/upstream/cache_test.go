@@ -621,8 +621,10 @@ func TestCacheEviction(t *testing.T) {
 // TestCacheOptionsValidated: a negative TTL is refused.
 func TestCacheOptionsValidated(t *testing.T) {
 	t.Parallel()
-	if _, err := New("", "AK", "s", WithCache(CacheTTLs{Goods: -time.Second})); err == nil {
-		t.Error("New: got no error for a negative TTL")
+	for _, ttls := range []CacheTTLs{{Goods: -time.Second}, {Networks: -time.Second}} {
+		if _, err := New("", "AK", "s", WithCache(ttls)); err == nil {
+			t.Errorf("New: got no error for the negative TTL of %+v", ttls)
+		}
 	}
 	if _, err := New("", "AK", "s", withCacheEntries(0)); err == nil {
 		t.Error("New: got no error for a cache of 0 entries")

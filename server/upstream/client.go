@@ -40,9 +40,10 @@ import (
 // callers: callers must treat replies of the Describe actions as read-only
 // (copy before changing one). Mutating actions are never shared.
 type Client struct {
-	base   string // base URL without a trailing slash
-	prefix string // base + "/?": every request URL starts with it
-	keyID  string
+	base      string // base URL without a trailing slash
+	prefix    string // base + "/?": every request URL starts with it
+	vpcPrefix string // the same, of the network (VPC) API
+	keyID     string
 	// signer holds the secret (derived, in its HMAC states); it prints as
 	// a redaction, and behind a pointer as an address.
 	signer *signature.Signer
@@ -82,6 +83,13 @@ func New(baseURL, accessKeyID string, secret Secret, opts ...Option) (*Client, e
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		errs = append(errs, errors.New("base url must have no query, fragment or user info"))
 	}
+	vpcURL := o.vpcBaseURL
+	if vpcURL == "" {
+		vpcURL = DefaultVPCBaseURL
+	}
+	if v, err := url.Parse(vpcURL); err != nil || (v.Scheme != "http" && v.Scheme != "https") || v.Host == "" || v.RawQuery != "" || v.ForceQuery || v.Fragment != "" || v.User != nil {
+		errs = append(errs, fmt.Errorf("vpc base url %q must be absolute http(s), with no query, fragment or user info", vpcURL))
+	}
 	if strings.TrimSpace(accessKeyID) == "" {
 		errs = append(errs, errors.New("access key id is empty"))
 	}
@@ -104,16 +112,17 @@ func New(baseURL, accessKeyID string, secret Secret, opts ...Option) (*Client, e
 	}
 	base := strings.TrimRight(baseURL, "/")
 	return &Client{
-		base:    base,
-		prefix:  base + "/?",
-		keyID:   accessKeyID,
-		signer:  signature.NewSigner(string(secret)),
-		hc:      hc,
-		log:     log,
-		opts:    o,
-		cache:   newReplyCache(o.cacheEntries),
-		flights: new(flightGroup),
-		epoch:   new(atomic.Uint64),
+		base:      base,
+		prefix:    base + "/?",
+		vpcPrefix: strings.TrimRight(vpcURL, "/") + "/?",
+		keyID:     accessKeyID,
+		signer:    signature.NewSigner(string(secret)),
+		hc:        hc,
+		log:       log,
+		opts:      o,
+		cache:     newReplyCache(o.cacheEntries),
+		flights:   new(flightGroup),
+		epoch:     new(atomic.Uint64),
 	}, nil
 }
 
@@ -198,6 +207,7 @@ type call struct {
 	body    any               // POST body; nil for GET
 	payload []byte            // body marshalled (by encode), sent by every attempt
 	read    bool              // reads are retried; mutating actions never are
+	vpc     bool              // an action of the network (VPC) API, at its own base URL
 }
 
 // encode marshals a POST call's body, once for all its attempts.
@@ -303,7 +313,11 @@ func (c *Client) newRequest(rctx context.Context, k call) (*http.Request, error)
 	params := append(stack[:0], k.query...)
 	params = signature.AppendCommon(params, k.action, c.keyID, c.opts.nonce(), c.opts.now())
 	bp := urlPool.Get().(*[]byte)
-	b := append((*bp)[:0], c.prefix...)
+	prefix := c.prefix
+	if k.vpc {
+		prefix = c.vpcPrefix
+	}
+	b := append((*bp)[:0], prefix...)
 	b = c.signer.AppendSignedQuery(b, k.method, params)
 	target := string(b)
 	if cap(b) <= 4<<10 {

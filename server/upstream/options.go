@@ -18,6 +18,9 @@ const (
 	// DefaultBaseURL is the provider's GPU bare-metal endpoint. Other regions
 	// of the provider use other hosts, hence New's baseURL argument.
 	DefaultBaseURL = "https://api.capitalonline.net/gpubms/v1"
+	// DefaultVPCBaseURL is the provider's network (VPC) API: another host
+	// and path than the GPU API's, same signature and envelope.
+	DefaultVPCBaseURL = "https://cdsapi.capitalonline.net/vpc"
 	// DefaultTimeout bounds a call (all its attempts) whose context carries no
 	// deadline.
 	DefaultTimeout = 30 * time.Second
@@ -37,6 +40,7 @@ const (
 type Option func(*options)
 
 type options struct {
+	vpcBaseURL       string
 	httpClient       *http.Client
 	defaultTimeout   time.Duration
 	maxAttempts      int
@@ -103,7 +107,7 @@ func (o *options) validate() error {
 	if o.nonce == nil {
 		errs = append(errs, errors.New("nonce source must not be nil"))
 	}
-	if t := o.cacheTTL; t.Regions < 0 || t.Goods < 0 || t.Images < 0 || t.Prices < 0 {
+	if t := o.cacheTTL; t.Regions < 0 || t.Goods < 0 || t.Images < 0 || t.Prices < 0 || t.Networks < 0 {
 		errs = append(errs, fmt.Errorf("cache ttls %+v must not be negative", t))
 	}
 	if o.cacheEntries < 1 {
@@ -111,6 +115,10 @@ func (o *options) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// WithVPCBaseURL sets the base URL of the provider's network (VPC) API
+// (default DefaultVPCBaseURL).
+func WithVPCBaseURL(u string) Option { return func(o *options) { o.vpcBaseURL = u } }
 
 // WithHTTPClient sends requests with hc instead of the default client (a
 // pooled transport with dial, TLS-handshake and response-header timeouts,

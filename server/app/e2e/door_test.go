@@ -241,7 +241,7 @@ func TestTokensFileReload(t *testing.T) {
 
 	// A call in flight across the reload: a watch of a running task.
 	o := findOffer(t, h.withToken(t, opsToken), 1)
-	created, err := h.c.CreateGpuInstance(old, o.createRequest("reload", "vpc-reload", 1))
+	created, err := h.c.CreateGpuInstance(old, o.createRequest("reload", 1))
 	if err != nil {
 		t.Fatalf("CreateGpuInstance: %v", err)
 	}
@@ -910,7 +910,7 @@ func TestWatchCap(t *testing.T) {
 	})
 	quietClient := h.withToken(t, quietToken)
 	o := findOffer(t, quietClient, 1)
-	created, err := quietClient.CreateGpuInstance(ctx(t), o.createRequest("watched", "vpc-watch", 1))
+	created, err := quietClient.CreateGpuInstance(ctx(t), o.createRequest("watched", 1))
 	if err != nil {
 		t.Fatalf("CreateGpuInstance: %v", err)
 	}

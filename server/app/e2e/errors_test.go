@@ -28,12 +28,14 @@ const (
 	docGoods   = 7685
 	docCompute = "8fbdb61e-b941-46db-89f6-f8953b278ec9"
 	docImage   = "d32af696-5774-4936-8f09-e9f4cf069b31"
+	docVPC     = "f91084b4-050d-11ef-b98e-4637f0e9cd45" // the emulator's network of docRegion
+	docSubnet  = "f9129e16-050d-11ef-b98e-4637f0e9cd45"
 )
 
 // docCreate is a valid order of the documented goods.
 func docCreate() *gpubmsv1.CreateGpuInstanceRequest {
 	return &gpubmsv1.CreateGpuInstanceRequest{
-		RegionId: docRegion, VpcNetwork: &gpubmsv1.VpcNetwork{VpcId: "vpc-e2e", NetId: "net-e2e"},
+		RegionId: docRegion, VpcNetwork: &gpubmsv1.VpcNetwork{VpcId: docVPC, NetId: docSubnet},
 		Password: createPassword, InstanceName: "err", InstanceChargeType: "PostPaid",
 		ComputeId: docCompute, GoodsId: docGoods, ImageId: docImage, Raid: proto.Int32(0), Amount: 1,
 	}
@@ -71,7 +73,7 @@ func TestErrors(t *testing.T) {
 	if overStock > 100 {
 		t.Fatalf("compute %s has %d in stock: cannot order more within the amount limit", o.compute.GetId(), overStock-1)
 	}
-	created, err := h.c.CreateGpuInstance(ctx(t), o.createRequest("errsrv", "vpc-e2e-err", 1))
+	created, err := h.c.CreateGpuInstance(ctx(t), o.createRequest("errsrv", 1))
 	if err != nil {
 		t.Fatalf("CreateGpuInstance: %v", err)
 	}
@@ -206,7 +208,7 @@ func TestErrors(t *testing.T) {
 				}},
 			{name: "more than in stock", method: "CreateGpuInstance", code: codes.ResourceExhausted, reason: "NotSufficient", reqs: 1,
 				call: func(c context.Context, cl *client) error {
-					req := o.createRequest("over", "vpc-e2e-over", overStock)
+					req := o.createRequest("over", overStock)
 					_, err := cl.CreateGpuInstance(c, req)
 					return err
 				}},
@@ -241,7 +243,7 @@ func TestErrors(t *testing.T) {
 	t.Run("HTTP", func(t *testing.T) {
 		createBody := func(amount int32) map[string]any {
 			return map[string]any{
-				"region_id": o.regionID, "vpc_network": map[string]any{"vpc_id": "vpc-e2e-http", "net_id": "net-e2e"},
+				"region_id": o.regionID, "vpc_network": map[string]any{"vpc_id": o.vpcID, "net_id": o.netID},
 				"password": createPassword, "instance_name": "httperr", "instance_charge_type": o.chargeType,
 				"compute_id": o.compute.GetId(), "goods_id": o.goodsID, "image_id": o.images[0].GetId(), "amount": amount,
 			}

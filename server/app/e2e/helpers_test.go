@@ -155,7 +155,7 @@ func start(t *testing.T, opts ...option) *harness {
 		prov = newProvider(t, cfg.EmulatorConfig)
 	}
 	if prov != nil {
-		cfg.UpstreamURL = prov.url
+		cfg.UpstreamURL, cfg.VPCURL = prov.url, prov.vpcURL
 		cfg.Emulator = false
 		cfg.AccessKeyID, cfg.AccessKeySecret = emulatorKeyID, emulatorSecret
 	}
@@ -208,9 +208,10 @@ func start(t *testing.T, opts ...option) *harness {
 // the requests reaching it, by action, and lets a test put itself between
 // the server and the emulator.
 type provider struct {
-	url string
-	emu *emulator.Emulator
-	n   atomic.Int64
+	url    string
+	vpcURL string
+	emu    *emulator.Emulator
+	n      atomic.Int64
 
 	mu       sync.Mutex
 	byAction map[string]int
@@ -245,7 +246,7 @@ func newProvider(t *testing.T, ec emulator.Config) *provider {
 		emu.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
-	p.url = ts.URL + "/gpubms/v1"
+	p.url, p.vpcURL = ts.URL+"/gpubms/v1", ts.URL+"/vpc"
 	return p
 }
 
@@ -305,6 +306,7 @@ func (h *harness) checkNoSecrets(t *testing.T) {
 // known, so that the server's log lines of its calls can be found.
 type client struct {
 	gpubmsv1.GpuServiceClient
+	gpubmsv1.NetworkServiceClient
 	conn  *grpc.ClientConn
 	peers *peerSet
 }
@@ -334,7 +336,7 @@ func (h *harness) newClient(t *testing.T, extra ...grpc.DialOption) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &client{GpuServiceClient: gpubmsv1.NewGpuServiceClient(conn), conn: conn, peers: own}
+	return &client{GpuServiceClient: gpubmsv1.NewGpuServiceClient(conn), NetworkServiceClient: gpubmsv1.NewNetworkServiceClient(conn), conn: conn, peers: own}
 }
 
 // ctx is a context bounding one step of a test.
@@ -713,6 +715,8 @@ type offer struct {
 	chargeType string
 	compute    *gpubmsv1.Compute
 	images     []*gpubmsv1.Image // public, offered for the compute
+	vpcID      string            // the first VPC and subnet FindNetworks answers for the region
+	netID      string
 }
 
 // findOffer walks regions → goods → images and returns the first compute
@@ -729,6 +733,14 @@ func findOffer(t *testing.T, c *client, minStock int32) offer {
 		if err != nil {
 			t.Fatalf("DescribeGpuGoods(%s): %v", r.GetRegionId(), err)
 		}
+		nets, err := c.FindNetworks(ctx(t), &gpubmsv1.FindNetworksRequest{RegionId: r.GetRegionId()})
+		if err != nil {
+			t.Fatalf("FindNetworks(%s): %v", r.GetRegionId(), err)
+		}
+		if len(nets.GetVpcs()) == 0 || len(nets.GetVpcs()[0].GetSubnets()) == 0 {
+			continue
+		}
+		vpcID, netID := nets.GetVpcs()[0].GetVpc().GetVpcId(), nets.GetVpcs()[0].GetSubnets()[0].GetSubnetId()
 		for _, list := range []struct {
 			charge string
 			goods  []*gpubmsv1.Goods
@@ -742,12 +754,12 @@ func findOffer(t *testing.T, c *client, minStock int32) offer {
 					if distinctNames(ims) < 2 {
 						continue
 					}
-					return offer{r.GetRegionId(), g.GetGoodsId(), list.charge, cp, ims}
+					return offer{r.GetRegionId(), g.GetGoodsId(), list.charge, cp, ims, vpcID, netID}
 				}
 			}
 		}
 	}
-	t.Fatalf("no compute with %d in stock and two public images in the catalogue", minStock)
+	t.Fatalf("no compute with %d in stock and two public images, in a region with a network, in the catalogue", minStock)
 	return offer{}
 }
 
@@ -791,11 +803,12 @@ func secondImage(t *testing.T, ims []*gpubmsv1.Image, first *gpubmsv1.Image) *gp
 	return nil
 }
 
-// createRequest orders amount servers of o, with an explicit RAID 0.
-func (o offer) createRequest(name, vpc string, amount int32) *gpubmsv1.CreateGpuInstanceRequest {
+// createRequest orders amount servers of o in its network, with an
+// explicit RAID 0.
+func (o offer) createRequest(name string, amount int32) *gpubmsv1.CreateGpuInstanceRequest {
 	req := &gpubmsv1.CreateGpuInstanceRequest{
 		RegionId:           o.regionID,
-		VpcNetwork:         &gpubmsv1.VpcNetwork{VpcId: vpc, NetId: "net-e2e"},
+		VpcNetwork:         &gpubmsv1.VpcNetwork{VpcId: o.vpcID, NetId: o.netID},
 		Password:           createPassword,
 		InstanceName:       name,
 		InstanceChargeType: o.chargeType,

@@ -20,7 +20,7 @@ import (
 // the routes of the proto's google.api.http annotations and snake_case
 // field names both ways.
 func testLifecycleHTTP(t *testing.T, h *harness) {
-	const name, vpc = "httplc", "vpc-e2e-http"
+	const name = "httplc"
 
 	// Catalogue: the first compute with two in stock and two images.
 	var regions gpubmsv1.DescribeGpuRegionsResponse
@@ -66,6 +66,13 @@ func testLifecycleHTTP(t *testing.T, h *harness) {
 	if compute == nil {
 		t.Fatal("no compute with two in stock and two public images over HTTP")
 	}
+	// The network to create in: the region's first VPC and subnet.
+	var nets gpubmsv1.FindNetworksResponse
+	raw := h.httpOK(t, http.MethodGet, "/v1/regions/"+region+"/networks", nil, &nets)
+	if len(nets.GetVpcs()) == 0 || len(nets.GetVpcs()[0].GetSubnets()) == 0 {
+		t.Fatalf("region %s has no network: %s", region, raw)
+	}
+	vpc, subnet := nets.GetVpcs()[0].GetVpc().GetVpcId(), nets.GetVpcs()[0].GetSubnets()[0].GetSubnetId()
 
 	t.Run("price", func(t *testing.T) {
 		var p gpubmsv1.DescribeGpuGoodsPriceResponse
@@ -84,7 +91,7 @@ func testLifecycleHTTP(t *testing.T, h *harness) {
 	// Create two servers numbered from 7, with an explicit raid 0.
 	body := map[string]any{
 		"region_id":            region,
-		"vpc_network":          map[string]any{"vpc_id": vpc, "net_id": "net-e2e"},
+		"vpc_network":          map[string]any{"vpc_id": vpc, "net_id": subnet},
 		"password":             createPassword,
 		"instance_name":        name,
 		"assign_host_no":       "7",
@@ -99,7 +106,7 @@ func testLifecycleHTTP(t *testing.T, h *harness) {
 		body["prepaid_month"], body["auto_renew"] = 1, 0
 	}
 	var created gpubmsv1.CreateGpuInstanceResponse
-	raw := h.httpOK(t, http.MethodPost, "/v1/gpus", body, &created)
+	raw = h.httpOK(t, http.MethodPost, "/v1/gpus", body, &created)
 	if !strings.Contains(string(raw), `"task_id"`) || created.GetTaskId() == "" {
 		t.Fatalf("POST /v1/gpus: got %s, want a task_id", raw)
 	}

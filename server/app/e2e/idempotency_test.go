@@ -104,7 +104,7 @@ func TestIdempotentCreate(t *testing.T) {
 	creates := func() int { return h.provider.calls("CreateGpuInstance") }
 
 	t.Run("sequential", func(t *testing.T) {
-		req := withRequestID(o.createRequest("seq", "vpc-idem", 1), "seq-1")
+		req := withRequestID(o.createRequest("seq", 1), "seq-1")
 		before := creates()
 		first, err := h.c.CreateGpuInstance(ctx(t), req)
 		if err != nil {
@@ -122,7 +122,7 @@ func TestIdempotentCreate(t *testing.T) {
 		}
 
 		// The same request_id for another request.
-		other := withRequestID(o.createRequest("seq-other", "vpc-idem", 1), "seq-1")
+		other := withRequestID(o.createRequest("seq-other", 1), "seq-1")
 		_, err = h.c.CreateGpuInstance(ctx(t), other)
 		wantCode(t, err, codes.AlreadyExists, server.ReasonRequestIDReused)
 		if n := creates() - before; n != 1 {
@@ -131,7 +131,7 @@ func TestIdempotentCreate(t *testing.T) {
 	})
 
 	t.Run("concurrent, several connections", func(t *testing.T) {
-		req := withRequestID(o.createRequest("conc", "vpc-idem", 1), "conc-1")
+		req := withRequestID(o.createRequest("conc", 1), "conc-1")
 		clients := []*client{h.c, h.newClient(t), h.newClient(t)}
 		before := creates()
 		var wg sync.WaitGroup
@@ -159,7 +159,7 @@ func TestIdempotentCreate(t *testing.T) {
 	})
 
 	t.Run("a refused call may be tried again", func(t *testing.T) {
-		req := withRequestID(o.createRequest("refused", "vpc-idem", 1), "refused-1")
+		req := withRequestID(o.createRequest("refused", 1), "refused-1")
 		h.provider.setIntercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			if isCreate(r, readBody(r), "refused") {
 				w.Header().Set("Content-Type", "application/json")
@@ -183,7 +183,7 @@ func TestIdempotentCreate(t *testing.T) {
 	})
 
 	t.Run("the caller gives up, the call goes on", func(t *testing.T) {
-		req := withRequestID(o.createRequest("slow", "vpc-idem", 1), "slow-1")
+		req := withRequestID(o.createRequest("slow", 1), "slow-1")
 		h.provider.setIntercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			if isCreate(r, readBody(r), "slow") {
 				time.Sleep(time.Second)
@@ -208,7 +208,7 @@ func TestIdempotentCreate(t *testing.T) {
 	})
 
 	t.Run("a lost reply is never sent again", func(t *testing.T) {
-		req := withRequestID(o.createRequest("lost", "vpc-idem", 2), "lost-1")
+		req := withRequestID(o.createRequest("lost", 2), "lost-1")
 		h.provider.setIntercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			if isCreate(r, readBody(r), "lost") {
 				next.ServeHTTP(httptest.NewRecorder(), r) // the provider acts...
@@ -303,7 +303,7 @@ func TestRecordsSurviveRestart(t *testing.T) {
 	useProvider := func(c *setup) { c.provider, c.DataDir = prov, dir }
 	h1 := start(t, useProvider)
 	o := findOffer(t, h1.c, 2)
-	req := withRequestID(o.createRequest("restart", "vpc-restart", 1), "restart-1")
+	req := withRequestID(o.createRequest("restart", 1), "restart-1")
 	first, err := h1.c.CreateGpuInstance(ctx(t), req)
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +348,7 @@ func TestRecordsExpire(t *testing.T) {
 		c.IdempotencyTTL, c.MutationTimeout = 300*time.Millisecond, 100*time.Millisecond
 	})
 	o := findOffer(t, h.c, 2)
-	req := withRequestID(o.createRequest("ttl", "vpc-ttl", 1), "ttl-1")
+	req := withRequestID(o.createRequest("ttl", 1), "ttl-1")
 	if _, err := h.c.CreateGpuInstance(ctx(t), req); err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestValidateOnly(t *testing.T) {
 	}
 
 	t.Run("create", func(t *testing.T) {
-		req := o.createRequest("dry", "vpc-dry", 2)
+		req := o.createRequest("dry", 2)
 		req.ValidateOnly = true
 		req.RequestId = proto.String("dry-1")
 		req.AutoRenew = nil
@@ -448,10 +448,18 @@ func TestValidateOnly(t *testing.T) {
 		{"more than in stock", func(r *gpubmsv1.CreateGpuInstanceRequest) { r.Amount = 100 }, codes.ResourceExhausted, "amount"},
 		{"an image not offered", func(r *gpubmsv1.CreateGpuInstanceRequest) { r.ImageId = "no-such-image" }, codes.NotFound, "image_id"},
 		{"a compute not of the goods", func(r *gpubmsv1.CreateGpuInstanceRequest) { r.ComputeId = "no-such-compute" }, codes.NotFound, "compute_id"},
+		{"an unknown VPC", func(r *gpubmsv1.CreateGpuInstanceRequest) { r.VpcNetwork.VpcId = "no-such-vpc" }, codes.NotFound, "vpc_network.vpc_id"},
+		{"an unknown subnet", func(r *gpubmsv1.CreateGpuInstanceRequest) { r.VpcNetwork.NetId = "no-such-subnet" }, codes.NotFound, "vpc_network.net_id"},
+		{"an address outside the subnet", func(r *gpubmsv1.CreateGpuInstanceRequest) {
+			r.VpcNetwork.Segments = []*gpubmsv1.Segment{{SegmentId: "seg", Address: "192.168.7.7"}}
+		}, codes.InvalidArgument, "vpc_network.segments[0].address"},
+		{"an unknown EIP", func(r *gpubmsv1.CreateGpuInstanceRequest) {
+			r.VpcNetwork.ReserveEip, r.VpcNetwork.EipIdList = proto.Bool(true), []string{"no-such-eip"}
+		}, codes.NotFound, "vpc_network.eip_id_list[0]"},
 	} {
 		t.Run("create with "+tc.name, func(t *testing.T) {
 			before := mutations()
-			req := o.createRequest("dry-bad", "vpc-dry", 1)
+			req := o.createRequest("dry-bad", 1)
 			req.ValidateOnly = true
 			tc.edit(req)
 			_, err := h.c.CreateGpuInstance(ctx(t), req)
@@ -474,7 +482,7 @@ func TestValidateOnly(t *testing.T) {
 	}
 
 	t.Run("power and delete", func(t *testing.T) {
-		created, err := h.c.CreateGpuInstance(ctx(t), o.createRequest("drysrv", "vpc-dry", 1))
+		created, err := h.c.CreateGpuInstance(ctx(t), o.createRequest("drysrv", 1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -525,7 +533,7 @@ func TestSpendGuard(t *testing.T) {
 	t.Parallel()
 	h := start(t, withCountedProvider(), func(c *setup) { c.MaxOrderPrice = "1.00" })
 	o := findOffer(t, h.c, 1)
-	_, err := h.c.CreateGpuInstance(ctx(t), withRequestID(o.createRequest("guarded", "vpc-guard", 1), "guard-1"))
+	_, err := h.c.CreateGpuInstance(ctx(t), withRequestID(o.createRequest("guarded", 1), "guard-1"))
 	wantCode(t, err, codes.FailedPrecondition, server.ReasonOrderPriceLimit)
 	md := errorInfo(err).GetMetadata()
 	if md["trade_amount"] == "" || md["limit"] != "1.00" {
@@ -534,13 +542,13 @@ func TestSpendGuard(t *testing.T) {
 	if n := h.provider.calls("CreateGpuInstance"); n != 0 {
 		t.Errorf("%d creates reached the provider, want 0", n)
 	}
-	dry := o.createRequest("guarded", "vpc-guard", 1)
+	dry := o.createRequest("guarded", 1)
 	dry.ValidateOnly = true
 	_, err = h.c.CreateGpuInstance(ctx(t), dry)
 	wantCode(t, err, codes.FailedPrecondition, server.ReasonOrderPriceLimit)
 
 	h2 := start(t, withCountedProvider(), func(c *setup) { c.MaxOrderPrice = "100000000" })
-	if _, err := h2.c.CreateGpuInstance(ctx(t), o.createRequest("guarded", "vpc-guard", 1)); err != nil {
+	if _, err := h2.c.CreateGpuInstance(ctx(t), o.createRequest("guarded", 1)); err != nil {
 		t.Errorf("under the limit: %v", err)
 	}
 }
@@ -649,7 +657,7 @@ func TestLoadSharedRequestIDs(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range ids {
 		results[i] = make([]outcome, perID)
-		req := withRequestID(o.createRequest(fmt.Sprintf("load%02d-", i), "vpc-load", 1), fmt.Sprintf("load-%02d", i))
+		req := withRequestID(o.createRequest(fmt.Sprintf("load%02d-", i), 1), fmt.Sprintf("load-%02d", i))
 		for j := range perID {
 			wg.Add(1)
 			go func() {
@@ -738,7 +746,7 @@ func TestShutdownFinishesMutations(t *testing.T) {
 	useProvider := func(c *setup) { c.provider, c.DataDir = prov, dir }
 	h := start(t, useProvider)
 	o := findOffer(t, h.c, 1)
-	req := withRequestID(o.createRequest("drain", "vpc-drain", 1), "drain-1")
+	req := withRequestID(o.createRequest("drain", 1), "drain-1")
 	reached := make(chan struct{})
 	var once sync.Once
 	prov.setIntercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {

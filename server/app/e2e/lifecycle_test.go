@@ -50,10 +50,11 @@ func TestGpuService(t *testing.T) {
 // stop, start, reinstall, delete.
 func testLifecycleGRPC(t *testing.T, h *harness) {
 	c := h.c
-	const name, vpc = "grpclc", "vpc-e2e-grpc"
+	const name = "grpclc"
 
 	// regions → goods → images: a compute with stock, picked from the replies.
 	o := findOffer(t, c, 2)
+	vpc := o.vpcID // shared with the HTTP lifecycle, which runs alongside
 	t.Logf("buying goods %d compute %s in %s (%s), %d in stock", o.goodsID, o.compute.GetId(), o.regionID, o.chargeType, o.compute.GetPurchaseNum())
 
 	t.Run("price", func(t *testing.T) {
@@ -89,7 +90,7 @@ func testLifecycleGRPC(t *testing.T, h *harness) {
 	})
 
 	// Create two servers, explicit RAID 0, and watch the task.
-	created, err := c.CreateGpuInstance(ctx(t), o.createRequest(name, vpc, 2))
+	created, err := c.CreateGpuInstance(ctx(t), o.createRequest(name, 2))
 	if err != nil {
 		t.Fatalf("CreateGpuInstance: %v", err)
 	}
@@ -133,7 +134,7 @@ func testLifecycleGRPC(t *testing.T, h *harness) {
 			wantPages int32
 		}{
 			{"name filter", &gpubmsv1.DescribeGpuRequest{Name: name}, []string{name + "001", name + "002"}, 1},
-			{"app_id filter", &gpubmsv1.DescribeGpuRequest{AppId: vpc}, []string{name + "001", name + "002"}, 1},
+			{"app_id filter", &gpubmsv1.DescribeGpuRequest{AppId: vpc, Name: name}, []string{name + "001", name + "002"}, 1},
 			{"page 1 of size 1", &gpubmsv1.DescribeGpuRequest{Name: name, PageSize: proto.Int32(1), PageNumber: proto.Int32(1)}, []string{name + "001"}, 2},
 			{"page 2 of size 1", &gpubmsv1.DescribeGpuRequest{Name: name, PageSize: proto.Int32(1), PageNumber: proto.Int32(2)}, []string{name + "002"}, 2},
 			{"page 3 of size 1", &gpubmsv1.DescribeGpuRequest{Name: name, PageSize: proto.Int32(1), PageNumber: proto.Int32(3)}, nil, 2},

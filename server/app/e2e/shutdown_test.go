@@ -21,7 +21,7 @@ func TestShutdown(t *testing.T) {
 	// Tasks outlast the test, so the watches are open when the server stops.
 	h := start(t, withTaskDelay(time.Hour))
 	o := findOffer(t, h.c, 1)
-	created, err := h.c.CreateGpuInstance(ctx(t), o.createRequest("shut", "vpc-e2e-shut", 1))
+	created, err := h.c.CreateGpuInstance(ctx(t), o.createRequest("shut", 1))
 	if err != nil {
 		t.Fatalf("CreateGpuInstance: %v", err)
 	}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	gpubmsd "github.com/gpubms/gpubms/server/app"
+	"github.com/gpubms/gpubms/server/emulator"
+)
+
+// startGpubms runs the whole server, as gpubmsd wires it, on the embedded
+// emulator on loopback ports until the test ends, and returns its gRPC
+// address.
+func startGpubms(t *testing.T) string {
+	t.Helper()
+	ec := emulator.DefaultConfig()
+	ec.TaskDelay = 100 * time.Millisecond
+	cfg := gpubmsd.Config{
+		DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		WatchPollInterval: 50 * time.Millisecond, WatchMaxDuration: time.Minute, WatchMaxPollRate: 100,
+		Emulator: true, EmulatorConfig: ec, LogFormat: "text", ShutdownTimeout: 5 * time.Second,
+	}
+	var lc net.ListenConfig
+	grpcLn, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpLn, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		grpcLn.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gpubmsd.Serve(ctx, cfg, grpcLn, httpLn, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("Serve did not return within 15s of its context ending")
+		}
+	})
+	return grpcLn.Addr().String()
+}
+
+// TestNetworksOnEmulator drives gpubmsctl against a real gpubmsd on the
+// emulator: networks, a create that picks the zone's only network and
+// runs to a running server, and a create refused (exit 2) where the zone
+// has two subnets.
+func TestNetworksOnEmulator(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"GPUBMS_ADDR": startGpubms(t)}
+	hohhotVPC, hohhotSubnet, _ := emulator.DefaultNetwork("CN_Hohhot_B")
+
+	r := runCLI(t, env, "", "networks", "--region", "CN_Hohhot_B")
+	if r.code != 0 || !strings.Contains(r.stdout, hohhotVPC) || !strings.Contains(r.stdout, hohhotSubnet) ||
+		!strings.Contains(r.stdout, "10.15.0.0/17") || !strings.Contains(r.stdout, "60.165.239.111") {
+		t.Fatalf("networks: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	create := func(region string, goods, compute, image string) result {
+		return runCLI(t, env, "Cli-e2e-passw0rd", "-o", "json", "create", "--region", region, "--name", "cli",
+			"--charge", "PostPaid", "--goods", goods, "--compute", compute, "--image", image, "--password-stdin", "--wait")
+	}
+	r = create("CN_Hohhot_B", "7685", "8fbdb61e-b941-46db-89f6-f8953b278ec9", "d32af696-5774-4936-8f09-e9f4cf069b31")
+	if r.code != 0 {
+		t.Fatalf("create in the only network: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "using VPC") || !strings.Contains(r.stderr, hohhotVPC) || !strings.Contains(r.stderr, hohhotSubnet) {
+		t.Errorf("create does not say which network it chose:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, "Cli-e2e-passw0rd") {
+		t.Error("the password was printed")
+	}
+	r = runCLI(t, env, "", "-o", "json", "list", "--name", "cli")
+	var list struct {
+		Records []struct {
+			State string `json:"state"`
+			AppID string `json:"app_id"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || r.code != 0 {
+		t.Fatalf("list: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if len(list.Records) != 1 || list.Records[0].State != "running" || list.Records[0].AppID != hohhotVPC {
+		t.Errorf("list: got %+v, want one running server in %s", list.Records, hohhotVPC)
+	}
+
+	r = create("CN_Qingyang_A", "8001", "c3b0c9d2-7e41-4f0a-9a35-2f1e6b7d8c01", "7e1c2f30-6a7b-4c55-9b0e-3d2a1f0e9c11")
+	if r.code != 2 || strings.Count(r.stderr, "--net-id ") < 2 {
+		t.Errorf("create where the zone has two subnets: exit %d, want 2 with both choices\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, env, "", "-o", "json", "list", "--name", "cli")
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Records) != 1 {
+		t.Errorf("after the refused create: %v, %d servers, want 1", err, len(list.Records))
+	}
+}
