@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server/upstream"
@@ -105,7 +106,7 @@ func (n *NetworkService) FindNetworks(ctx context.Context, req *gpubmsv1.FindNet
 	if !slices.ContainsFunc(regions, func(r upstream.Region) bool { return r.RegionID == zone }) {
 		return nil, fieldError(codes.NotFound, "region_id", "%s is not a GPU region (DescribeGpuRegions lists them)", zone)
 	}
-	nets, err := n.s.regionNetworks(ctx, zone, false)
+	nets, err := n.s.regionNetworks(ctx, zone, false, true)
 	if err != nil {
 		return nil, err
 	}
@@ -138,52 +139,55 @@ type zoneVPC struct {
 	subnets []*upstream.Subnet
 }
 
-// regionNetworks reads the VPCs, subnets and EIPs of zone's region, in
-// parallel; fresh skips the cache (for a dry run's EIP check).
-func (s *Service) regionNetworks(ctx context.Context, zone string, fresh bool) (*networks, error) {
+// regionNetworks reads the VPCs, subnets and (with eips) EIPs of zone's
+// region, in parallel; fresh refuses cached replies (a dry run's check).
+func (s *Service) regionNetworks(ctx context.Context, zone string, fresh, eips bool) (*networks, error) {
+	if fresh {
+		ctx = upstream.NoCache(ctx)
+	}
 	rc := s.RegionCode(zone)
 	nets := &networks{regionCode: rc, byVPC: map[string]*upstream.VPC{}}
 	var vpcList []upstream.VPC
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
-		vpcList, err = allPages(gctx, s, upstream.ActionDescribeVPC, func(ctx context.Context, page int32) ([]upstream.VPC, int32, error) {
-			d, err := s.up.DescribeVPC(ctx, &upstream.DescribeVPCRequest{RegionCode: rc, PageNumber: &page})
-			if err != nil {
-				return nil, 0, err
-			}
-			return d.VPCList, d.Total, nil
-		})
+		vpcList, err = allPages(gctx, s, upstream.ActionDescribeVPC, func(v upstream.VPC) string { return v.VPCID },
+			func(ctx context.Context, page int32) ([]upstream.VPC, int32, error) {
+				d, err := s.up.DescribeVPC(ctx, &upstream.DescribeVPCRequest{RegionCode: rc, PageNumber: &page})
+				if err != nil {
+					return nil, 0, err
+				}
+				return d.VPCList, d.Total, nil
+			})
 		return err
 	})
 	g.Go(func() error {
 		var err error
-		nets.subnets, err = allPages(gctx, s, upstream.ActionDescribeSubnet, func(ctx context.Context, page int32) ([]upstream.Subnet, int32, error) {
-			d, err := s.up.DescribeSubnet(ctx, &upstream.DescribeSubnetRequest{RegionCode: rc, PageNumber: strconv.Itoa(int(page))})
-			if err != nil {
-				return nil, 0, err
-			}
-			return d.SubnetList, d.Total, nil
-		})
+		nets.subnets, err = allPages(gctx, s, upstream.ActionDescribeSubnet, func(sn upstream.Subnet) string { return sn.SubnetID },
+			func(ctx context.Context, page int32) ([]upstream.Subnet, int32, error) {
+				d, err := s.up.DescribeSubnet(ctx, &upstream.DescribeSubnetRequest{RegionCode: rc, PageNumber: strconv.Itoa(int(page))})
+				if err != nil {
+					return nil, 0, err
+				}
+				return d.SubnetList, d.Total, nil
+			})
 		return err
 	})
-	g.Go(func() error {
-		ectx := gctx
-		if fresh {
-			ectx = upstream.NoCache(gctx)
-		}
-		d, err := s.up.DescribeEIP(ectx, &upstream.DescribeEIPRequest{RegionCode: rc})
-		if err != nil {
-			return s.fail(ctx, upstream.ActionDescribeEIP, err)
-		}
-		for _, e := range d.EIPList {
-			// An EIP of an edge site is usable only there.
-			if e.AvailableZoneCode == "" || e.AvailableZoneCode == zone {
-				nets.eips = append(nets.eips, e)
+	if eips {
+		g.Go(func() error {
+			d, err := s.up.DescribeEIP(gctx, &upstream.DescribeEIPRequest{RegionCode: rc})
+			if err != nil {
+				return s.fail(ctx, upstream.ActionDescribeEIP, err)
 			}
-		}
-		return nil
-	})
+			for _, e := range d.EIPList {
+				// An EIP of an edge site is usable only there.
+				if e.AvailableZoneCode == "" || e.AvailableZoneCode == zone {
+					nets.eips = append(nets.eips, e)
+				}
+			}
+			return nil
+		})
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -228,17 +232,26 @@ func (s *Service) regionNetworks(ctx context.Context, zone string, fresh bool) (
 	return nets, nil
 }
 
-// allPages reads a listing page by page from 1 until it has Total items,
-// a page comes back empty, or maxNetworkPages were read.
-func allPages[T any](ctx context.Context, s *Service, action string, read func(context.Context, int32) ([]T, int32, error)) ([]T, error) {
+// allPages reads a listing page by page from 1, keeping each item (by id)
+// once, until it has Total items, a page comes back empty or brings nothing
+// new (a provider that ignores PageNumber), or maxNetworkPages were read.
+func allPages[T any](ctx context.Context, s *Service, action string, id func(T) string, read func(context.Context, int32) ([]T, int32, error)) ([]T, error) {
 	var out []T
+	seen := map[string]bool{}
 	for page := int32(1); page <= maxNetworkPages; page++ {
 		items, total, err := read(ctx, page)
 		if err != nil {
 			return nil, s.fail(ctx, action, err)
 		}
-		out = append(out, items...)
-		if len(items) == 0 || len(out) >= int(total) {
+		fresh := 0
+		for _, it := range items {
+			if k := id(it); !seen[k] {
+				seen[k] = true
+				out = append(out, it)
+				fresh++
+			}
+		}
+		if fresh == 0 || (total > 0 && len(out) >= int(total)) {
 			return out, nil
 		}
 	}
@@ -252,11 +265,15 @@ func allPages[T any](ctx context.Context, s *Service, action string, read func(c
 // addresses are inside the subnet, and the EIPs asked for exist unbound.
 func (s *Service) checkNetwork(ctx context.Context, req *gpubmsv1.CreateGpuInstanceRequest) error {
 	zone, vn := req.GetRegionId(), req.GetVpcNetwork()
-	nets, err := s.regionNetworks(ctx, zone, true)
+	nets, err := s.regionNetworks(ctx, zone, true, vn.GetReserveEip())
 	if err != nil {
 		return err
 	}
 	if _, ok := nets.byVPC[vn.GetVpcId()]; !ok {
+		if len(nets.byVPC) == 0 {
+			return fieldError(codes.NotFound, "vpc_network.vpc_id", "region %s (of zone %s) has no VPCs; if the provider names the zone's region otherwise, set it in GPUBMS_ZONE_REGIONS",
+				nets.regionCode, zone)
+		}
 		return fieldError(codes.NotFound, "vpc_network.vpc_id", "VPC %s is not in region %s (of zone %s)", vn.GetVpcId(), nets.regionCode, zone)
 	}
 	i := slices.IndexFunc(nets.subnets, func(sn upstream.Subnet) bool { return sn.SubnetID == vn.GetNetId() })
@@ -268,13 +285,8 @@ func (s *Service) checkNetwork(ctx context.Context, req *gpubmsv1.CreateGpuInsta
 	case nets.subnets[i].AvailableZoneCode != zone:
 		return fieldError(codes.NotFound, "vpc_network.net_id", "subnet %s is in zone %s, not %s", vn.GetNetId(), nets.subnets[i].AvailableZoneCode, zone)
 	}
-	if cidr, err := netip.ParsePrefix(nets.subnets[i].SubnetSegment); err == nil {
-		for j, seg := range vn.GetSegments() {
-			if a, err := netip.ParseAddr(seg.GetAddress()); err == nil && !cidr.Contains(a) {
-				return fieldError(codes.InvalidArgument, fmt.Sprintf("vpc_network.segments[%d].address", j),
-					"%s is not in subnet %s (%s)", seg.GetAddress(), vn.GetNetId(), cidr)
-			}
-		}
+	if err := checkSegments(vn.GetSegments(), &nets.subnets[i]); err != nil {
+		return err
 	}
 	if !vn.GetReserveEip() {
 		return nil
@@ -297,6 +309,39 @@ func (s *Service) checkNetwork(ctx context.Context, req *gpubmsv1.CreateGpuInsta
 			"region %s has %d unbound EIPs, fewer than the amount %d", nets.regionCode, free, req.GetAmount())
 	}
 	return nil
+}
+
+// checkSegments checks pinned addresses against their subnet: inside its
+// CIDR, and not its network, gateway (first) or broadcast address, which
+// the provider keeps for itself.
+func checkSegments(segs []*gpubmsv1.Segment, sn *upstream.Subnet) error {
+	if len(segs) == 0 {
+		return nil
+	}
+	cidr, err := netip.ParsePrefix(sn.SubnetSegment)
+	if err != nil || !cidr.Addr().Is4() {
+		return status.Errorf(codes.FailedPrecondition, "subnet %s has segment %q, not an IPv4 CIDR: its addresses cannot be checked", sn.SubnetID, sn.SubnetSegment)
+	}
+	cidr = cidr.Masked()
+	for j, seg := range segs {
+		a, err := netip.ParseAddr(seg.GetAddress())
+		field := fmt.Sprintf("vpc_network.segments[%d].address", j)
+		switch {
+		case err != nil || !cidr.Contains(a):
+			return fieldError(codes.InvalidArgument, field, "%s is not in subnet %s (%s)", seg.GetAddress(), sn.SubnetID, cidr)
+		case a == cidr.Addr() || a == cidr.Addr().Next() || a == broadcast(cidr):
+			return fieldError(codes.InvalidArgument, field, "%s is a reserved address of subnet %s (%s: network, gateway and broadcast)", a, sn.SubnetID, cidr)
+		}
+	}
+	return nil
+}
+
+// broadcast is the last address of an IPv4 prefix.
+func broadcast(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v |= 1<<(32-p.Bits()) - 1
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 func vpcToProto(v *upstream.VPC) *gpubmsv1.Vpc {

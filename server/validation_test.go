@@ -65,6 +65,20 @@ func TestValidation(t *testing.T) {
 		{"mismatched partition sizes", create(func(r *gpubmsv1.CreateGpuInstanceRequest) {
 			r.CustomPartition, r.CustomPartitionSize = []string{"/", "swap"}, []int32{100}
 		}), "custom_partition_size"},
+		{"eip ids not one per server", create(func(r *gpubmsv1.CreateGpuInstanceRequest) {
+			r.Amount, r.VpcNetwork.ReserveEip, r.VpcNetwork.EipIdList = 2, proto.Bool(true), []string{"e1"}
+		}), "vpc_network.eip_id_list"},
+		{"segments not one per server", create(func(r *gpubmsv1.CreateGpuInstanceRequest) {
+			r.Amount = 3
+			r.VpcNetwork.Segments = []*gpubmsv1.Segment{{SegmentId: "s", Address: "10.0.0.5"}, {SegmentId: "s", Address: "10.0.0.6"}}
+		}), "vpc_network.segments"},
+		{"an address pinned twice", create(func(r *gpubmsv1.CreateGpuInstanceRequest) {
+			r.Amount = 2
+			r.VpcNetwork.Segments = []*gpubmsv1.Segment{{SegmentId: "s", Address: "10.0.0.5"}, {SegmentId: "s", Address: "10.0.0.5"}}
+		}), "segments"},
+		{"an IPv6 address", create(func(r *gpubmsv1.CreateGpuInstanceRequest) {
+			r.VpcNetwork.Segments = []*gpubmsv1.Segment{{SegmentId: "s", Address: "fd00::5"}}
+		}), "vpc_network.segments[0].address"},
 		{"partition root not first", func(ctx context.Context, c gpubmsv1.GpuServiceClient) (proto.Message, error) {
 			return c.ReinstallGpu(ctx, &gpubmsv1.ReinstallGpuRequest{
 				ResourceId: "r1", ImageId: "i1", Password: "Reinstall-pw",

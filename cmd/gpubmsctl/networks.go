@@ -117,8 +117,9 @@ func nameAndID(name, id string) string {
 // pickNetwork fills in a create's missing --vpc-id or --net-id. It asks
 // FindNetworks for the region; when the zone has exactly one VPC with
 // exactly one subnet, and it agrees with the id that was given if one was,
-// it uses that network and says so on stderr. Otherwise it returns a usage
-// error (exit status 2) listing the choices and the flags to add.
+// or when exactly one of several networks agrees with the id given, it uses
+// that network and says so on stderr. Otherwise it returns a usage error
+// (exit status 2) listing the choices and the flags to add.
 func (a *app) pickNetwork(ctx context.Context, c *gpubms.Client, region string, vpc *gpubmsv1.VpcNetwork) error {
 	ctx, cancel := a.callContext(ctx)
 	defer cancel()
@@ -127,11 +128,22 @@ func (a *app) pickNetwork(ctx context.Context, c *gpubms.Client, region string, 
 		return prefixStatus(err, fmt.Sprintf("FindNetworks %s, to choose --vpc-id and --net-id: ", region))
 	}
 	choices := networkChoices(resp)
-	if len(choices) == 1 && choices[0].matches(vpc.GetVpcId(), vpc.GetNetId()) {
-		n := choices[0]
+	// The choices that agree with a flag given alone, when there are any.
+	var agree []network
+	for _, n := range choices {
+		if n.matches(vpc.GetVpcId(), vpc.GetNetId()) {
+			agree = append(agree, n)
+		}
+	}
+	if len(agree) == 1 && (len(choices) == 1 || vpc.GetVpcId() != "" || vpc.GetNetId() != "") {
+		n := agree[0]
+		why := "the only network in " + region
+		if len(choices) > 1 {
+			why = "the only network in " + region + " that matches"
+		}
 		vpc.VpcId, vpc.NetId = n.vpcID, n.netID
-		fmt.Fprintf(a.stderr, "gpubmsctl: using VPC %s, subnet %s %s: the only network in %s\n",
-			nameAndID(n.vpcName, n.vpcID), nameAndID(n.netName, n.netID), cmp.Or(n.cidr, "-"), region)
+		fmt.Fprintf(a.stderr, "gpubmsctl: using VPC %s, subnet %s %s: %s\n",
+			nameAndID(n.vpcName, n.vpcID), nameAndID(n.netName, n.netID), cmp.Or(n.cidr, "-"), why)
 		return nil
 	}
 
@@ -165,14 +177,7 @@ func (a *app) pickNetwork(ctx context.Context, c *gpubms.Client, region string, 
 		return err
 	}
 	b.Write(table.Bytes())
-	// The choices that agree with a flag given alone, when there are any.
 	suggest := choices
-	var agree []network
-	for _, n := range choices {
-		if n.matches(vpc.GetVpcId(), vpc.GetNetId()) {
-			agree = append(agree, n)
-		}
-	}
 	if len(agree) > 0 {
 		suggest = agree
 	} else if len(given) > 0 && len(choices) > 1 {

@@ -194,6 +194,9 @@ func TestCreatePicksTheOnlyNetwork(t *testing.T) {
 	}
 	dryRun := proto.Clone(want).(*gpubmsv1.CreateGpuInstanceRequest)
 	dryRun.ValidateOnly = true
+	dallas := proto.Clone(want).(*gpubmsv1.CreateGpuInstanceRequest)
+	dallas.RegionId, dallas.VpcNetwork = "US_Dallas_A", &gpubmsv1.VpcNetwork{VpcId: "vpc-4", NetId: "net-41"}
+	const dallasNote = "gpubmsctl: using VPC green (vpc-4), subnet green-a (net-41) 10.40.1.0/24: the only network in US_Dallas_A that matches\n"
 	tests := []struct {
 		name       string
 		args       []string
@@ -204,6 +207,8 @@ func TestCreatePicksTheOnlyNetwork(t *testing.T) {
 		{"neither flag", autoCreateFlags(""), want, "task-create\n", note + "request id: ID\n"},
 		{"--vpc-id alone", autoCreateFlags("", "--vpc-id", "vpc-1"), want, "task-create\n", note + "request id: ID\n"},
 		{"--net-id alone", autoCreateFlags("", "--net-id", "net-1"), want, "task-create\n", note + "request id: ID\n"},
+		{"--net-id of one of two VPCs", autoCreateFlags("US_Dallas_A", "--net-id", "net-41"), dallas, "task-create\n", dallasNote + "request id: ID\n"},
+		{"--vpc-id of one of two VPCs", autoCreateFlags("US_Dallas_A", "--vpc-id", "vpc-4"), dallas, "task-create\n", dallasNote + "request id: ID\n"},
 		{
 			"dry run", autoCreateFlags("", "--dry-run"), dryRun,
 			"total:      6660.00\nunit price: 666.00\ncurrency:   CN\nin stock:   3\nwarning:    " + warnStock + "\nwarning:    " + warnRenew + "\n",
@@ -231,7 +236,7 @@ func TestCreatePicksTheOnlyNetwork(t *testing.T) {
 			if diff := cmp.Diff([]string{"FindNetworks", "CreateGpuInstance"}, methods(rec)); diff != "" {
 				t.Fatalf("calls (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(&gpubmsv1.FindNetworksRequest{RegionId: "CN_Hohhot_B"}, reqs[0], protocmp.Transform()); diff != "" {
+			if diff := cmp.Diff(&gpubmsv1.FindNetworksRequest{RegionId: tt.want.GetRegionId()}, reqs[0], protocmp.Transform()); diff != "" {
 				t.Errorf("FindNetworks request (-want +got):\n%s", diff)
 			}
 			got := withoutRequestID(reqs[1])
@@ -286,12 +291,6 @@ func TestCreateListsNetworkChoices(t *testing.T) {
 				"vpc-3   blue      net-31", "vpc-4   green     net-41", "eip-9        198.51.100.9  -\n",
 				"add one of:\n  --vpc-id vpc-3 --net-id net-31\n  --vpc-id vpc-4 --net-id net-41\n",
 			},
-		},
-		{
-			name:   "two VPCs, the --net-id given picks the suggestion",
-			args:   autoCreateFlags("US_Dallas_A", "--net-id", "net-41"),
-			wantIn: []string{"gpubmsctl: create needs --vpc-id: US_Dallas_A has 2 networks", "add:\n  --vpc-id vpc-4 --net-id net-41\nRun"},
-			notIn:  []string{"--vpc-id vpc-3 --net-id"},
 		},
 		{
 			name:   "two VPCs, the --vpc-id given is neither",

@@ -82,7 +82,7 @@ func runEmulator(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	logger.Warn("provider emulator serving; this is not the real provider",
-		"url", emulator.BaseURL(ln), "credentials", emu.Credentials())
+		"url", emulator.BaseURL(ln), "vpc_url", emulator.VPCBaseURL(ln), "credentials", emu.Credentials())
 	return emulator.Serve(ctx, ln, emu)
 }
 

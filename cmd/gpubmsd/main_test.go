@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpubms/gpubms/server/emulator"
 	"github.com/gpubms/gpubms/server/upstream"
 )
 
@@ -309,35 +310,40 @@ func TestEmulatorSubcommand(t *testing.T) {
 		_ = pw.Close()
 		done <- err
 	}()
-	urlc := make(chan string, 1)
+	urlc := make(chan [2]string, 1)
 	logc := make(chan string, 1)
 	go func() {
 		var all strings.Builder
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			all.WriteString(sc.Text() + "\n")
-			if m := regexp.MustCompile(`url=(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-				urlc <- m[1]
+			if m := regexp.MustCompile(` url=(\S+) vpc_url=(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- [2]string{m[1], m[2]}
 			}
 		}
 		logc <- all.String()
 	}()
-	var base string
+	var base, vpcBase string
 	select {
-	case base = <-urlc:
+	case u := <-urlc:
+		base, vpcBase = u[0], u[1]
 	case err := <-done:
 		t.Fatalf("emulator exited early: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("emulator did not report its URL within 30s")
 	}
 
-	good, err := upstream.New(base, "AKIDTEST", "emulator-test-secret")
+	good, err := upstream.New(base, "AKIDTEST", "emulator-test-secret", upstream.WithVPCBaseURL(vpcBase))
 	if err != nil {
 		t.Fatal(err)
 	}
 	regions, err := good.DescribeGpuRegions(t.Context(), &upstream.DescribeGpuRegionsRequest{})
 	if err != nil || len(regions) == 0 {
 		t.Fatalf("DescribeGpuRegions = %v, %v; want regions", regions, err)
+	}
+	vpcs, err := good.DescribeVPC(t.Context(), &upstream.DescribeVPCRequest{RegionCode: emulator.RegionCode(regions[0].RegionID)})
+	if err != nil || len(vpcs.VPCList) == 0 {
+		t.Fatalf("DescribeVPC at the logged vpc_url %s = %v, %v; want the region's VPC", vpcBase, vpcs, err)
 	}
 	bad, err := upstream.New(base, "AKIDTEST", "wrong-secret", upstream.WithRetry(1, time.Millisecond, time.Millisecond))
 	if err != nil {

@@ -299,6 +299,10 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		"upstream", cfg.UpstreamURL, "vpc", cfg.VPCURL, "emulator", cfg.Emulator, "metrics", cfg.Metrics,
 		"tls", certs != nil, "client_certificates", cfg.TLSClientCA != "", "caller_auth", authn.Enabled(),
 		"store", st.Path())
+	if !cfg.Emulator && cfg.UpstreamURL != upstream.DefaultBaseURL && cfg.VPCURL == upstream.DefaultVPCBaseURL {
+		logger.Warn("the GPU API is not at its default URL but the network API is: networks are read from the real provider; set GPUBMS_VPC_URL too if it moved",
+			"upstream", cfg.UpstreamURL, "vpc", cfg.VPCURL)
+	}
 
 	select {
 	case <-ctx.Done():

@@ -127,7 +127,8 @@ type Config struct {
 	CacheTTLImages  time.Duration
 	CacheTTLGoods   time.Duration
 	CacheTTLPrices  time.Duration
-	// CacheTTLNetworks is how long VPC, subnet and EIP reads are cached.
+	// CacheTTLNetworks is how long VPC and subnet reads are cached (EIP
+	// reads never are).
 	CacheTTLNetworks time.Duration
 
 	// Reload, when not nil, re-reads the tokens file and the TLS files at
@@ -237,7 +238,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTLImages, "cache-ttl-images", c.envDuration("GPUBMS_CACHE_TTL_IMAGES", DefaultCacheTTLImages), "how long images are cached (GPUBMS_CACHE_TTL_IMAGES)")
 	fs.DurationVar(&c.CacheTTLGoods, "cache-ttl-goods", c.envDuration("GPUBMS_CACHE_TTL_GOODS", DefaultCacheTTLGoods), "how long goods, with their stock, are cached (GPUBMS_CACHE_TTL_GOODS)")
 	fs.DurationVar(&c.CacheTTLPrices, "cache-ttl-prices", c.envDuration("GPUBMS_CACHE_TTL_PRICES", DefaultCacheTTLPrices), "how long prices are cached (GPUBMS_CACHE_TTL_PRICES)")
-	fs.DurationVar(&c.CacheTTLNetworks, "cache-ttl-networks", c.envDuration("GPUBMS_CACHE_TTL_NETWORKS", DefaultCacheTTLNetworks), "how long VPC, subnet and EIP reads are cached (GPUBMS_CACHE_TTL_NETWORKS)")
+	fs.DurationVar(&c.CacheTTLNetworks, "cache-ttl-networks", c.envDuration("GPUBMS_CACHE_TTL_NETWORKS", DefaultCacheTTLNetworks), "how long VPC and subnet reads are cached (GPUBMS_CACHE_TTL_NETWORKS)")
 	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR", false), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
 	c.EmulatorConfig.RegisterFlags(fs)
 	fs.BoolVar(&c.Metrics, "metrics", c.envBool("GPUBMS_METRICS", true), "serve Prometheus metrics at /metrics on the HTTP port (GPUBMS_METRICS)")
@@ -263,10 +264,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("access key secret is required (GPUBMS_ACCESS_KEY_SECRET), or run with --emulator"))
 		}
 		if !strings.HasPrefix(c.UpstreamURL, "https://") && !strings.HasPrefix(c.UpstreamURL, "http://") {
-			errs = append(errs, fmt.Errorf("upstream url %q must be http(s)", c.UpstreamURL))
+			errs = append(errs, errors.New("upstream url (GPUBMS_UPSTREAM_URL) must be http(s)"))
 		}
 		if !strings.HasPrefix(c.VPCURL, "https://") && !strings.HasPrefix(c.VPCURL, "http://") {
-			errs = append(errs, fmt.Errorf("vpc url %q must be http(s)", c.VPCURL))
+			errs = append(errs, errors.New("vpc url (GPUBMS_VPC_URL) must be http(s)"))
 		}
 	}
 	if c.GRPCAddr == "" || c.HTTPAddr == "" {

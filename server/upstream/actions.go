@@ -249,13 +249,14 @@ func postCall(action string, body any, read bool) call {
 // fetch runs a call and returns its decoded Data. A read goes through the
 // cache and the coalescing of identical reads (Client.read); a mutating call
 // goes straight to the provider, and moves the client's epoch on when it
-// ends, so that later reads do not share a request begun before it.
+// ends, so that later reads do not share a request begun before it; a
+// create or delete also drops the cached replies it may change.
 func fetch[T any](ctx context.Context, c *Client, k call) (*T, error) {
 	if err := k.encode(); err != nil {
 		return nil, err
 	}
 	if !k.read {
-		defer c.epoch.Add(1)
+		defer c.mutated(k.action)
 		out := new(T)
 		if err := c.do(ctx, k, out); err != nil {
 			return nil, err

@@ -38,8 +38,10 @@ const (
 
 // CacheTTLs is how long a reply of each catalogue action stays fresh in the
 // cache: DescribeGpuRegions, DescribeGpuGoods, DescribeGpuImage and
-// DescribeGpuGoodsPrice, and the network reads (DescribeVPC, DescribeSubnet,
-// DescribeEIP). 0 leaves that kind uncached.
+// DescribeGpuGoodsPrice, and the network reads DescribeVPC and
+// DescribeSubnet. 0 leaves that kind uncached. DescribeEIP is never cached:
+// whether an EIP is bound is server state, which changes as servers are
+// created and deleted.
 type CacheTTLs struct {
 	Regions, Goods, Images, Prices, Networks time.Duration
 }
@@ -56,16 +58,31 @@ func (t CacheTTLs) ttl(action string) time.Duration {
 		return t.Images
 	case ActionDescribeGpuGoodsPrice:
 		return t.Prices
-	case ActionDescribeVPC, ActionDescribeSubnet, ActionDescribeEIP:
+	case ActionDescribeVPC, ActionDescribeSubnet:
 		return t.Networks
 	}
 	return 0
 }
 
+// changedByOrders reports whether replies of the action change when servers
+// are created or deleted: the goods' stock, a subnet's used addresses.
+func changedByOrders(action string) bool {
+	return action == ActionDescribeGpuGoods || action == ActionDescribeSubnet
+}
+
+// changesOrders reports whether the mutating action creates or deletes
+// servers.
+func changesOrders(action string) bool {
+	return action == ActionCreateGpuInstance || action == ActionDeleteGpuInstances
+}
+
 // WithCache caches the successful replies of the catalogue actions for the
 // given times (by default nothing is cached), keyed by the action and the
-// full request. DescribeGpu, DescribeGpuDetail, DescribeGpuTask and the
-// mutating actions are never cached, nor is any failure. The cache holds at
+// full request. DescribeGpu, DescribeGpuDetail, DescribeGpuTask,
+// DescribeEIP and the mutating actions are never cached, nor is any
+// failure. When a create or delete ends, the cached goods and subnets are
+// dropped (their stock and used addresses change), and a read of those kinds
+// begun before it does not store its reply. The cache holds at
 // most 4096 replies, dropping the oldest first. The clock is the one of
 // WithNow. A caller can refuse cached data with NoCache.
 //
@@ -246,9 +263,23 @@ func (c *Client) fly(f *flight, action, key string, ttl time.Duration, fetch fun
 	f.val, f.err = fetch(f.ctx)
 	f.rid = f.counter.RequestID()
 	if f.err == nil && ttl > 0 {
-		for _, kind := range c.cache.put(key, action, f.val, f.rid, c.opts.now(), ttl) {
+		var valid func() bool
+		if changedByOrders(action) {
+			valid = func() bool { return c.epoch.Load() == f.key.epoch }
+		}
+		for _, kind := range c.cache.put(key, action, f.val, f.rid, c.opts.now(), ttl, valid) {
 			c.observeCache(kind, CacheEviction)
 		}
+	}
+}
+
+// mutated ends a mutating call: the epoch moves on (before the entries are
+// dropped, so that a read in flight cannot store a reply behind the drop).
+func (c *Client) mutated(action string) {
+	c.epoch.Add(1)
+	if changesOrders(action) && c.cache != nil {
+		c.cache.drop(ActionDescribeGpuGoods)
+		c.cache.drop(ActionDescribeSubnet)
 	}
 }
 
@@ -399,10 +430,14 @@ func (rc *replyCache) get(key string, now time.Time) (cached, bool) {
 }
 
 // put stores a reply and returns the actions of the entries evicted to make
-// room for it.
-func (rc *replyCache) put(key, action string, val any, rid string, now time.Time, ttl time.Duration) []string {
+// room for it. A non-nil valid is asked under the cache's lock whether the
+// reply may still be stored (see Client.mutated).
+func (rc *replyCache) put(key, action string, val any, rid string, now time.Time, ttl time.Duration, valid func() bool) []string {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	if valid != nil && !valid() {
+		return nil
+	}
 	if el := rc.entries[key]; el != nil {
 		e := el.Value.(*cacheEntry)
 		e.val, e.rid, e.stored, e.expires = val, rid, now, now.Add(ttl)
@@ -418,6 +453,20 @@ func (rc *replyCache) put(key, action string, val any, rid string, now time.Time
 		evicted = append(evicted, e.action)
 	}
 	return evicted
+}
+
+// drop removes every entry of the given kind.
+func (rc *replyCache) drop(action string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for el := rc.order.Front(); el != nil; {
+		next := el.Next()
+		if e := el.Value.(*cacheEntry); e.action == action {
+			rc.order.Remove(el)
+			delete(rc.entries, e.key)
+		}
+		el = next
+	}
 }
 
 func (rc *replyCache) len() int {

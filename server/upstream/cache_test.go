@@ -232,13 +232,19 @@ func TestNeverCached(t *testing.T) {
 			_, err := c.DeleteGpuInstances(ctx, &DeleteGpuInstancesRequest{ResourceIDs: []string{"r"}})
 			return err
 		},
+		ActionDescribeEIP: func(ctx context.Context, c *Client) error {
+			_, err := c.DescribeEIP(ctx, &DescribeEIPRequest{RegionCode: "CN_Hohhot"})
+			return err
+		},
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			p := newProvider(t, ok(`{}`))
 			var ev cacheEvents
-			c := p.client(t, WithCache(allTTLs), WithCacheObserver(ev.observe))
+			ttls := allTTLs
+			ttls.Networks = time.Minute
+			c := p.client(t, WithCache(ttls), WithVPCBaseURL(p.srv.URL+"/vpc"), WithCacheObserver(ev.observe))
 			for i := range 3 {
 				if err := call(t.Context(), c); err != nil {
 					t.Fatalf("call %d: %v", i, err)
@@ -581,6 +587,100 @@ func TestReadAfterMutationNotJoined(t *testing.T) {
 	}
 	if n := ev.count(ActionDescribeGpuDetail, CacheCoalesced); n != 0 {
 		t.Errorf("got %d coalesced reads, want 0", n)
+	}
+}
+
+// TestOrdersDropChangedReplies: a create or a delete drops the cached goods
+// (stock) and subnets (used addresses) and keeps the rest; a power
+// operation drops nothing.
+func TestOrdersDropChangedReplies(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t, ok(`null`))
+	c := p.client(t, WithCache(CacheTTLs{Regions: time.Minute, Goods: time.Minute, Networks: time.Minute}),
+		WithVPCBaseURL(p.srv.URL+"/vpc"))
+	reads := func() {
+		t.Helper()
+		if _, err := c.DescribeGpuRegions(t.Context(), &DescribeGpuRegionsRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.DescribeGpuGoods(t.Context(), &DescribeGpuGoodsRequest{RegionID: "CN_Hohhot_B"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.DescribeSubnet(t.Context(), &DescribeSubnetRequest{RegionCode: "CN_Hohhot"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.DescribeVPC(t.Context(), &DescribeVPCRequest{RegionCode: "CN_Hohhot"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(action string) int {
+		n := 0
+		for _, s := range p.requests() {
+			if s.Query.Get("Action") == action {
+				n++
+			}
+		}
+		return n
+	}
+	reads()
+	reads()
+	if _, err := c.OperateGpuPower(t.Context(), &OperateGpuPowerRequest{Operate: "stop", ResourceIDs: []string{"r"}}); err != nil {
+		t.Fatal(err)
+	}
+	reads()
+	for _, a := range []string{ActionDescribeGpuRegions, ActionDescribeGpuGoods, ActionDescribeSubnet, ActionDescribeVPC} {
+		if n := count(a); n != 1 {
+			t.Errorf("before any order: %s sent %d times, want 1 (cached)", a, n)
+		}
+	}
+	if _, err := c.DeleteGpuInstances(t.Context(), &DeleteGpuInstancesRequest{ResourceIDs: []string{"r"}}); err != nil {
+		t.Fatal(err)
+	}
+	reads()
+	want := map[string]int{ActionDescribeGpuRegions: 1, ActionDescribeVPC: 1, ActionDescribeGpuGoods: 2, ActionDescribeSubnet: 2}
+	for a, w := range want {
+		if n := count(a); n != w {
+			t.Errorf("after a delete: %s sent %d times, want %d", a, n, w)
+		}
+	}
+}
+
+// TestReadBeforeOrderNotStored: a subnet read begun before a create ends
+// answers its caller but is not stored; the next read asks again.
+func TestReadBeforeOrderNotStored(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	p := newProvider(t, ok(`{"Total":0,"SubnetList":[]}`))
+	p.hold = func(r *http.Request, n int64) {
+		if n == 1 {
+			<-release
+		}
+	}
+	c := p.client(t, WithCache(CacheTTLs{Networks: time.Minute}), WithVPCBaseURL(p.srv.URL+"/vpc"))
+	req := &DescribeSubnetRequest{RegionCode: "CN_Hohhot"}
+	errs := make(chan error, 1)
+	go func() {
+		_, err := c.DescribeSubnet(t.Context(), req)
+		errs <- err
+	}()
+	if !waitUntil(func() bool { return p.n.Load() == 1 }) {
+		t.Fatal("the read never reached the provider")
+	}
+	if _, err := c.CreateGpuInstance(t.Context(), &CreateGpuInstanceRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DescribeSubnet(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DescribeSubnet(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.n.Load(); n != 3 { // the held read, the create, one fresh read, then the cache
+		t.Errorf("got %d provider requests, want 3", n)
 	}
 }
 

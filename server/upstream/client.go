@@ -74,21 +74,15 @@ func New(baseURL, accessKeyID string, secret Secret, opts ...Option) (*Client, e
 	if baseURL == "" {
 		baseURL = DefaultBaseURL
 	}
-	u, err := url.Parse(baseURL)
-	switch {
-	case err != nil:
-		errs = append(errs, errors.New("base url does not parse"))
-	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
-		errs = append(errs, fmt.Errorf("base url %q must be absolute http(s)", baseURL))
-	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		errs = append(errs, errors.New("base url must have no query, fragment or user info"))
+	if err := checkBaseURL(baseURL); err != nil {
+		errs = append(errs, fmt.Errorf("base url %w", err))
 	}
 	vpcURL := o.vpcBaseURL
 	if vpcURL == "" {
 		vpcURL = DefaultVPCBaseURL
 	}
-	if v, err := url.Parse(vpcURL); err != nil || (v.Scheme != "http" && v.Scheme != "https") || v.Host == "" || v.RawQuery != "" || v.ForceQuery || v.Fragment != "" || v.User != nil {
-		errs = append(errs, fmt.Errorf("vpc base url %q must be absolute http(s), with no query, fragment or user info", vpcURL))
+	if err := checkBaseURL(vpcURL); err != nil {
+		errs = append(errs, fmt.Errorf("vpc base url %w", err))
 	}
 	if strings.TrimSpace(accessKeyID) == "" {
 		errs = append(errs, errors.New("access key id is empty"))
@@ -219,6 +213,21 @@ func (k *call) encode() error {
 	if k.payload, err = json.Marshal(k.body); err != nil {
 		// The message of a marshalling error names a type, never a value.
 		return fmt.Errorf("upstream: %s: encode body: %w", k.action, err)
+	}
+	return nil
+}
+
+// checkBaseURL checks a base URL. Its errors never quote the URL, which
+// may carry credentials.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return errors.New("does not parse")
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return errors.New("must be absolute http(s)")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil:
+		return errors.New("must have no query, fragment or user info")
 	}
 	return nil
 }

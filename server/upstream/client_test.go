@@ -34,6 +34,9 @@ func TestNewValidates(t *testing.T) {
 		{name: "relative base", base: "/gpubms/v1", key: "AK", secret: "s", wantErr: "absolute"},
 		{name: "ftp base", base: "ftp://h/x", key: "AK", secret: "s", wantErr: "absolute"},
 		{name: "base with query", base: "https://h/x?a=b", key: "AK", secret: "s", wantErr: "no query"},
+		{name: "base with user info", base: "https://u:hunter2@h/x", key: "AK", secret: "s", wantErr: "no query, fragment or user info"},
+		{name: "vpc base with user info", key: "AK", secret: "s", opts: []Option{WithVPCBaseURL("https://u:hunter2@h/vpc?token=hunter2")}, wantErr: "vpc base url must have no query"},
+		{name: "relative vpc base", key: "AK", secret: "s", opts: []Option{WithVPCBaseURL("/vpc")}, wantErr: "vpc base url must be absolute"},
 		{name: "no key id", secret: "s", wantErr: "access key id"},
 		{name: "no secret", key: "AK", wantErr: "secret is empty"},
 		{name: "zero timeout", key: "AK", secret: "s", opts: []Option{WithDefaultTimeout(0)}, wantErr: "default timeout"},
@@ -59,6 +62,9 @@ func TestNewValidates(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("New: got error %v, want one containing %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("New: the error %q quotes the URL's credentials", err)
 			}
 		})
 	}

@@ -1752,9 +1752,11 @@ type VpcNetwork struct {
 	ReserveEip *bool `protobuf:"varint,2,opt,name=reserve_eip,json=reserveEip,proto3,oneof" json:"reserve_eip,omitempty"`
 	// Subnet id.
 	NetId string `protobuf:"bytes,3,opt,name=net_id,json=netId,proto3" json:"net_id,omitempty"`
-	// EIPs to use, one per server; empty: assigned automatically.
+	// EIPs to use, exactly one per server (amount); empty: assigned
+	// automatically.
 	EipIdList []string `protobuf:"bytes,4,rep,name=eip_id_list,json=eipIdList,proto3" json:"eip_id_list,omitempty"`
-	// Private addresses, one per server; empty: assigned automatically.
+	// Private addresses, exactly one per server (amount); empty: assigned
+	// automatically.
 	Segments      []*Segment `protobuf:"bytes,5,rep,name=segments,proto3" json:"segments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1827,9 +1829,11 @@ func (x *VpcNetwork) GetSegments() []*Segment {
 
 // Segment pins a private address in a segment.
 type Segment struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SegmentId     string                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SegmentId string                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// An IPv4 address inside the subnet, not its network, gateway (first) or
+	// broadcast address.
+	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3329,7 +3333,7 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\vvolume_path\x18\x06 \x01(\tR\n" +
 	"volumePath\x12\x1f\n" +
 	"\vupdate_date\x18\a \x01(\tR\n" +
-	"updateDate\"\x9f\x03\n" +
+	"updateDate\"\x89\x04\n" +
 	"\n" +
 	"VpcNetwork\x12#\n" +
 	"\x06vpc_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\x05vpcId\x12$\n" +
@@ -3337,14 +3341,15 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"reserveEip\x88\x01\x01\x12#\n" +
 	"\x06net_id\x18\x03 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\x05netId\x122\n" +
 	"\veip_id_list\x18\x04 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\teipIdList\x128\n" +
-	"\bsegments\x18\x05 \x03(\v2\x12.gpubms.v1.SegmentB\b\xbaH\x05\x92\x01\x02\x10dR\bsegments:\xa2\x01\xbaH\x9e\x01\x1a\x9b\x01\n" +
-	"\x1deip_id_list.needs_reserve_eip\x12.eip_id_list is used only with reserve_eip true\x1aJsize(this.eip_id_list) == 0 || (has(this.reserve_eip) && this.reserve_eip)B\x0e\n" +
+	"\bsegments\x18\x05 \x03(\v2\x12.gpubms.v1.SegmentB\b\xbaH\x05\x92\x01\x02\x10dR\bsegments:\x8c\x02\xbaH\x88\x02\x1a\x9b\x01\n" +
+	"\x1deip_id_list.needs_reserve_eip\x12.eip_id_list is used only with reserve_eip true\x1aJsize(this.eip_id_list) == 0 || (has(this.reserve_eip) && this.reserve_eip)\x1ah\n" +
+	"\x17segments.unique_address\x12#segments must pin each address once\x1a(this.segments.map(s, s.address).unique()B\x0e\n" +
 	"\f_reserve_eip\"\\\n" +
 	"\aSegment\x12+\n" +
 	"\n" +
 	"segment_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\tsegmentId\x12$\n" +
 	"\aaddress\x18\x02 \x01(\tB\n" +
-	"\xbaH\a\xc8\x01\x01r\x02p\x01R\aaddress\"\xb1\v\n" +
+	"\xbaH\a\xc8\x01\x01r\x02x\x01R\aaddress\"\xef\x0e\n" +
 	"\x18CreateGpuInstanceRequest\x12)\n" +
 	"\tregion_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\bregionId\x12>\n" +
 	"\vvpc_network\x18\x02 \x01(\v2\x15.gpubms.v1.VpcNetworkB\x06\xbaH\x03\xc8\x01\x01R\n" +
@@ -3373,8 +3378,10 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\tport_mode\x18\x12 \x01(\tB\x17\xbaH\x14\xd8\x01\x01r\x0fR\x05trunkR\x06accessR\bportMode\x12-\n" +
 	"\n" +
 	"request_id\x18\x13 \x01(\tB\t\xbaH\x06r\x04\xe8\xb3'\x01H\x03R\trequestId\x88\x01\x01\x12#\n" +
-	"\rvalidate_only\x18\x14 \x01(\bR\fvalidateOnly:\xab\x01\xbaH\xa7\x01\x1a\xa4\x01\n" +
-	"\x1bcustom_partition_size.pairs\x12Dcustom_partition_size must have one entry per custom_partition entry\x1a?size(this.custom_partition) == size(this.custom_partition_size)B\r\n" +
+	"\rvalidate_only\x18\x14 \x01(\bR\fvalidateOnly:\xe9\x04\xbaH\xe5\x04\x1a\xa4\x01\n" +
+	"\x1bcustom_partition_size.pairs\x12Dcustom_partition_size must have one entry per custom_partition entry\x1a?size(this.custom_partition) == size(this.custom_partition_size)\x1a\xe0\x01\n" +
+	"\x1evpc_network.eip_id_list.amount\x12Fvpc_network.eip_id_list must have one EIP per server (amount), or none\x1av!has(this.vpc_network) || size(this.vpc_network.eip_id_list) == 0 || size(this.vpc_network.eip_id_list) == this.amount\x1a\xd8\x01\n" +
+	"\x1bvpc_network.segments.amount\x12Gvpc_network.segments must have one address per server (amount), or none\x1ap!has(this.vpc_network) || size(this.vpc_network.segments) == 0 || size(this.vpc_network.segments) == this.amountB\r\n" +
 	"\v_auto_renewB\x10\n" +
 	"\x0e_prepaid_monthB\a\n" +
 	"\x05_raidB\r\n" +

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -717,6 +718,7 @@ type offer struct {
 	images     []*gpubmsv1.Image // public, offered for the compute
 	vpcID      string            // the first VPC and subnet FindNetworks answers for the region
 	netID      string
+	cidr       netip.Prefix // the subnet's
 }
 
 // findOffer walks regions → goods → images and returns the first compute
@@ -740,7 +742,12 @@ func findOffer(t *testing.T, c *client, minStock int32) offer {
 		if len(nets.GetVpcs()) == 0 || len(nets.GetVpcs()[0].GetSubnets()) == 0 {
 			continue
 		}
-		vpcID, netID := nets.GetVpcs()[0].GetVpc().GetVpcId(), nets.GetVpcs()[0].GetSubnets()[0].GetSubnetId()
+		sn := nets.GetVpcs()[0].GetSubnets()[0]
+		vpcID, netID := nets.GetVpcs()[0].GetVpc().GetVpcId(), sn.GetSubnetId()
+		cidr, err := netip.ParsePrefix(sn.GetSubnetSegment())
+		if err != nil {
+			t.Fatalf("FindNetworks(%s): subnet %s: %v", r.GetRegionId(), netID, err)
+		}
 		for _, list := range []struct {
 			charge string
 			goods  []*gpubmsv1.Goods
@@ -754,7 +761,7 @@ func findOffer(t *testing.T, c *client, minStock int32) offer {
 					if distinctNames(ims) < 2 {
 						continue
 					}
-					return offer{r.GetRegionId(), g.GetGoodsId(), list.charge, cp, ims, vpcID, netID}
+					return offer{r.GetRegionId(), g.GetGoodsId(), list.charge, cp, ims, vpcID, netID, cidr}
 				}
 			}
 		}

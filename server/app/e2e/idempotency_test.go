@@ -453,6 +453,19 @@ func TestValidateOnly(t *testing.T) {
 		{"an address outside the subnet", func(r *gpubmsv1.CreateGpuInstanceRequest) {
 			r.VpcNetwork.Segments = []*gpubmsv1.Segment{{SegmentId: "seg", Address: "192.168.7.7"}}
 		}, codes.InvalidArgument, "vpc_network.segments[0].address"},
+		{"the subnet's network address", func(r *gpubmsv1.CreateGpuInstanceRequest) {
+			r.VpcNetwork.Segments = []*gpubmsv1.Segment{{SegmentId: "seg", Address: o.cidr.Masked().Addr().String()}}
+		}, codes.InvalidArgument, "vpc_network.segments[0].address"},
+		{"the subnet's gateway", func(r *gpubmsv1.CreateGpuInstanceRequest) {
+			r.VpcNetwork.Segments = []*gpubmsv1.Segment{{SegmentId: "seg", Address: o.cidr.Masked().Addr().Next().String()}}
+		}, codes.InvalidArgument, "vpc_network.segments[0].address"},
+		{"the subnet's broadcast address", func(r *gpubmsv1.CreateGpuInstanceRequest) {
+			last := o.cidr.Masked().Addr()
+			for range 1<<(32-o.cidr.Bits()) - 1 {
+				last = last.Next()
+			}
+			r.VpcNetwork.Segments = []*gpubmsv1.Segment{{SegmentId: "seg", Address: last.String()}}
+		}, codes.InvalidArgument, "vpc_network.segments[0].address"},
 		{"an unknown EIP", func(r *gpubmsv1.CreateGpuInstanceRequest) {
 			r.VpcNetwork.ReserveEip, r.VpcNetwork.EipIdList = proto.Bool(true), []string{"no-such-eip"}
 		}, codes.NotFound, "vpc_network.eip_id_list[0]"},

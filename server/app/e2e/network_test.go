@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -30,10 +31,20 @@ func badRequestFields(err error) []string {
 
 // TestNetworks walks the path of a first create: FindNetworks, then a
 // create in what it answered, with an EIP, to a running server whose EIP is
-// no longer free; and the network reads over gRPC and HTTP.
+// no longer free; and the network reads over gRPC and HTTP. Run with the
+// cache on too: a create's effect on the subnets and EIPs shows at once.
 func TestNetworks(t *testing.T) {
 	t.Parallel()
-	h := start(t, withCountedProvider())
+	testNetworks(t)
+}
+
+func TestNetworksCached(t *testing.T) {
+	t.Parallel()
+	testNetworks(t, withCache(), func(c *setup) { c.CacheTTLNetworks = time.Minute })
+}
+
+func testNetworks(t *testing.T, opts ...option) {
+	h := start(t, append([]option{withCountedProvider()}, opts...)...)
 	o := findOffer(t, h.c, 2)
 
 	nets, err := h.c.FindNetworks(ctx(t), &gpubmsv1.FindNetworksRequest{RegionId: o.regionID})
@@ -99,6 +110,9 @@ func TestNetworks(t *testing.T) {
 	if len(after.GetFreeEips()) != emulator.EIPsPerRegion-1 ||
 		slices.ContainsFunc(after.GetFreeEips(), func(e *gpubmsv1.Eip) bool { return e.GetId() == free[1].GetId() }) {
 		t.Errorf("free EIPs after the create: got %d, want all but %s", len(after.GetFreeEips()), free[1].GetId())
+	}
+	if used := after.GetVpcs()[0].GetSubnets()[0].GetUsedIpNum(); used != sn.GetUsedIpNum()+1 {
+		t.Errorf("subnet addresses used after the create: got %d, want %d", used, sn.GetUsedIpNum()+1)
 	}
 	eips, err := h.c.DescribeEIP(ctx(t), &gpubmsv1.DescribeEIPRequest{RegionCode: nets.GetRegionCode(), Keyword: free[1].GetIp()})
 	if err != nil {
