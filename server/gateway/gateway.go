@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	gpubmsv1gw "github.com/gpubms/gpubms/gen/gw/gpubms/v1"
 	openapiv2 "github.com/gpubms/gpubms/gen/openapiv2/gpubms/v1"
 )
 
@@ -186,13 +187,13 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 		muxOpts = append(muxOpts, runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD { return o.callMD(ctx) }))
 	}
 	g.mux = runtime.NewServeMux(muxOpts...)
-	if err := gpubmsv1.RegisterGpuServiceHandlerClient(ctx, g.mux, gpubmsv1.NewGpuServiceClient(conn)); err != nil {
+	if err := gpubmsv1gw.RegisterGpuServiceHandlerClient(ctx, g.mux, gpubmsv1.NewGpuServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("gateway: register GpuService: %w", err)
 	}
-	if err := gpubmsv1.RegisterFleetServiceHandlerClient(ctx, g.mux, gpubmsv1.NewFleetServiceClient(conn)); err != nil {
+	if err := gpubmsv1gw.RegisterFleetServiceHandlerClient(ctx, g.mux, gpubmsv1.NewFleetServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("gateway: register FleetService: %w", err)
 	}
-	if err := gpubmsv1.RegisterNetworkServiceHandlerClient(ctx, g.mux, gpubmsv1.NewNetworkServiceClient(conn)); err != nil {
+	if err := gpubmsv1gw.RegisterNetworkServiceHandlerClient(ctx, g.mux, gpubmsv1.NewNetworkServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("gateway: register NetworkService: %w", err)
 	}
 

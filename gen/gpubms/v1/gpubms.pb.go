@@ -13,7 +13,6 @@ package gpubmsv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -3176,7 +3175,7 @@ var File_gpubms_v1_gpubms_proto protoreflect.FileDescriptor
 
 const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\n" +
-	"\x16gpubms/v1/gpubms.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gpubms/v1/access.proto\x1a\x15gpubms/v1/rules.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x1b\n" +
+	"\x16gpubms/v1/gpubms.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gpubms/v1/access.proto\x1a\x15gpubms/v1/rules.proto\"\x1b\n" +
 	"\x19DescribeGpuRegionsRequest\"I\n" +
 	"\x1aDescribeGpuRegionsResponse\x12+\n" +
 	"\aregions\x18\x01 \x03(\v2\x11.gpubms.v1.RegionR\aregions\"F\n" +
@@ -3501,8 +3500,7 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\x0fDescribeGpuTask\x12!.gpubms.v1.DescribeGpuTaskRequest\x1a\".gpubms.v1.DescribeGpuTaskResponse\"\x1f\x88\xba'\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/tasks/{task_id}\x12o\n" +
 	"\tWatchTask\x12\x1b.gpubms.v1.WatchTaskRequest\x1a\x1c.gpubms.v1.WatchTaskResponse\"%\x88\xba'\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/tasks/{task_id}:watch0\x01\x12k\n" +
 	"\n" +
-	"WatchTasks\x12\x1c.gpubms.v1.WatchTasksRequest\x1a\x1d.gpubms.v1.WatchTasksResponse\"\x1e\x88\xba'\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/tasks:watch0\x01B\xbe\x01\x92A\x89\x01\x12_\n" +
-	"\x06gpubms\x12QTyped, validated gRPC and JSON front of the provider's GPU bare-metal server API.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonZ/github.com/gpubms/gpubms/gen/gpubms/v1;gpubmsv1b\x06proto3"
+	"WatchTasks\x12\x1c.gpubms.v1.WatchTasksRequest\x1a\x1d.gpubms.v1.WatchTasksResponse\"\x1e\x88\xba'\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/tasks:watch0\x01B1Z/github.com/gpubms/gpubms/gen/gpubms/v1;gpubmsv1b\x06proto3"
 
 var (
 	file_gpubms_v1_gpubms_proto_rawDescOnce sync.Once

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 
+	extGpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/grpc"
@@ -37,9 +38,9 @@ var (
 
 var filter_FleetService_ListAuditEvents_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_FleetService_ListAuditEvents_0(ctx context.Context, marshaler runtime.Marshaler, client FleetServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_FleetService_ListAuditEvents_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.FleetServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListAuditEventsRequest
+		protoReq extGpubmsv1.ListAuditEventsRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -55,9 +56,9 @@ func request_FleetService_ListAuditEvents_0(ctx context.Context, marshaler runti
 	return msg, metadata, err
 }
 
-func local_request_FleetService_ListAuditEvents_0(ctx context.Context, marshaler runtime.Marshaler, server FleetServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_FleetService_ListAuditEvents_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.FleetServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListAuditEventsRequest
+		protoReq extGpubmsv1.ListAuditEventsRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -75,7 +76,7 @@ func local_request_FleetService_ListAuditEvents_0(ctx context.Context, marshaler
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterFleetServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterFleetServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server FleetServiceServer) error {
+func RegisterFleetServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extGpubmsv1.FleetServiceServer) error {
 	mux.Handle(http.MethodGet, pattern_FleetService_ListAuditEvents_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -127,15 +128,15 @@ func RegisterFleetServiceHandlerFromEndpoint(ctx context.Context, mux *runtime.S
 // RegisterFleetServiceHandler registers the http handlers for service FleetService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterFleetServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterFleetServiceHandlerClient(ctx, mux, NewFleetServiceClient(conn))
+	return RegisterFleetServiceHandlerClient(ctx, mux, extGpubmsv1.NewFleetServiceClient(conn))
 }
 
 // RegisterFleetServiceHandlerClient registers the http handlers for service FleetService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "FleetServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "FleetServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extGpubmsv1.FleetServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extGpubmsv1.FleetServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "FleetServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterFleetServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client FleetServiceClient) error {
+// "extGpubmsv1.FleetServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterFleetServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extGpubmsv1.FleetServiceClient) error {
 	mux.Handle(http.MethodGet, pattern_FleetService_ListAuditEvents_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 
+	extGpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/grpc"
@@ -37,9 +38,9 @@ var (
 
 var filter_NetworkService_DescribeVPC_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_NetworkService_DescribeVPC_0(ctx context.Context, marshaler runtime.Marshaler, client NetworkServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_NetworkService_DescribeVPC_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.NetworkServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeVPCRequest
+		protoReq extGpubmsv1.DescribeVPCRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -55,9 +56,9 @@ func request_NetworkService_DescribeVPC_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func local_request_NetworkService_DescribeVPC_0(ctx context.Context, marshaler runtime.Marshaler, server NetworkServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_NetworkService_DescribeVPC_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.NetworkServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeVPCRequest
+		protoReq extGpubmsv1.DescribeVPCRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -72,9 +73,9 @@ func local_request_NetworkService_DescribeVPC_0(ctx context.Context, marshaler r
 
 var filter_NetworkService_DescribeSubnet_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_NetworkService_DescribeSubnet_0(ctx context.Context, marshaler runtime.Marshaler, client NetworkServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_NetworkService_DescribeSubnet_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.NetworkServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeSubnetRequest
+		protoReq extGpubmsv1.DescribeSubnetRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -90,9 +91,9 @@ func request_NetworkService_DescribeSubnet_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_NetworkService_DescribeSubnet_0(ctx context.Context, marshaler runtime.Marshaler, server NetworkServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_NetworkService_DescribeSubnet_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.NetworkServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeSubnetRequest
+		protoReq extGpubmsv1.DescribeSubnetRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -107,9 +108,9 @@ func local_request_NetworkService_DescribeSubnet_0(ctx context.Context, marshale
 
 var filter_NetworkService_DescribeEIP_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_NetworkService_DescribeEIP_0(ctx context.Context, marshaler runtime.Marshaler, client NetworkServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_NetworkService_DescribeEIP_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.NetworkServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeEIPRequest
+		protoReq extGpubmsv1.DescribeEIPRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -125,9 +126,9 @@ func request_NetworkService_DescribeEIP_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func local_request_NetworkService_DescribeEIP_0(ctx context.Context, marshaler runtime.Marshaler, server NetworkServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_NetworkService_DescribeEIP_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.NetworkServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeEIPRequest
+		protoReq extGpubmsv1.DescribeEIPRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -140,9 +141,9 @@ func local_request_NetworkService_DescribeEIP_0(ctx context.Context, marshaler r
 	return msg, metadata, err
 }
 
-func request_NetworkService_FindNetworks_0(ctx context.Context, marshaler runtime.Marshaler, client NetworkServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_NetworkService_FindNetworks_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.NetworkServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq FindNetworksRequest
+		protoReq extGpubmsv1.FindNetworksRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -161,9 +162,9 @@ func request_NetworkService_FindNetworks_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
-func local_request_NetworkService_FindNetworks_0(ctx context.Context, marshaler runtime.Marshaler, server NetworkServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_NetworkService_FindNetworks_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.NetworkServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq FindNetworksRequest
+		protoReq extGpubmsv1.FindNetworksRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -184,7 +185,7 @@ func local_request_NetworkService_FindNetworks_0(ctx context.Context, marshaler 
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterNetworkServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterNetworkServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server NetworkServiceServer) error {
+func RegisterNetworkServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extGpubmsv1.NetworkServiceServer) error {
 	mux.Handle(http.MethodGet, pattern_NetworkService_DescribeVPC_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -296,15 +297,15 @@ func RegisterNetworkServiceHandlerFromEndpoint(ctx context.Context, mux *runtime
 // RegisterNetworkServiceHandler registers the http handlers for service NetworkService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterNetworkServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterNetworkServiceHandlerClient(ctx, mux, NewNetworkServiceClient(conn))
+	return RegisterNetworkServiceHandlerClient(ctx, mux, extGpubmsv1.NewNetworkServiceClient(conn))
 }
 
 // RegisterNetworkServiceHandlerClient registers the http handlers for service NetworkService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "NetworkServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "NetworkServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extGpubmsv1.NetworkServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extGpubmsv1.NetworkServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "NetworkServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterNetworkServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client NetworkServiceClient) error {
+// "extGpubmsv1.NetworkServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterNetworkServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extGpubmsv1.NetworkServiceClient) error {
 	mux.Handle(http.MethodGet, pattern_NetworkService_DescribeVPC_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 
+	extGpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/grpc"
@@ -35,9 +36,9 @@ var (
 	_ = metadata.Join
 )
 
-func request_GpuService_DescribeGpuRegions_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_DescribeGpuRegions_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuRegionsRequest
+		protoReq extGpubmsv1.DescribeGpuRegionsRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -47,18 +48,18 @@ func request_GpuService_DescribeGpuRegions_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_GpuService_DescribeGpuRegions_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_DescribeGpuRegions_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuRegionsRequest
+		protoReq extGpubmsv1.DescribeGpuRegionsRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.DescribeGpuRegions(ctx, &protoReq)
 	return msg, metadata, err
 }
 
-func request_GpuService_DescribeGpuGoods_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_DescribeGpuGoods_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuGoodsRequest
+		protoReq extGpubmsv1.DescribeGpuGoodsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -77,9 +78,9 @@ func request_GpuService_DescribeGpuGoods_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
-func local_request_GpuService_DescribeGpuGoods_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_DescribeGpuGoods_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuGoodsRequest
+		protoReq extGpubmsv1.DescribeGpuGoodsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -95,9 +96,9 @@ func local_request_GpuService_DescribeGpuGoods_0(ctx context.Context, marshaler 
 	return msg, metadata, err
 }
 
-func request_GpuService_DescribeGpuGoodsPrice_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_DescribeGpuGoodsPrice_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuGoodsPriceRequest
+		protoReq extGpubmsv1.DescribeGpuGoodsPriceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -127,9 +128,9 @@ func request_GpuService_DescribeGpuGoodsPrice_0(ctx context.Context, marshaler r
 	return msg, metadata, err
 }
 
-func local_request_GpuService_DescribeGpuGoodsPrice_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_DescribeGpuGoodsPrice_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuGoodsPriceRequest
+		protoReq extGpubmsv1.DescribeGpuGoodsPriceRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -158,9 +159,9 @@ func local_request_GpuService_DescribeGpuGoodsPrice_0(ctx context.Context, marsh
 
 var filter_GpuService_DescribeGpuImage_0 = &utilities.DoubleArray{Encoding: map[string]int{"region_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
-func request_GpuService_DescribeGpuImage_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_DescribeGpuImage_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuImageRequest
+		protoReq extGpubmsv1.DescribeGpuImageRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -185,9 +186,9 @@ func request_GpuService_DescribeGpuImage_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
-func local_request_GpuService_DescribeGpuImage_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_DescribeGpuImage_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuImageRequest
+		protoReq extGpubmsv1.DescribeGpuImageRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -211,9 +212,9 @@ func local_request_GpuService_DescribeGpuImage_0(ctx context.Context, marshaler 
 
 var filter_GpuService_DescribeGpu_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_GpuService_DescribeGpu_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_DescribeGpu_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuRequest
+		protoReq extGpubmsv1.DescribeGpuRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -229,9 +230,9 @@ func request_GpuService_DescribeGpu_0(ctx context.Context, marshaler runtime.Mar
 	return msg, metadata, err
 }
 
-func local_request_GpuService_DescribeGpu_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_DescribeGpu_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuRequest
+		protoReq extGpubmsv1.DescribeGpuRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -244,9 +245,9 @@ func local_request_GpuService_DescribeGpu_0(ctx context.Context, marshaler runti
 	return msg, metadata, err
 }
 
-func request_GpuService_DescribeGpuDetail_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_DescribeGpuDetail_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuDetailRequest
+		protoReq extGpubmsv1.DescribeGpuDetailRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -265,9 +266,9 @@ func request_GpuService_DescribeGpuDetail_0(ctx context.Context, marshaler runti
 	return msg, metadata, err
 }
 
-func local_request_GpuService_DescribeGpuDetail_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_DescribeGpuDetail_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuDetailRequest
+		protoReq extGpubmsv1.DescribeGpuDetailRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -283,9 +284,9 @@ func local_request_GpuService_DescribeGpuDetail_0(ctx context.Context, marshaler
 	return msg, metadata, err
 }
 
-func request_GpuService_CreateGpuInstance_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_CreateGpuInstance_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateGpuInstanceRequest
+		protoReq extGpubmsv1.CreateGpuInstanceRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
@@ -298,9 +299,9 @@ func request_GpuService_CreateGpuInstance_0(ctx context.Context, marshaler runti
 	return msg, metadata, err
 }
 
-func local_request_GpuService_CreateGpuInstance_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_CreateGpuInstance_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CreateGpuInstanceRequest
+		protoReq extGpubmsv1.CreateGpuInstanceRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
@@ -310,9 +311,9 @@ func local_request_GpuService_CreateGpuInstance_0(ctx context.Context, marshaler
 	return msg, metadata, err
 }
 
-func request_GpuService_ReinstallGpu_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_ReinstallGpu_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ReinstallGpuRequest
+		protoReq extGpubmsv1.ReinstallGpuRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -334,9 +335,9 @@ func request_GpuService_ReinstallGpu_0(ctx context.Context, marshaler runtime.Ma
 	return msg, metadata, err
 }
 
-func local_request_GpuService_ReinstallGpu_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_ReinstallGpu_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ReinstallGpuRequest
+		protoReq extGpubmsv1.ReinstallGpuRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -355,9 +356,9 @@ func local_request_GpuService_ReinstallGpu_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func request_GpuService_OperateGpuPower_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_OperateGpuPower_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq OperateGpuPowerRequest
+		protoReq extGpubmsv1.OperateGpuPowerRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
@@ -370,9 +371,9 @@ func request_GpuService_OperateGpuPower_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func local_request_GpuService_OperateGpuPower_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_OperateGpuPower_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq OperateGpuPowerRequest
+		protoReq extGpubmsv1.OperateGpuPowerRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
@@ -382,9 +383,9 @@ func local_request_GpuService_OperateGpuPower_0(ctx context.Context, marshaler r
 	return msg, metadata, err
 }
 
-func request_GpuService_DeleteGpuInstances_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_DeleteGpuInstances_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DeleteGpuInstancesRequest
+		protoReq extGpubmsv1.DeleteGpuInstancesRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
@@ -397,9 +398,9 @@ func request_GpuService_DeleteGpuInstances_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func local_request_GpuService_DeleteGpuInstances_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_DeleteGpuInstances_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DeleteGpuInstancesRequest
+		protoReq extGpubmsv1.DeleteGpuInstancesRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
@@ -409,9 +410,9 @@ func local_request_GpuService_DeleteGpuInstances_0(ctx context.Context, marshale
 	return msg, metadata, err
 }
 
-func request_GpuService_DescribeGpuTask_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_GpuService_DescribeGpuTask_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuTaskRequest
+		protoReq extGpubmsv1.DescribeGpuTaskRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -430,9 +431,9 @@ func request_GpuService_DescribeGpuTask_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func local_request_GpuService_DescribeGpuTask_0(ctx context.Context, marshaler runtime.Marshaler, server GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_GpuService_DescribeGpuTask_0(ctx context.Context, marshaler runtime.Marshaler, server extGpubmsv1.GpuServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DescribeGpuTaskRequest
+		protoReq extGpubmsv1.DescribeGpuTaskRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -448,9 +449,9 @@ func local_request_GpuService_DescribeGpuTask_0(ctx context.Context, marshaler r
 	return msg, metadata, err
 }
 
-func request_GpuService_WatchTask_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (GpuService_WatchTaskClient, runtime.ServerMetadata, error) {
+func request_GpuService_WatchTask_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (extGpubmsv1.GpuService_WatchTaskClient, runtime.ServerMetadata, error) {
 	var (
-		protoReq WatchTaskRequest
+		protoReq extGpubmsv1.WatchTaskRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -477,9 +478,9 @@ func request_GpuService_WatchTask_0(ctx context.Context, marshaler runtime.Marsh
 	return stream, metadata, nil
 }
 
-func request_GpuService_WatchTasks_0(ctx context.Context, marshaler runtime.Marshaler, client GpuServiceClient, req *http.Request, pathParams map[string]string) (GpuService_WatchTasksClient, runtime.ServerMetadata, error) {
+func request_GpuService_WatchTasks_0(ctx context.Context, marshaler runtime.Marshaler, client extGpubmsv1.GpuServiceClient, req *http.Request, pathParams map[string]string) (extGpubmsv1.GpuService_WatchTasksClient, runtime.ServerMetadata, error) {
 	var (
-		protoReq WatchTasksRequest
+		protoReq extGpubmsv1.WatchTasksRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
@@ -505,7 +506,7 @@ func request_GpuService_WatchTasks_0(ctx context.Context, marshaler runtime.Mars
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterGpuServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterGpuServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server GpuServiceServer) error {
+func RegisterGpuServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extGpubmsv1.GpuServiceServer) error {
 	mux.Handle(http.MethodGet, pattern_GpuService_DescribeGpuRegions_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -771,15 +772,15 @@ func RegisterGpuServiceHandlerFromEndpoint(ctx context.Context, mux *runtime.Ser
 // RegisterGpuServiceHandler registers the http handlers for service GpuService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterGpuServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterGpuServiceHandlerClient(ctx, mux, NewGpuServiceClient(conn))
+	return RegisterGpuServiceHandlerClient(ctx, mux, extGpubmsv1.NewGpuServiceClient(conn))
 }
 
 // RegisterGpuServiceHandlerClient registers the http handlers for service GpuService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "GpuServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "GpuServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extGpubmsv1.GpuServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extGpubmsv1.GpuServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "GpuServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterGpuServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client GpuServiceClient) error {
+// "extGpubmsv1.GpuServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterGpuServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extGpubmsv1.GpuServiceClient) error {
 	mux.Handle(http.MethodGet, pattern_GpuService_DescribeGpuRegions_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
