@@ -117,9 +117,12 @@ bench: $(TOOLS)/ghz
 	GPUBMS_BENCH_OUTPUT=$(CURDIR)/.bench/go.txt GPUBMS_LOAD_REPORT=$(CURDIR)/docs/BENCHMARKS.md \
 		$(GO) test -count=1 -timeout 30m -run '^TestLoadReport$$' -v ./server/app/e2e/
 
+# build stamps the version from git (the VCS revision is in the build info
+# anyway; see gpubmsd --version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 build:
 	@mkdir -p bin
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -buildvcs=true -ldflags "-X github.com/gpubms/gpubms/server/app.version=$(VERSION)" -o bin/ ./cmd/...
 
 # run starts the server on the embedded emulator (no provider account needed).
 run:

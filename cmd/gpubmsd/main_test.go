@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -295,7 +296,7 @@ func TestEmulatorSubcommand(t *testing.T) {
 	t.Setenv("GPUBMS_EMULATOR_ACCESS_KEY_ID", "")
 	t.Setenv("GPUBMS_EMULATOR_ACCESS_KEY_SECRET", "")
 	var stderr strings.Builder
-	err := run(t.Context(), []string{"emulator", "--addr", "127.0.0.1:0"}, &stderr)
+	err := run(t.Context(), []string{"emulator", "--addr", "127.0.0.1:0"}, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "GPUBMS_EMULATOR_ACCESS_KEY_ID") {
 		t.Fatalf("without credentials: err = %v, want one naming GPUBMS_EMULATOR_ACCESS_KEY_ID", err)
 	}
@@ -306,7 +307,7 @@ func TestEmulatorSubcommand(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, []string{"emulator", "--addr", "127.0.0.1:0"}, pw)
+		err := run(ctx, []string{"emulator", "--addr", "127.0.0.1:0"}, io.Discard, pw)
 		_ = pw.Close()
 		done <- err
 	}()
@@ -364,5 +365,19 @@ func TestEmulatorSubcommand(t *testing.T) {
 	}
 	if logs := <-logc; strings.Contains(logs, "emulator-test-secret") {
 		t.Errorf("the emulator logged its secret:\n%s", logs)
+	}
+}
+
+// TestVersion: --version prints the build and exits without serving.
+func TestVersion(t *testing.T) {
+	var stdout, stderr strings.Builder
+	if err := run(t.Context(), []string{"--version"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if out := stdout.String(); !strings.HasPrefix(out, "gpubmsd ") || !strings.Contains(out, runtime.Version()) {
+		t.Errorf("--version printed %q, want gpubmsd, its version and %s", out, runtime.Version())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("--version wrote to stderr: %q", stderr.String())
 	}
 }

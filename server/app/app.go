@@ -144,7 +144,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	emuCtx, stopEmulator := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEmulator()
 	if cfg.Emulator {
-		url, vpcURL, id, secret, err := startEmulator(emuCtx, &wg, errc, cfg.EmulatorConfig, logger)
+		url, vpcURL, id, secret, err := startEmulator(emuCtx, &wg, errc, cfg.EmulatorConfig, cmp.Or(cfg.EmulatorAddr, "127.0.0.1:0"), logger)
 		if err != nil {
 			return err
 		}
@@ -225,7 +225,11 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		return err
 	}
 	register(gs, inproc, &gpubmsv1.GpuService_ServiceDesc, svc)
-	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st))
+	info := serverInfo(ReadBuild(), cfg, map[string]bool{
+		"auth": authn.Enabled(), "tls": certs != nil, "client_certificates": cfg.TLSClientCA != "",
+		"cache": cfg.Cache, "metrics": cfg.Metrics, "spend_guard": maxPrice != nil,
+	}, time.Now())
+	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st, fleet.WithServerInfo(info)))
 	register(gs, inproc, &gpubmsv1.NetworkService_ServiceDesc, svc.Networks())
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)
@@ -542,7 +546,7 @@ func connectionCap(configured int, logger *slog.Logger) int {
 
 // startEmulator runs the provider emulator on a loopback port for the
 // lifetime of ctx and returns its URL and credentials.
-func startEmulator(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, ec emulator.Config, logger *slog.Logger) (gpuURL, vpcURL, keyID string, secret upstream.Secret, err error) {
+func startEmulator(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, ec emulator.Config, addr string, logger *slog.Logger) (gpuURL, vpcURL, keyID string, secret upstream.Secret, err error) {
 	opts, err := ec.Options()
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("emulator: %w", err)
@@ -553,7 +557,7 @@ func startEmulator(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, e
 		return "", "", "", "", fmt.Errorf("emulator: %w", err)
 	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("emulator listen: %w", err)
 	}

@@ -2,7 +2,7 @@ package app
 
 import (
 	"errors"
-	"flag"
+	flag "github.com/spf13/pflag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -91,6 +91,9 @@ type Config struct {
 	// it instead of the real provider.
 	Emulator       bool
 	EmulatorConfig emulator.Config
+	// EmulatorAddr is where the embedded emulator listens; empty: a free
+	// loopback port.
+	EmulatorAddr string
 
 	// Metrics serves Prometheus metrics at GET /metrics on the HTTP port.
 	// RegisterFlags defaults it to true; the zero Config has it off.
@@ -240,6 +243,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTLPrices, "cache-ttl-prices", c.envDuration("GPUBMS_CACHE_TTL_PRICES", DefaultCacheTTLPrices), "how long prices are cached (GPUBMS_CACHE_TTL_PRICES)")
 	fs.DurationVar(&c.CacheTTLNetworks, "cache-ttl-networks", c.envDuration("GPUBMS_CACHE_TTL_NETWORKS", DefaultCacheTTLNetworks), "how long VPC and subnet reads are cached (GPUBMS_CACHE_TTL_NETWORKS)")
 	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR", false), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
+	fs.StringVar(&c.EmulatorAddr, "emulator-addr", os.Getenv("GPUBMS_EMULATOR_ADDR"), "where the embedded emulator listens; empty: a free loopback port (GPUBMS_EMULATOR_ADDR)")
 	c.EmulatorConfig.RegisterFlags(fs)
 	fs.BoolVar(&c.Metrics, "metrics", c.envBool("GPUBMS_METRICS", true), "serve Prometheus metrics at /metrics on the HTTP port (GPUBMS_METRICS)")
 	fs.Func("log-level", "debug, info, warn or error (GPUBMS_LOG_LEVEL)", func(s string) error {

@@ -1,7 +1,7 @@
 package app
 
 import (
-	"flag"
+	flag "github.com/spf13/pflag"
 	"fmt"
 	"io"
 	"maps"

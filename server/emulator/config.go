@@ -3,7 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"errors"
-	"flag"
+	flag "github.com/spf13/pflag"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -157,6 +157,23 @@ func (v value[T]) String() string {
 		return ""
 	}
 	return v.format(*v.p)
+}
+
+// Type names the value's kind in help output.
+func (v value[T]) Type() string {
+	switch any(v.p).(type) {
+	case *time.Duration:
+		return "duration"
+	case *int:
+		return "int"
+	case *uint64:
+		return "uint"
+	case *float64:
+		return "rate"
+	case *map[string]float64:
+		return "rates"
+	}
+	return "string"
 }
 
 func textValue(p *string) value[string] {

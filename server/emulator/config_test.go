@@ -3,7 +3,7 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
+	flag "github.com/spf13/pflag"
 	"fmt"
 	"io"
 	"log/slog"

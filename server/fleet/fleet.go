@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server/auth"
@@ -25,14 +26,33 @@ type AuditReader interface {
 type Service struct {
 	gpubmsv1.UnimplementedFleetServiceServer
 	audit AuditReader
+	info  *gpubmsv1.GetServerInfoResponse
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithServerInfo sets what GetServerInfo answers (by default only that the
+// version is unknown).
+func WithServerInfo(info *gpubmsv1.GetServerInfoResponse) Option {
+	return func(s *Service) { s.info = info }
 }
 
 // New returns the service reading the audit trail from audit.
-func New(audit AuditReader) *Service {
+func New(audit AuditReader, opts ...Option) *Service {
 	if audit == nil {
 		panic("fleet: nil audit reader")
 	}
-	return &Service{audit: audit}
+	s := &Service{audit: audit, info: &gpubmsv1.GetServerInfoResponse{Version: "(unknown)"}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// GetServerInfo answers the server's build and mode.
+func (s *Service) GetServerInfo(context.Context, *gpubmsv1.GetServerInfoRequest) (*gpubmsv1.GetServerInfoResponse, error) {
+	return proto.CloneOf(s.info), nil
 }
 
 // ListAuditEvents lists the audit trail, newest first. A caller below the

@@ -28,6 +28,146 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GetServerInfoRequest has no parameters.
+type GetServerInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServerInfoRequest) Reset() {
+	*x = GetServerInfoRequest{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerInfoRequest) ProtoMessage() {}
+
+func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
+func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{0}
+}
+
+// GetServerInfoResponse is the server's build and mode.
+type GetServerInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The module version, e.g. "v0.4.0", or "(devel)" for a build from a
+	// working tree.
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// The VCS revision built, with "-dirty" when the tree had changes; empty
+	// when the build does not record it.
+	Commit string `protobuf:"bytes,2,opt,name=commit,proto3" json:"commit,omitempty"`
+	// When that revision was committed.
+	CommitTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=commit_time,json=commitTime,proto3" json:"commit_time,omitempty"`
+	// The Go version it was built with, e.g. "go1.26.8".
+	GoVersion string `protobuf:"bytes,4,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
+	// Serving against the embedded emulator, not the provider.
+	Emulator bool `protobuf:"varint,5,opt,name=emulator,proto3" json:"emulator,omitempty"`
+	// What is switched on, by name, sorted: e.g. "auth", "cache", "metrics",
+	// "tls", "tracing".
+	Features []string `protobuf:"bytes,6,rep,name=features,proto3" json:"features,omitempty"`
+	// When the server started.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServerInfoResponse) Reset() {
+	*x = GetServerInfoResponse{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerInfoResponse) ProtoMessage() {}
+
+func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
+func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetServerInfoResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *GetServerInfoResponse) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *GetServerInfoResponse) GetCommitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CommitTime
+	}
+	return nil
+}
+
+func (x *GetServerInfoResponse) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
+}
+
+func (x *GetServerInfoResponse) GetEmulator() bool {
+	if x != nil {
+		return x.Emulator
+	}
+	return false
+}
+
+func (x *GetServerInfoResponse) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *GetServerInfoResponse) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
 // ListAuditEventsRequest filters and pages the audit trail. Filters add up.
 type ListAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -51,7 +191,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[0]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -63,7 +203,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[0]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -76,7 +216,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{0}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListAuditEventsRequest) GetCaller() string {
@@ -140,7 +280,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[1]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +292,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[1]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +305,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{1}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -221,7 +361,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[2]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -233,7 +373,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[2]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -246,7 +386,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{2}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -358,7 +498,19 @@ var File_gpubms_v1_fleet_proto protoreflect.FileDescriptor
 
 const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\n" +
-	"\x15gpubms/v1/fleet.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gpubms/v1/access.proto\x1a\x15gpubms/v1/rules.proto\"\xa2\x03\n" +
+	"\x15gpubms/v1/fleet.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gpubms/v1/access.proto\x1a\x15gpubms/v1/rules.proto\"\x16\n" +
+	"\x14GetServerInfoRequest\"\x98\x02\n" +
+	"\x15GetServerInfoResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
+	"\x06commit\x18\x02 \x01(\tR\x06commit\x12;\n" +
+	"\vcommit_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"commitTime\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\x04 \x01(\tR\tgoVersion\x12\x1a\n" +
+	"\bemulator\x18\x05 \x01(\bR\bemulator\x12\x1a\n" +
+	"\bfeatures\x18\x06 \x03(\tR\bfeatures\x129\n" +
+	"\n" +
+	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xa2\x03\n" +
 	"\x16ListAuditEventsRequest\x12 \n" +
 	"\x06caller\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06caller\x12`\n" +
 	"\x03rpc\x18\x02 \x01(\tBN\xbaHK\xd8\x01\x01rFR\x11CreateGpuInstanceR\fReinstallGpuR\x0fOperateGpuPowerR\x12DeleteGpuInstancesR\x03rpc\x12-\n" +
@@ -394,9 +546,11 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\x13provider_request_id\x18\f \x01(\tR\x11providerRequestId\x125\n" +
 	"\bduration\x18\r \x01(\v2\x19.google.protobuf.DurationR\bduration\x12#\n" +
 	"\rvalidate_only\x18\x0e \x01(\bR\fvalidateOnly\x12\x1a\n" +
-	"\breplayed\x18\x0f \x01(\bR\breplayed2\x7f\n" +
+	"\breplayed\x18\x0f \x01(\bR\breplayed2\xe9\x01\n" +
 	"\fFleetService\x12o\n" +
-	"\x0fListAuditEvents\x12!.gpubms.v1.ListAuditEventsRequest\x1a\".gpubms.v1.ListAuditEventsResponse\"\x15\x88\xba'\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/auditB1Z/github.com/gpubms/gpubms/gen/gpubms/v1;gpubmsv1b\x06proto3"
+	"\x0fListAuditEvents\x12!.gpubms.v1.ListAuditEventsRequest\x1a\".gpubms.v1.ListAuditEventsResponse\"\x15\x88\xba'\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit\x12h\n" +
+	"\rGetServerInfo\x12\x1f.gpubms.v1.GetServerInfoRequest\x1a .gpubms.v1.GetServerInfoResponse\"\x14\x88\xba'\x01\x82\xd3\xe4\x93\x02\n" +
+	"\x12\b/v1/infoB1Z/github.com/gpubms/gpubms/gen/gpubms/v1;gpubmsv1b\x06proto3"
 
 var (
 	file_gpubms_v1_fleet_proto_rawDescOnce sync.Once
@@ -410,29 +564,35 @@ func file_gpubms_v1_fleet_proto_rawDescGZIP() []byte {
 	return file_gpubms_v1_fleet_proto_rawDescData
 }
 
-var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_gpubms_v1_fleet_proto_goTypes = []any{
-	(*ListAuditEventsRequest)(nil),  // 0: gpubms.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 1: gpubms.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 2: gpubms.v1.AuditEvent
-	(*timestamppb.Timestamp)(nil),   // 3: google.protobuf.Timestamp
-	(*anypb.Any)(nil),               // 4: google.protobuf.Any
-	(*durationpb.Duration)(nil),     // 5: google.protobuf.Duration
+	(*GetServerInfoRequest)(nil),    // 0: gpubms.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),   // 1: gpubms.v1.GetServerInfoResponse
+	(*ListAuditEventsRequest)(nil),  // 2: gpubms.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 3: gpubms.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 4: gpubms.v1.AuditEvent
+	(*timestamppb.Timestamp)(nil),   // 5: google.protobuf.Timestamp
+	(*anypb.Any)(nil),               // 6: google.protobuf.Any
+	(*durationpb.Duration)(nil),     // 7: google.protobuf.Duration
 }
 var file_gpubms_v1_fleet_proto_depIdxs = []int32{
-	3, // 0: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	3, // 1: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	2, // 2: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
-	3, // 3: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	4, // 4: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
-	5, // 5: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
-	0, // 6: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
-	1, // 7: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5,  // 0: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
+	5,  // 1: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	5,  // 3: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	4,  // 4: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
+	5,  // 5: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	6,  // 6: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
+	7,  // 7: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
+	2,  // 8: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
+	0,  // 9: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
+	3,  // 10: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
+	1,  // 11: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_gpubms_v1_fleet_proto_init() }
@@ -442,14 +602,14 @@ func file_gpubms_v1_fleet_proto_init() {
 	}
 	file_gpubms_v1_access_proto_init()
 	file_gpubms_v1_rules_proto_init()
-	file_gpubms_v1_fleet_proto_msgTypes[0].OneofWrappers = []any{}
+	file_gpubms_v1_fleet_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gpubms_v1_fleet_proto_rawDesc), len(file_gpubms_v1_fleet_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
