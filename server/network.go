@@ -297,7 +297,7 @@ func (s *Service) checkNetwork(ctx context.Context, req *gpubmsv1.CreateGpuInsta
 			field := fmt.Sprintf("vpc_network.eip_id_list[%d]", j)
 			switch {
 			case k < 0:
-				return fieldError(codes.NotFound, field, "EIP %s is not in region %s", id, nets.regionCode)
+				return fieldError(codes.NotFound, field, "EIP %s is not one of region %s usable in zone %s", id, nets.regionCode, zone)
 			case nets.eips[k].IsBind:
 				return fieldError(codes.FailedPrecondition, field, "EIP %s (%s) is bound already", id, nets.eips[k].IP)
 			}

@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/proto"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server"
@@ -158,8 +160,24 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		if m, err = newMetrics(); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		upOpts = append(upOpts, upstream.WithObserver(m.observeProvider), upstream.WithCacheObserver(m.observeCache))
+		upOpts = append(upOpts, upstream.WithCacheObserver(m.observeCache))
 	}
+	// The provider's answers feed readiness (made below, once the health
+	// server exists).
+	var ready atomic.Pointer[readiness]
+	observers := []func(upstream.Attempt){func(a upstream.Attempt) {
+		if r := ready.Load(); r != nil {
+			r.observe(a)
+		}
+	}}
+	if m != nil {
+		observers = append(observers, m.observeProvider)
+	}
+	upOpts = append(upOpts, upstream.WithObserver(func(a upstream.Attempt) {
+		for _, f := range observers {
+			f(a)
+		}
+	}))
 	if cfg.Cache {
 		upOpts = append(upOpts, upstream.WithCache(upstream.CacheTTLs{
 			Regions: cfg.CacheTTLRegions, Images: cfg.CacheTTLImages, Goods: cfg.CacheTTLGoods, Prices: cfg.CacheTTLPrices,
@@ -233,6 +251,14 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	register(gs, inproc, &gpubmsv1.NetworkService_ServiceDesc, svc.Networks())
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)
+	rd := newReadiness(cmp.Or(cfg.ReadyInterval, DefaultReadyInterval),
+		func(ctx context.Context) error {
+			// Server state, never cached: the probe leaves the cache alone.
+			_, err := up.DescribeGpu(ctx, &upstream.DescribeGpuRequest{PageSize: proto.Int32(1)})
+			return err
+		},
+		st.Check, healthSrv, healthServices, logger.With("component", "readiness"))
+	ready.Store(rd)
 
 	gwOpts := []gateway.Option{
 		gateway.WithLogger(logger),
@@ -242,6 +268,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		gateway.WithCORSOrigins(cfg.CORSOrigins...),
 		gateway.WithAllowedHosts(hostOf(cfg.HTTPAddr, httpLn.Addr()), cfg.HTTPAllowedHosts...),
 		gateway.WithMaxBodyBytes(maxBody),
+		gateway.WithReadiness(rd.check),
 	}
 	if m != nil {
 		if err := m.watchHub(hub); err != nil {
@@ -291,6 +318,13 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 			errc <- fmt.Errorf("serve http: %w", err)
 		}
 	}()
+	rd.serving.Store(true)
+	readyCtx, stopReady := context.WithCancel(ctx)
+	readyDone := make(chan struct{})
+	go func() {
+		defer close(readyDone)
+		rd.run(readyCtx)
+	}()
 	if cfg.Reload != nil {
 		wg.Add(1)
 		go func() {
@@ -314,6 +348,9 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	}
 
 	logger.Info("gpubms shutting down")
+	rd.serving.Store(false)
+	stopReady()
+	<-readyDone
 	healthSrv.Shutdown()
 	// Watch streams end first, with Unavailable, so the drain below is not
 	// held up by streams that could run for hours.
@@ -388,9 +425,21 @@ func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, li
 	)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	hs.SetServingStatus(gpubmsv1.GpuService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	// Not serving until readiness says so (see readiness.run).
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	for _, svc := range healthServices {
+		hs.SetServingStatus(svc, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
 	reflection.Register(gs)
 	return gs, inproc, hs, nil
+}
+
+// healthServices are the gRPC health names that follow readiness, beside
+// the server's ("").
+var healthServices = []string{
+	gpubmsv1.GpuService_ServiceDesc.ServiceName,
+	gpubmsv1.NetworkService_ServiceDesc.ServiceName,
+	gpubmsv1.FleetService_ServiceDesc.ServiceName,
 }
 
 // register registers a service on the gRPC server and the gateway's

@@ -2,8 +2,8 @@ package app
 
 import (
 	"errors"
-	flag "github.com/spf13/pflag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"math/big"
@@ -91,6 +91,11 @@ type Config struct {
 	// it instead of the real provider.
 	Emulator       bool
 	EmulatorConfig emulator.Config
+	// ReadyInterval is how often readiness is checked (and the provider
+	// probed when idle or failing); ready needs a provider answer within
+	// three of them. Zero: DefaultReadyInterval.
+	ReadyInterval time.Duration
+
 	// EmulatorAddr is where the embedded emulator listens; empty: a free
 	// loopback port.
 	EmulatorAddr string
@@ -168,6 +173,7 @@ const (
 	DefaultCacheTTLGoods     = 15 * time.Second // goods carry the stock
 	DefaultCacheTTLPrices    = 5 * time.Minute
 	DefaultCacheTTLNetworks  = 30 * time.Second
+	DefaultReadyInterval     = 10 * time.Second
 	DefaultAuditRetention    = 90 * 24 * time.Hour
 )
 
@@ -243,6 +249,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTLPrices, "cache-ttl-prices", c.envDuration("GPUBMS_CACHE_TTL_PRICES", DefaultCacheTTLPrices), "how long prices are cached (GPUBMS_CACHE_TTL_PRICES)")
 	fs.DurationVar(&c.CacheTTLNetworks, "cache-ttl-networks", c.envDuration("GPUBMS_CACHE_TTL_NETWORKS", DefaultCacheTTLNetworks), "how long VPC and subnet reads are cached (GPUBMS_CACHE_TTL_NETWORKS)")
 	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR", false), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
+	fs.DurationVar(&c.ReadyInterval, "ready-interval", c.envDuration("GPUBMS_READY_INTERVAL", DefaultReadyInterval), "how often readiness is checked and an idle or failing provider probed; /readyz needs a provider answer within three (GPUBMS_READY_INTERVAL)")
 	fs.StringVar(&c.EmulatorAddr, "emulator-addr", os.Getenv("GPUBMS_EMULATOR_ADDR"), "where the embedded emulator listens; empty: a free loopback port (GPUBMS_EMULATOR_ADDR)")
 	c.EmulatorConfig.RegisterFlags(fs)
 	fs.BoolVar(&c.Metrics, "metrics", c.envBool("GPUBMS_METRICS", true), "serve Prometheus metrics at /metrics on the HTTP port (GPUBMS_METRICS)")

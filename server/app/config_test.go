@@ -1,8 +1,8 @@
 package app
 
 import (
-	flag "github.com/spf13/pflag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"io"
 	"maps"
 	"os"

@@ -3,8 +3,8 @@ package emulator
 import (
 	"encoding/json"
 	"errors"
-	flag "github.com/spf13/pflag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"

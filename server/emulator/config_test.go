@@ -3,8 +3,8 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
-	flag "github.com/spf13/pflag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"strings"

@@ -15,6 +15,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -57,6 +58,7 @@ type options struct {
 	hosts        *hostPolicy
 	maxBody      int64
 	refused      func(reason string)
+	ready        func(context.Context) error
 }
 
 // WithLogger sets the logger for errors the gateway cannot return to a
@@ -125,6 +127,21 @@ func WithMaxBodyBytes(n int64) Option {
 			o.maxBody = n
 		}
 	}
+}
+
+// The probe routes: LivePath answers 200 while the process serves HTTP,
+// ReadyPath 200 when WithReadiness's check passes, else 503 with its
+// reason. Both are open to every caller (an orchestrator's probe carries no
+// credentials) and say nothing beyond ready or not and why.
+const (
+	LivePath  = "/healthz"
+	ReadyPath = "/readyz"
+)
+
+// WithReadiness sets the check behind ReadyPath: nil when the server can
+// serve, else an error saying why not. Default: always ready.
+func WithReadiness(f func(context.Context) error) Option {
+	return func(o *options) { o.ready = f }
 }
 
 // WithRefusals calls f once for each request the gateway refuses itself,
@@ -198,6 +215,18 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 	}
 
 	root := http.NewServeMux()
+	root.HandleFunc("GET "+LivePath, func(w http.ResponseWriter, _ *http.Request) {
+		probeReply(w, http.StatusOK, "ok")
+	})
+	root.HandleFunc("GET "+ReadyPath, func(w http.ResponseWriter, r *http.Request) {
+		if o.ready != nil {
+			if err := o.ready(r.Context()); err != nil {
+				probeReply(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+				return
+			}
+		}
+		probeReply(w, http.StatusOK, "ready")
+	})
 	root.Handle("GET "+OpenAPIPath, g.openRoute(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if _, err := w.Write(openapiv2.JSON); err != nil {
@@ -220,6 +249,13 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 		}).Handler(h)
 	}
 	return g.browserRules(h), nil
+}
+
+func probeReply(w http.ResponseWriter, code int, text string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, text+"\n")
 }
 
 // gateway is the state of one New.

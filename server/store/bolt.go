@@ -142,6 +142,11 @@ func (b *Bolt) Path() string { return b.path }
 // Close closes the store.
 func (b *Bolt) Close() error { return b.db.Close() }
 
+// Check reports whether the store can be read: nil while it is open.
+func (b *Bolt) Check(context.Context) error {
+	return b.db.View(func(*bolt.Tx) error { return nil })
+}
+
 func getRecord(bk *bolt.Bucket, key string) (Record, bool, error) {
 	v := bk.Get([]byte(key))
 	if v == nil {

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -93,6 +94,8 @@ type setup struct {
 	// countProvider serves the emulator outside the server, on a loopback
 	// httptest server that counts every request reaching it (harness.provider).
 	countProvider bool
+	// noReadyWait: start returns without waiting for readiness.
+	noReadyWait bool
 	// provider, when set, is the counted emulator to use (shared by two
 	// servers, as across a restart); else a new one is made.
 	provider *provider
@@ -109,8 +112,10 @@ func withRateLimit(perSecond float64) option {
 	return func(c *setup) { c.RateLimit = perSecond }
 }
 
+// withFaults makes the emulator fail as f says; start does not wait for
+// readiness, which such a provider may never give.
 func withFaults(f emulator.Faults) option {
-	return func(c *setup) { c.EmulatorConfig.Faults = f }
+	return func(c *setup) { c.EmulatorConfig.Faults, c.noReadyWait = f, true }
 }
 
 func withTaskDelay(d time.Duration) option {
@@ -146,6 +151,9 @@ func start(t *testing.T, opts ...option) *harness {
 		LogCalls:          app.LogCallsAll, // the tests read every call's line
 		LogFormat:         "json",
 		ShutdownTimeout:   5 * time.Second,
+		// One readiness probe, at start (which start waits for); tests of
+		// readiness set a short interval.
+		ReadyInterval: time.Minute,
 	}}
 	for _, o := range opts {
 		o(&su)
@@ -202,7 +210,33 @@ func start(t *testing.T, opts ...option) *harness {
 		h.checkNoSecrets(t)
 	})
 	h.c = h.newClient(t)
+	if !su.noReadyWait && cfg.TLSCert == "" { // h.c speaks plaintext
+		h.waitReady(t)
+	}
 	return h
+}
+
+// waitReady waits (at most 10 s) until the gRPC health is SERVING: the
+// server's first provider probe is done. A counted provider does not count
+// the probe, so tests count their own requests only.
+func (h *harness) waitReady(t *testing.T) {
+	t.Helper()
+	if h.provider != nil {
+		h.provider.uncounted.Add(1)
+		defer h.provider.uncounted.Add(-1)
+	}
+	hc := healthpb.NewHealthClient(h.c.conn)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := hc.Check(ctx(t), &healthpb.HealthCheckRequest{})
+		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 10s: %v, %v", r.GetStatus(), err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // provider is an emulator served on a loopback httptest server that counts
@@ -213,6 +247,9 @@ type provider struct {
 	vpcURL string
 	emu    *emulator.Emulator
 	n      atomic.Int64
+	// uncounted > 0: requests reach the emulator without being counted
+	// (a starting server's readiness probe).
+	uncounted atomic.Int32
 
 	mu       sync.Mutex
 	byAction map[string]int
@@ -235,9 +272,11 @@ func newProvider(t *testing.T, ec emulator.Config) *provider {
 	}
 	p := &provider{emu: emu, byAction: map[string]int{}}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.n.Add(1)
 		p.mu.Lock()
-		p.byAction[r.URL.Query().Get("Action")]++
+		if p.uncounted.Load() == 0 {
+			p.n.Add(1)
+			p.byAction[r.URL.Query().Get("Action")]++
+		}
 		intercept := p.intercept
 		p.mu.Unlock()
 		if intercept != nil {

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 )
@@ -55,5 +58,69 @@ func TestEmulatorAddr(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), `"Code"`) {
 		t.Errorf("GET %s: %d %s, want the emulator's envelope (an unsigned request refused)", addr, resp.StatusCode, body)
+	}
+}
+
+// TestReadiness: /healthz answers while the process serves; /readyz and
+// the gRPC health follow the provider: an idle server probes it and stays
+// ready, a failing provider makes it not ready (503 with the reason), and
+// it recovers with no call of a caller.
+func TestReadiness(t *testing.T) {
+	t.Parallel()
+	h := start(t, withCountedProvider(), func(c *setup) { c.ReadyInterval = 20 * time.Millisecond })
+	hc := healthpb.NewHealthClient(h.c.conn)
+	probe := func(path string) (int, string) {
+		resp, err := h.http.Get("http://" + h.httpAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// waitFor polls until /readyz answers code and the gRPC health st, at
+	// most 10 s.
+	waitFor := func(code int, st healthpb.HealthCheckResponse_ServingStatus) string {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, body := probe("/readyz")
+			r, err := hc.Check(ctx(t), &healthpb.HealthCheckRequest{Service: "gpubms.v1.GpuService"})
+			if got == code && err == nil && r.GetStatus() == st {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz %d %q, health %v %v; want %d and %v", got, body, r.GetStatus(), err, code, st)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if body := waitFor(http.StatusOK, healthpb.HealthCheckResponse_SERVING); body != "ready\n" {
+		t.Errorf("/readyz body %q, want ready", body)
+	}
+	// Idle, the server probes the provider (a listing, never cached).
+	before := h.provider.calls("DescribeGpu")
+	deadline := time.Now().Add(10 * time.Second)
+	for h.provider.calls("DescribeGpu") < before+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := h.provider.calls("DescribeGpu") - before; n < 2 {
+		t.Errorf("an idle server sent %d probes, want a probe per interval", n)
+	}
+
+	h.provider.setIntercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		http.Error(w, "maintenance", http.StatusServiceUnavailable)
+	})
+	body := waitFor(http.StatusServiceUnavailable, healthpb.HealthCheckResponse_NOT_SERVING)
+	if !strings.Contains(body, "provider") || !strings.Contains(body, "503") {
+		t.Errorf("/readyz body %q, want the provider's failure", body)
+	}
+	if code, b := probe("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while not ready: %d %q, want 200", code, b)
+	}
+	h.provider.setIntercept(nil)
+	waitFor(http.StatusOK, healthpb.HealthCheckResponse_SERVING)
+	if !strings.Contains(h.logs.String(), `"msg":"not ready"`) {
+		t.Error("the change to not ready was not logged")
 	}
 }
