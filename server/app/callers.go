@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
@@ -31,7 +33,13 @@ const (
 	mdGatewayCaller = "gpubms-gateway-caller"
 	mdGatewayRole   = "gpubms-gateway-role"
 	mdGatewayVia    = "gpubms-gateway-via"
+	// mdGatewayPeer is the HTTP client's address (host:port), so that the
+	// logs and limits of a gateway call see the real peer rather than the
+	// gateway.
+	mdGatewayPeer = "gpubms-gateway-peer"
 )
+
+type httpPeerKey struct{}
 
 // callerMetadata is the gateway's metadata for the caller of ctx.
 func callerMetadata(ctx context.Context) metadata.MD {
@@ -39,7 +47,29 @@ func callerMetadata(ctx context.Context) metadata.MD {
 	if !ok {
 		return nil
 	}
-	return metadata.Pairs(mdGatewayCaller, c.Name, mdGatewayRole, c.Role.String(), mdGatewayVia, c.Via)
+	md := metadata.Pairs(mdGatewayCaller, c.Name, mdGatewayRole, c.Role.String(), mdGatewayVia, c.Via)
+	if p, ok := ctx.Value(httpPeerKey{}).(string); ok {
+		md.Set(mdGatewayPeer, p)
+	}
+	return md
+}
+
+// gatewayPeer returns ctx with the HTTP client's address as the call's
+// peer when the call comes from the gateway; other calls keep theirs.
+func gatewayPeer(ctx context.Context) context.Context {
+	p, ok := peer.FromContext(ctx)
+	if !ok || !fromGateway(p.AuthInfo) {
+		return ctx
+	}
+	vs := metadata.ValueFromIncomingContext(ctx, mdGatewayPeer)
+	if len(vs) != 1 {
+		return ctx
+	}
+	ap, err := netip.ParseAddrPort(vs[0])
+	if err != nil {
+		return ctx
+	}
+	return peer.NewContext(ctx, &peer.Peer{Addr: net.TCPAddrFromAddrPort(ap), LocalAddr: p.LocalAddr, AuthInfo: p.AuthInfo})
 }
 
 // fromGateway reports whether a call's AuthInfo is that of the gateway's
@@ -91,6 +121,7 @@ func methodRoles(gs *grpc.Server) map[string]auth.Role {
 // after the call is logged, so refused calls are logged with their caller
 // (or its absence).
 func (d *door) identify(ctx context.Context) context.Context {
+	ctx = gatewayPeer(ctx)
 	c, err := d.caller(ctx)
 	if err != nil {
 		return context.WithValue(ctx, callerErrKey{}, err)
@@ -215,11 +246,15 @@ func isLimited(ctx context.Context, c interceptors.CallMeta) bool {
 	return isAPICall(ctx, c) && !strings.HasPrefix(c.FullMethod(), "/grpc.reflection.")
 }
 
-// callerHandler adds the caller of a record's context, if any, to every
-// record: the call's own line and whatever the call logs on its way.
+// callerHandler adds the request id and the caller of a record's context,
+// if any, to every record: the call's own line and whatever the call logs
+// on its way.
 type callerHandler struct{ slog.Handler }
 
 func (h callerHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := requestIDFrom(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
 	if c, ok := auth.FromContext(ctx); ok {
 		r.AddAttrs(slog.String("caller", c.Name))
 	}
@@ -255,5 +290,5 @@ func (d *door) httpCaller(r *http.Request) (context.Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	return auth.NewContext(r.Context(), c), nil
+	return context.WithValue(auth.NewContext(r.Context(), c), httpPeerKey{}, r.RemoteAddr), nil
 }

@@ -66,7 +66,7 @@ func (c *callLog) finished(ctx context.Context, fullMethod, kind string, start t
 	if i := strings.LastIndexByte(fullMethod, '/'); i > 0 {
 		service, method = fullMethod[1:i], fullMethod[i+1:]
 	}
-	var attrs [9]slog.Attr
+	var attrs [10]slog.Attr
 	n := copy(attrs[:], []slog.Attr{
 		slog.String("grpc.service", service),
 		slog.String("grpc.method", method),
@@ -81,6 +81,10 @@ func (c *callLog) finished(ctx context.Context, fullMethod, kind string, start t
 	if ctr := upstream.AttemptCounterFrom(ctx); ctr != nil {
 		attrs[n] = slog.Int64("provider.requests", ctr.Load())
 		n++
+		if rid := ctr.RequestID(); rid != "" {
+			attrs[n] = slog.String("provider.request_id", rid)
+			n++
+		}
 		if ctr.Coalesced() {
 			// Answered by a request sent for another caller.
 			attrs[n] = slog.Bool("provider.coalesced", true)

@@ -22,7 +22,8 @@ import (
 
 // chain builds the one ordered chain, unary and stream mirrored:
 //
-//	recovery (outermost)
+//	request id (outermost: every line and error of the call carries it)
+//	recovery
 //	metrics (when m is not nil)
 //	provider request counting, caller identification
 //	logging (one line per call, with its caller)
@@ -51,8 +52,8 @@ func chain(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limit
 	log := newCallLog(logger.With("component", "grpc"), logCalls)
 	api, limited := selector.MatchFunc(isAPICall), selector.MatchFunc(isLimited)
 
-	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(rec)}
-	stream := []grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(rec)}
+	unary := []grpc.UnaryServerInterceptor{requestIDUnary, recovery.UnaryServerInterceptor(rec)}
+	stream := []grpc.StreamServerInterceptor{requestIDStream, recovery.StreamServerInterceptor(rec)}
 	if m != nil {
 		unary = append(unary, m.grpc.UnaryServerInterceptor())
 		stream = append(stream, m.grpc.StreamServerInterceptor())

@@ -180,11 +180,15 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 		runtime.WithErrorHandler(g.errorHandler),
 		runtime.WithRoutingErrorHandler(g.routingErrorHandler),
 		// Nothing from the request's headers becomes call metadata but
-		// Cache-Control (a caller refusing cached data): the caller's
-		// identity is the authenticator's word, not the caller's.
+		// Cache-Control (a caller refusing cached data) and the request id
+		// (checked by requestID): the caller's identity is the
+		// authenticator's word, not the caller's.
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
-			if strings.EqualFold(key, "Cache-Control") {
+			switch {
+			case strings.EqualFold(key, "Cache-Control"):
 				return "cache-control", true
+			case strings.EqualFold(key, RequestIDHeader): // set by requestID
+				return RequestIDMetadata, true
 			}
 			return "", false
 		}),
@@ -243,12 +247,12 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 		h = cors.New(cors.Options{
 			AllowedOrigins: o.origins,
 			AllowedMethods: []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Grpc-Timeout"},
-			ExposedHeaders: []string{"Retry-After", "Grpc-Metadata-Content-Type"},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Grpc-Timeout", RequestIDHeader},
+			ExposedHeaders: []string{"Retry-After", "Grpc-Metadata-Content-Type", RequestIDHeader},
 			MaxAge:         600,
 		}).Handler(h)
 	}
-	return g.browserRules(h), nil
+	return requestID(g.browserRules(h)), nil
 }
 
 func probeReply(w http.ResponseWriter, code int, text string) {

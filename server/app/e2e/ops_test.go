@@ -1,16 +1,22 @@
 package e2e_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 )
@@ -123,4 +129,110 @@ func TestReadiness(t *testing.T) {
 	if !strings.Contains(h.logs.String(), `"msg":"not ready"`) {
 		t.Error("the change to not ready was not logged")
 	}
+}
+
+// TestRequestIDs: a call's request id is the caller's when sane, a new one
+// otherwise; it comes back in the response (gRPC header metadata, the HTTP
+// header), on the call's log line beside the provider's RequestId, and in
+// its errors beside the provider's.
+func TestRequestIDs(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	lineOf := func(id string) logLine {
+		t.Helper()
+		for _, l := range h.lines(t) {
+			if l.str("msg") == "finished call" && l.str("request_id") == id {
+				return l
+			}
+		}
+		t.Fatalf("no finished call logged with request_id %q", id)
+		return nil
+	}
+
+	t.Run("grpc", func(t *testing.T) {
+		var hdr metadata.MD
+		c := metadata.AppendToOutgoingContext(ctx(t), "x-request-id", "ci-job-42.1")
+		if _, err := h.c.DescribeGpuRegions(c, &gpubmsv1.DescribeGpuRegionsRequest{}, grpc.Header(&hdr)); err != nil {
+			t.Fatal(err)
+		}
+		if got := hdr.Get("x-request-id"); len(got) != 1 || got[0] != "ci-job-42.1" {
+			t.Errorf("x-request-id header %v, want the caller's", got)
+		}
+		if l := lineOf("ci-job-42.1"); l.str("grpc.method") != "DescribeGpuRegions" {
+			t.Errorf("log line %v, want DescribeGpuRegions", l)
+		}
+
+		// Not a sane token: replaced.
+		hdr = nil
+		c = metadata.AppendToOutgoingContext(ctx(t), "x-request-id", "two words")
+		_, err := h.c.DescribeGpuDetail(c, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: "gpu-no-such-server"}, grpc.Header(&hdr))
+		id := hdr.Get("x-request-id")
+		if len(id) != 1 || id[0] == "two words" || id[0] == "" {
+			t.Fatalf("x-request-id header %v, want a new id", id)
+		}
+		var ours, theirs string
+		for _, d := range status.Convert(err).Details() {
+			switch d := d.(type) {
+			case *errdetails.RequestInfo:
+				ours = d.GetRequestId()
+			case *errdetails.ErrorInfo:
+				theirs = d.GetMetadata()["request_id"]
+			}
+		}
+		if ours != id[0] || theirs == "" || theirs == ours {
+			t.Errorf("error details: our request id %q, the provider's %q; want %q and the provider's own", ours, theirs, id[0])
+		}
+		if l := lineOf(id[0]); l.str("provider.request_id") != theirs {
+			t.Errorf("log line %v, want provider.request_id %s", l, theirs)
+		}
+	})
+
+	t.Run("http", func(t *testing.T) {
+		var local string
+		var mu sync.Mutex
+		tr := &http.Transport{DialContext: func(c context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(c, network, addr)
+			if err == nil {
+				mu.Lock()
+				local = conn.LocalAddr().String()
+				mu.Unlock()
+			}
+			return conn, err
+		}}
+		defer tr.CloseIdleConnections()
+		hc := &http.Client{Transport: tr}
+		get := func(path, id string) *http.Response {
+			req, _ := http.NewRequestWithContext(ctx(t), http.MethodGet, "http://"+h.httpAddr+path, nil)
+			if id != "" {
+				req.Header.Set("X-Request-Id", id)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp
+		}
+		resp := get("/v1/regions", "web-7f3a")
+		if got := resp.Header.Values("X-Request-Id"); len(got) != 1 || got[0] != "web-7f3a" {
+			t.Errorf("X-Request-Id %v, want the caller's, once", got)
+		}
+		l := lineOf("web-7f3a")
+		mu.Lock()
+		want := local
+		mu.Unlock()
+		if l.str("peer.address") != want {
+			t.Errorf("the gateway call was logged from %q, want the HTTP client %s", l.str("peer.address"), want)
+		}
+		resp = get("/v1/gpus/gpu-no-such-server", "")
+		if id := resp.Header.Get("X-Request-Id"); resp.StatusCode != http.StatusNotFound || id == "" {
+			t.Errorf("GET an unknown server: %d with X-Request-Id %q, want 404 with a new id", resp.StatusCode, id)
+		} else {
+			lineOf(id)
+		}
+		if id := get("/v1/no-such-route", "").Header.Get("X-Request-Id"); id == "" {
+			t.Error("a request the gateway refuses itself has no X-Request-Id")
+		}
+	})
 }
