@@ -68,7 +68,7 @@ func New(opts ...Option) (*Emulator, error) {
 		e.stock[id] = c.stock
 	}
 	e.log.Warn("EMULATOR: this is a stand-in for the provider's GPU bare-metal API; no real servers exist and nothing is billed",
-		"credentials", e.Credentials(), "task_delay", o.taskDelay, "faults", o.faults.enabled())
+		"credentials", e.Credentials(), "task_delay", o.taskDelay.String(), "faults", o.faults.enabled())
 	return e, nil
 }
 

@@ -270,7 +270,7 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		}
 		c.log.LogAttrs(ctx, slog.LevelInfo, "retrying provider request",
 			slog.String("action", k.action), slog.Int("attempt", attempt),
-			slog.Duration("delay", delay), slog.String("error", err.Error()))
+			slog.Float64("delay_ms", ms(delay)), slog.String("error", err.Error()))
 		if !c.opts.sleep(ctx, delay) {
 			return ctxError(ctx, k.action, attempt)
 		}
@@ -418,7 +418,7 @@ func (c *Client) report(ctx context.Context, a Attempt) {
 	attrs := []slog.Attr{
 		slog.String("action", a.Action),
 		slog.Int("attempt", a.Attempt),
-		slog.Duration("duration", a.Duration),
+		slog.Float64("duration_ms", ms(a.Duration)),
 	}
 	if a.HTTPStatus != 0 {
 		attrs = append(attrs, slog.Int("http_status", a.HTTPStatus))
@@ -535,3 +535,6 @@ func putBuffer(b *bytes.Buffer) {
 	b.Reset()
 	bufPool.Put(b)
 }
+
+// ms is a duration in milliseconds, as logs show durations.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
