@@ -28,6 +28,10 @@ import (
 	"time"
 
 	"github.com/fullstorydev/grpchan/inprocgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -153,9 +157,21 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		cfg.UpstreamURL, cfg.VPCURL, cfg.AccessKeyID, cfg.AccessKeySecret = url, vpcURL, id, secret
 	}
 
+	build := ReadBuild()
+	tp, stopTracing, traced, err := tracing(ctx, cfg, build)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if terr := stopTracing(context.WithoutCancel(ctx)); terr != nil {
+			logger.Warn("tracing: flush at shutdown", "error", terr)
+		}
+	}()
+
 	// Metrics live on a registry of this Serve's own (nil when off).
 	var m *metrics
-	upOpts := []upstream.Option{upstream.WithLogger(logger.With("component", "upstream")), upstream.WithVPCBaseURL(cfg.VPCURL)}
+	upOpts := []upstream.Option{upstream.WithLogger(logger.With("component", "upstream")), upstream.WithVPCBaseURL(cfg.VPCURL),
+		upstream.WithTracerProvider(tp)}
 	if cfg.Metrics {
 		if m, err = newMetrics(); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -238,14 +254,14 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		server.WithZoneRegions(cfg.ZoneRegions),
 	)
 	d := &door{authn: authn, audit: svc.AuditRefusals}
-	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsErrors), m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody)
+	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsErrors), m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody, tp)
 	if err != nil {
 		return err
 	}
 	register(gs, inproc, &gpubmsv1.GpuService_ServiceDesc, svc)
-	info := serverInfo(ReadBuild(), cfg, map[string]bool{
+	info := serverInfo(build, cfg, map[string]bool{
 		"auth": authn.Enabled(), "tls": certs != nil, "client_certificates": cfg.TLSClientCA != "",
-		"cache": cfg.Cache, "metrics": cfg.Metrics, "spend_guard": maxPrice != nil,
+		"cache": cfg.Cache, "metrics": cfg.Metrics, "spend_guard": maxPrice != nil, "tracing": traced,
 	}, time.Now())
 	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st, fleet.WithServerInfo(info)))
 	register(gs, inproc, &gpubmsv1.NetworkService_ServiceDesc, svc.Networks())
@@ -289,7 +305,10 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		return err
 	}
 	hs := &http.Server{
-		Handler:           gw,
+		Handler: otelhttp.NewHandler(gw, "gpubms.http",
+			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method })),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -388,20 +407,30 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 // newGRPCServer returns the gRPC server, and the in-process channel of the
 // gateway, both with the interceptor chain; services are registered on
 // both with register.
-func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64) (*grpc.Server, *inprocgrpc.Channel, *health.Server, error) {
+func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64, tp trace.TracerProvider) (*grpc.Server, *inprocgrpc.Channel, *health.Server, error) {
 	unary, stream, err := chain(logger, logCalls, m, d, lim)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// A server span per call, continuing the caller's trace; the gateway's
+	// in-process calls are traced on both sides (a client span under the
+	// HTTP request's, a server span under it). No meter: metrics are
+	// Prometheus's.
+	otelOpts := []otelgrpc.Option{otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagator),
+		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider())}
+	serverTrace := otelgrpc.NewServerHandler(otelOpts...)
 	inproc := new(inprocgrpc.Channel).
 		WithServerUnaryInterceptor(chainUnary(unary)).
-		WithServerStreamInterceptor(chainStream(stream))
+		WithServerStreamInterceptor(chainStream(stream)).
+		WithServerStatsHandler(serverTrace).
+		WithClientStatsHandler(otelgrpc.NewClientHandler(otelOpts...))
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if certs != nil {
 		creds = credentials.NewTLS(certs.config())
 	}
 	gs := grpc.NewServer(
 		grpc.Creds(creds),
+		grpc.StatsHandler(serverTrace),
 		grpc.ForceServerCodecV2(newRequestCodec()),
 		grpc.MaxRecvMsgSize(int(min(maxBody, math.MaxInt32))),
 		// A caller is recognised from the headers of each call, before its

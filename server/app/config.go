@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	flag "github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"math/big"
@@ -14,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	flag "github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gpubms/gpubms/server/auth"
 	"github.com/gpubms/gpubms/server/emulator"
@@ -95,6 +97,10 @@ type Config struct {
 	// probed when idle or failing); ready needs a provider answer within
 	// three of them. Zero: DefaultReadyInterval.
 	ReadyInterval time.Duration
+
+	// TracerProvider, when set, traces calls (a test's in-memory exporter);
+	// else OTEL_EXPORTER_OTLP_ENDPOINT decides (see tracing).
+	TracerProvider trace.TracerProvider
 
 	// EmulatorAddr is where the embedded emulator listens; empty: a free
 	// loopback port.

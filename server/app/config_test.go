@@ -2,13 +2,14 @@ package app
 
 import (
 	"fmt"
-	flag "github.com/spf13/pflag"
 	"io"
 	"maps"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	flag "github.com/spf13/pflag"
 )
 
 func parse(t *testing.T, args ...string) (Config, error) {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -95,7 +96,7 @@ func TestPanicIsRecovered(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &door{authn: authn}
-	gs, _, _, err := newGRPCServer(logger, LogCallsAll, nil, d, newLimits(0, 0, 0), nil, DefaultHTTPMaxBodyBytes)
+	gs, _, _, err := newGRPCServer(logger, LogCallsAll, nil, d, newLimits(0, 0, 0), nil, DefaultHTTPMaxBodyBytes, noop.NewTracerProvider())
 	if err != nil {
 		t.Fatal(err)
 	}

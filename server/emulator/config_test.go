@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	flag "github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	flag "github.com/spf13/pflag"
 )
 
 func newFlagSet() *flag.FlagSet {

@@ -28,6 +28,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gpubms/gpubms/server/signature"
 )
 
@@ -58,6 +60,8 @@ type Client struct {
 	// epoch counts the mutating calls that ended: a read only joins reads
 	// that started in its epoch (see flightKey).
 	epoch *atomic.Uint64
+
+	tracer trace.Tracer
 }
 
 // New returns a client of the provider at baseURL (DefaultBaseURL when
@@ -117,6 +121,7 @@ func New(baseURL, accessKeyID string, secret Secret, opts ...Option) (*Client, e
 		cache:     newReplyCache(o.cacheEntries),
 		flights:   new(flightGroup),
 		epoch:     new(atomic.Uint64),
+		tracer:    o.tracer(),
 	}, nil
 }
 
@@ -253,7 +258,9 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		limit = c.opts.maxAttempts
 	}
 	for attempt := 1; ; attempt++ {
+		span := c.startAttempt(ctx, k.action, attempt)
 		retryAfter, err := c.attempt(ctx, rctx, k, attempt, counter, out)
+		endAttempt(span, err)
 		if err == nil {
 			return nil
 		}

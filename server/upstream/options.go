@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults applied by New unless an Option says otherwise.
@@ -54,10 +55,11 @@ type options struct {
 	observer         func(Attempt)       // nil: none
 	// sleep waits d before a retry, false when ctx ended first; a test seam
 	// that records the delays.
-	sleep         func(ctx context.Context, d time.Duration) bool
-	cacheTTL      CacheTTLs
-	cacheEntries  int                      // the cache's bound
-	cacheObserver func(kind, event string) // nil: none
+	sleep          func(ctx context.Context, d time.Duration) bool
+	cacheTTL       CacheTTLs
+	cacheEntries   int                      // the cache's bound
+	cacheObserver  func(kind, event string) // nil: none
+	tracerProvider trace.TracerProvider     // nil: no tracing
 }
 
 func defaultOptions() options {
