@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/gpubms/gpubms/clients/go/backoff"
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 )
 
@@ -411,12 +411,7 @@ func changed(prev, ev *gpubmsv1.TaskEvent) bool {
 // backoff returns the pause before attempt n+1: initial·2^(n-1) capped at the
 // maximum, then jittered down by up to half.
 func (w *waiter) backoff(n int) time.Duration {
-	d := w.o.backoffMin
-	for i := 1; i < n && d < w.o.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, w.o.backoffMax)
-	return d/2 + rand.N(d/2+1)
+	return backoff.Equal(backoff.Exponential(w.o.backoffMin, w.o.backoffMax, n))
 }
 
 // sleep waits d or until ctx ends; it reports whether the full d passed.

@@ -30,6 +30,8 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/gpubms/gpubms/clients/go/backoff"
+
 	"github.com/gpubms/gpubms/server/signature"
 )
 
@@ -504,13 +506,7 @@ func setAttempts(err error, n int) {
 // capped exponential ceiling, raised to the provider's Retry-After (itself
 // capped) when it sent one.
 func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	ceil := c.opts.retryMax
-	if attempt-1 < 32 {
-		if d := c.opts.retryBase << (attempt - 1); d > 0 && d < ceil {
-			ceil = d
-		}
-	}
-	d := time.Duration(c.opts.jitter(int64(ceil) + 1))
+	d := backoff.Full(backoff.Exponential(c.opts.retryBase, c.opts.retryMax, attempt), c.opts.jitter)
 	if retryAfter > d {
 		d = min(retryAfter, c.opts.retryMax)
 	}

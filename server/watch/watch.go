@@ -17,12 +17,13 @@ package watch
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gpubms/gpubms/clients/go/backoff"
 )
 
 // The provider's task statuses. Other values pass through as non-terminal.
@@ -477,7 +478,7 @@ func (p *poller) run(ctx context.Context) {
 				return
 			}
 			failures++
-			d := jittered(backoff(h.o.retryFirst, h.o.retryMax, failures), h.o.jitter)
+			d := backoff.Up(backoff.Exponential(h.o.retryFirst, h.o.retryMax, failures), h.o.jitter)
 			h.o.logger.Warn("watch: polling task failed; retrying", "task_id", p.id, "error", err,
 				"attempt", failures, "retry_in", d)
 			nextPoll = now.Add(d)
@@ -496,7 +497,7 @@ func (p *poller) run(ctx context.Context) {
 			return
 		}
 		h.mu.Unlock()
-		nextPoll = now.Add(jittered(h.o.interval, h.o.jitter))
+		nextPoll = now.Add(backoff.Up(h.o.interval, h.o.jitter))
 	}
 }
 
@@ -514,25 +515,6 @@ func sleepUntil(ctx context.Context, clk Clock, t time.Time) bool {
 		tm.Stop()
 		return false
 	}
-}
-
-// backoff is the wait after the n-th consecutive failure: first, doubling,
-// capped at max.
-func backoff(first, max time.Duration, n int) time.Duration {
-	d := first
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
-}
-
-// jittered lengthens d by a random fraction of up to j. It never shortens
-// it, so a task is never polled more often than once per interval.
-func jittered(d time.Duration, j float64) time.Duration {
-	if j == 0 {
-		return d
-	}
-	return d + time.Duration(float64(d)*j*rand.Float64())
 }
 
 // sameIDs reports whether a and b hold the same ids, in any order.

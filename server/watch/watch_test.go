@@ -692,30 +692,6 @@ func TestPermanentError(t *testing.T) {
 	}
 }
 
-func TestBackoffAndJitter(t *testing.T) {
-	t.Parallel()
-	for n, want := range []time.Duration{1, 1, 2, 4, 8, 10, 10} {
-		if n == 0 {
-			continue
-		}
-		if got := backoff(time.Second, 10*time.Second, n); got != want*time.Second {
-			t.Errorf("backoff(1s, 10s, %d) = %v, want %v", n, got, want*time.Second)
-		}
-	}
-	if got := backoff(time.Second, time.Minute, 1000); got != time.Minute {
-		t.Errorf("backoff after 1000 failures = %v, want the cap", got)
-	}
-	lo, hi := interval, 5750*time.Millisecond
-	for range 1000 {
-		if got := jittered(interval, 0.15); got < lo || got > hi {
-			t.Fatalf("jittered(5s, 0.15) = %v, want within [%v, %v]", got, lo, hi)
-		}
-	}
-	if got := jittered(interval, 0); got != interval {
-		t.Errorf("jittered(5s, 0) = %v, want 5s", got)
-	}
-}
-
 func TestNewHubRejectsBadOptions(t *testing.T) {
 	t.Parallel()
 	src := newFakeSource(nil)
