@@ -10,13 +10,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	flag "github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
+
+	flag "github.com/spf13/pflag"
 
 	"github.com/gpubms/gpubms/server/app"
 	"github.com/gpubms/gpubms/server/emulator"
