@@ -102,6 +102,7 @@ vet:
 # test is the project's test command (README): race detector on, every package.
 test: $(TOOLS)/grpcurl
 	$(GO) test -race -count=1 ./...
+	$(MAKE) test-ts
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -130,3 +131,17 @@ run:
 
 clean:
 	rm -rf bin third_party .tools
+
+# The TypeScript client (clients/ts; needs node and npm): its tests, against
+# a gpubmsd on the emulator, and regenerating its committed src/gen/.
+.PHONY: test-ts generate-ts check-generated-ts
+test-ts:
+	cd clients/ts && npm ci && npm test
+
+generate-ts: third_party
+	cd clients/ts && npm ci && npm run generate
+
+# check-generated-ts fails when clients/ts/src/gen differs from what proto/
+# generates.
+check-generated-ts: generate-ts
+	@test -z "$$(git status --porcelain clients/ts/src/gen)" || { git status --short clients/ts/src/gen; echo 'clients/ts/src/gen is stale: run make generate-ts and commit'; exit 1; }
