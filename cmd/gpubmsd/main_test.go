@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	flag "github.com/spf13/pflag"
 
 	"github.com/gpubms/gpubms/server/emulator"
 	"github.com/gpubms/gpubms/server/upstream"
@@ -379,5 +382,27 @@ func TestVersion(t *testing.T) {
 	}
 	if stderr.Len() != 0 {
 		t.Errorf("--version wrote to stderr: %q", stderr.String())
+	}
+}
+
+// TestREADMEListsEveryFlag: the README's configuration table names every
+// flag of gpubmsd.
+func TestREADMEListsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	if err := run(t.Context(), []string{"--help"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	flags := regexp.MustCompile(`(?m)^\s+(--[a-z0-9-]+)`).FindAllStringSubmatch(stderr.String(), -1)
+	if len(flags) < 20 {
+		t.Fatalf("--help listed %d flags:\n%s", len(flags), stderr.String())
+	}
+	for _, f := range flags {
+		if !strings.Contains(string(readme), "`"+f[1]+"`") {
+			t.Errorf("README.md does not name %s", f[1])
+		}
 	}
 }
