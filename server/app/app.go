@@ -263,7 +263,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		"auth": authn.Enabled(), "tls": certs != nil, "client_certificates": cfg.TLSClientCA != "",
 		"cache": cfg.Cache, "metrics": cfg.Metrics, "spend_guard": maxPrice != nil, "tracing": traced,
 	}, time.Now())
-	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st, fleet.WithServerInfo(info)))
+	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st, fleet.WithServerInfo(info), fleet.WithCatalogue(up, server.Status)))
 	register(gs, inproc, &gpubmsv1.NetworkService_ServiceDesc, svc.Networks())
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)

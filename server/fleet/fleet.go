@@ -27,6 +27,9 @@ type Service struct {
 	gpubmsv1.UnimplementedFleetServiceServer
 	audit AuditReader
 	info  *gpubmsv1.GetServerInfoResponse
+
+	catalogue Catalogue
+	status    func(action string, err error) *status.Status
 }
 
 // Option configures a Service.

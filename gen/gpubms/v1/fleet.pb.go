@@ -28,6 +28,399 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// FindCapacityRequest is what is needed. Unset limits do not filter.
+type FindCapacityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Cores of one server, at least.
+	MinCpu int32 `protobuf:"varint,1,opt,name=min_cpu,json=minCpu,proto3" json:"min_cpu,omitempty"`
+	// Memory of one server in GB, at least.
+	MinRamGb int32 `protobuf:"varint,2,opt,name=min_ram_gb,json=minRamGb,proto3" json:"min_ram_gb,omitempty"`
+	// Text the goods name must contain, case-insensitive, e.g. "A100".
+	Gpu string `protobuf:"bytes,3,opt,name=gpu,proto3" json:"gpu,omitempty"`
+	// Local disk of one server in GB (capacity × count, all disks), at least.
+	MinDiskGb int32 `protobuf:"varint,4,opt,name=min_disk_gb,json=minDiskGb,proto3" json:"min_disk_gb,omitempty"`
+	// A disk of this type, e.g. "SSD" or "NVME" (case-insensitive).
+	DiskType string `protobuf:"bytes,5,opt,name=disk_type,json=diskType,proto3" json:"disk_type,omitempty"`
+	// "PrePaid" or "PostPaid"; empty: both.
+	ChargeType string `protobuf:"bytes,6,opt,name=charge_type,json=chargeType,proto3" json:"charge_type,omitempty"`
+	// How many servers, 1..100 (default 1): offers with less stock are left
+	// out, and the trade price is for this many.
+	Amount *int32 `protobuf:"varint,7,opt,name=amount,proto3,oneof" json:"amount,omitempty"`
+	// Months of a prepaid order to price, 0..36 (default 0: to the end of
+	// this month).
+	PrepaidMonth *int32 `protobuf:"varint,8,opt,name=prepaid_month,json=prepaidMonth,proto3,oneof" json:"prepaid_month,omitempty"`
+	// Only these regions; empty: every region.
+	RegionIds []string `protobuf:"bytes,9,rep,name=region_ids,json=regionIds,proto3" json:"region_ids,omitempty"`
+	// The highest unit price, a decimal such as "800" or "799.50"; empty: no
+	// limit. Offers in another currency than max_currency are left out when
+	// it is set.
+	MaxUnitPrice string `protobuf:"bytes,10,opt,name=max_unit_price,json=maxUnitPrice,proto3" json:"max_unit_price,omitempty"`
+	// The currency of max_unit_price: "CN" or "US"; empty: any.
+	MaxCurrency   string `protobuf:"bytes,11,opt,name=max_currency,json=maxCurrency,proto3" json:"max_currency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindCapacityRequest) Reset() {
+	*x = FindCapacityRequest{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindCapacityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindCapacityRequest) ProtoMessage() {}
+
+func (x *FindCapacityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindCapacityRequest.ProtoReflect.Descriptor instead.
+func (*FindCapacityRequest) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *FindCapacityRequest) GetMinCpu() int32 {
+	if x != nil {
+		return x.MinCpu
+	}
+	return 0
+}
+
+func (x *FindCapacityRequest) GetMinRamGb() int32 {
+	if x != nil {
+		return x.MinRamGb
+	}
+	return 0
+}
+
+func (x *FindCapacityRequest) GetGpu() string {
+	if x != nil {
+		return x.Gpu
+	}
+	return ""
+}
+
+func (x *FindCapacityRequest) GetMinDiskGb() int32 {
+	if x != nil {
+		return x.MinDiskGb
+	}
+	return 0
+}
+
+func (x *FindCapacityRequest) GetDiskType() string {
+	if x != nil {
+		return x.DiskType
+	}
+	return ""
+}
+
+func (x *FindCapacityRequest) GetChargeType() string {
+	if x != nil {
+		return x.ChargeType
+	}
+	return ""
+}
+
+func (x *FindCapacityRequest) GetAmount() int32 {
+	if x != nil && x.Amount != nil {
+		return *x.Amount
+	}
+	return 0
+}
+
+func (x *FindCapacityRequest) GetPrepaidMonth() int32 {
+	if x != nil && x.PrepaidMonth != nil {
+		return *x.PrepaidMonth
+	}
+	return 0
+}
+
+func (x *FindCapacityRequest) GetRegionIds() []string {
+	if x != nil {
+		return x.RegionIds
+	}
+	return nil
+}
+
+func (x *FindCapacityRequest) GetMaxUnitPrice() string {
+	if x != nil {
+		return x.MaxUnitPrice
+	}
+	return ""
+}
+
+func (x *FindCapacityRequest) GetMaxCurrency() string {
+	if x != nil {
+		return x.MaxCurrency
+	}
+	return ""
+}
+
+// FindCapacityResponse is the offers that fit, best first, and the regions
+// that could not be asked.
+type FindCapacityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offers        []*CapacityOffer       `protobuf:"bytes,1,rep,name=offers,proto3" json:"offers,omitempty"`
+	RegionErrors  []*RegionError         `protobuf:"bytes,2,rep,name=region_errors,json=regionErrors,proto3" json:"region_errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindCapacityResponse) Reset() {
+	*x = FindCapacityResponse{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindCapacityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindCapacityResponse) ProtoMessage() {}
+
+func (x *FindCapacityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindCapacityResponse.ProtoReflect.Descriptor instead.
+func (*FindCapacityResponse) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FindCapacityResponse) GetOffers() []*CapacityOffer {
+	if x != nil {
+		return x.Offers
+	}
+	return nil
+}
+
+func (x *FindCapacityResponse) GetRegionErrors() []*RegionError {
+	if x != nil {
+		return x.RegionErrors
+	}
+	return nil
+}
+
+// CapacityOffer is one compute of one goods in one region, priced.
+type CapacityOffer struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RegionId   string                 `protobuf:"bytes,1,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
+	RegionName string                 `protobuf:"bytes,2,opt,name=region_name,json=regionName,proto3" json:"region_name,omitempty"`
+	GoodsId    int64                  `protobuf:"varint,3,opt,name=goods_id,json=goodsId,proto3" json:"goods_id,omitempty"`
+	GoodsName  string                 `protobuf:"bytes,4,opt,name=goods_name,json=goodsName,proto3" json:"goods_name,omitempty"`
+	// The compute: its id (compute_id of a create), cores, memory, disks.
+	Compute    *Compute `protobuf:"bytes,5,opt,name=compute,proto3" json:"compute,omitempty"`
+	ChargeType string   `protobuf:"bytes,6,opt,name=charge_type,json=chargeType,proto3" json:"charge_type,omitempty"`
+	// How many can be bought, as the provider said at observed_at; unset
+	// when the provider did not say (unknown, not zero).
+	Stock      *int32                 `protobuf:"varint,7,opt,name=stock,proto3,oneof" json:"stock,omitempty"`
+	ObservedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	// The price of one, and of amount, e.g. "666.00"; currency "CN" or "US".
+	UnitPrice     string `protobuf:"bytes,9,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	TradePrice    string `protobuf:"bytes,10,opt,name=trade_price,json=tradePrice,proto3" json:"trade_price,omitempty"`
+	Currency      string `protobuf:"bytes,11,opt,name=currency,proto3" json:"currency,omitempty"`
+	Amount        int32  `protobuf:"varint,12,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapacityOffer) Reset() {
+	*x = CapacityOffer{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapacityOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapacityOffer) ProtoMessage() {}
+
+func (x *CapacityOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapacityOffer.ProtoReflect.Descriptor instead.
+func (*CapacityOffer) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CapacityOffer) GetRegionId() string {
+	if x != nil {
+		return x.RegionId
+	}
+	return ""
+}
+
+func (x *CapacityOffer) GetRegionName() string {
+	if x != nil {
+		return x.RegionName
+	}
+	return ""
+}
+
+func (x *CapacityOffer) GetGoodsId() int64 {
+	if x != nil {
+		return x.GoodsId
+	}
+	return 0
+}
+
+func (x *CapacityOffer) GetGoodsName() string {
+	if x != nil {
+		return x.GoodsName
+	}
+	return ""
+}
+
+func (x *CapacityOffer) GetCompute() *Compute {
+	if x != nil {
+		return x.Compute
+	}
+	return nil
+}
+
+func (x *CapacityOffer) GetChargeType() string {
+	if x != nil {
+		return x.ChargeType
+	}
+	return ""
+}
+
+func (x *CapacityOffer) GetStock() int32 {
+	if x != nil && x.Stock != nil {
+		return *x.Stock
+	}
+	return 0
+}
+
+func (x *CapacityOffer) GetObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedAt
+	}
+	return nil
+}
+
+func (x *CapacityOffer) GetUnitPrice() string {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return ""
+}
+
+func (x *CapacityOffer) GetTradePrice() string {
+	if x != nil {
+		return x.TradePrice
+	}
+	return ""
+}
+
+func (x *CapacityOffer) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *CapacityOffer) GetAmount() int32 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// RegionError is a region (or one of its prices) that could not be asked.
+type RegionError struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	RegionId string                 `protobuf:"bytes,1,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
+	// The gRPC code of the failure, e.g. "Unavailable".
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionError) Reset() {
+	*x = RegionError{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionError) ProtoMessage() {}
+
+func (x *RegionError) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionError.ProtoReflect.Descriptor instead.
+func (*RegionError) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RegionError) GetRegionId() string {
+	if x != nil {
+		return x.RegionId
+	}
+	return ""
+}
+
+func (x *RegionError) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *RegionError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // GetServerInfoRequest has no parameters.
 type GetServerInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -37,7 +430,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[0]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +442,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[0]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +455,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{0}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{4}
 }
 
 // GetServerInfoResponse is the server's build and mode.
@@ -91,7 +484,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[1]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +496,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[1]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +509,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{1}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -191,7 +584,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[2]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -203,7 +596,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[2]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -216,7 +609,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{2}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListAuditEventsRequest) GetCaller() string {
@@ -280,7 +673,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[3]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +685,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[3]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +698,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{3}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -361,7 +754,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +766,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +779,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{4}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -498,7 +891,53 @@ var File_gpubms_v1_fleet_proto protoreflect.FileDescriptor
 
 const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\n" +
-	"\x15gpubms/v1/fleet.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gpubms/v1/access.proto\x1a\x15gpubms/v1/rules.proto\"\x16\n" +
+	"\x15gpubms/v1/fleet.proto\x12\tgpubms.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gpubms/v1/access.proto\x1a\x16gpubms/v1/gpubms.proto\x1a\x15gpubms/v1/rules.proto\"\xb7\x04\n" +
+	"\x13FindCapacityRequest\x12 \n" +
+	"\amin_cpu\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x06minCpu\x12%\n" +
+	"\n" +
+	"min_ram_gb\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bminRamGb\x12\x19\n" +
+	"\x03gpu\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x03gpu\x12'\n" +
+	"\vmin_disk_gb\x18\x04 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\tminDiskGb\x12$\n" +
+	"\tdisk_type\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18 R\bdiskType\x12<\n" +
+	"\vcharge_type\x18\x06 \x01(\tB\x1b\xbaH\x18\xd8\x01\x01r\x13R\aPrePaidR\bPostPaidR\n" +
+	"chargeType\x12&\n" +
+	"\x06amount\x18\a \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x01H\x00R\x06amount\x88\x01\x01\x123\n" +
+	"\rprepaid_month\x18\b \x01(\x05B\t\xbaH\x06\x1a\x04\x18$(\x00H\x01R\fprepaidMonth\x88\x01\x01\x121\n" +
+	"\n" +
+	"region_ids\x18\t \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\tregionIds\x12M\n" +
+	"\x0emax_unit_price\x18\n" +
+	" \x01(\tB'\xbaH$\xd8\x01\x01r\x1f2\x1d^[0-9]{1,12}([.][0-9]{1,4})?$R\fmaxUnitPrice\x123\n" +
+	"\fmax_currency\x18\v \x01(\tB\x10\xbaH\r\xd8\x01\x01r\bR\x02CNR\x02USR\vmaxCurrencyB\t\n" +
+	"\a_amountB\x10\n" +
+	"\x0e_prepaid_month\"\x85\x01\n" +
+	"\x14FindCapacityResponse\x120\n" +
+	"\x06offers\x18\x01 \x03(\v2\x18.gpubms.v1.CapacityOfferR\x06offers\x12;\n" +
+	"\rregion_errors\x18\x02 \x03(\v2\x16.gpubms.v1.RegionErrorR\fregionErrors\"\xac\x03\n" +
+	"\rCapacityOffer\x12\x1b\n" +
+	"\tregion_id\x18\x01 \x01(\tR\bregionId\x12\x1f\n" +
+	"\vregion_name\x18\x02 \x01(\tR\n" +
+	"regionName\x12\x19\n" +
+	"\bgoods_id\x18\x03 \x01(\x03R\agoodsId\x12\x1d\n" +
+	"\n" +
+	"goods_name\x18\x04 \x01(\tR\tgoodsName\x12,\n" +
+	"\acompute\x18\x05 \x01(\v2\x12.gpubms.v1.ComputeR\acompute\x12\x1f\n" +
+	"\vcharge_type\x18\x06 \x01(\tR\n" +
+	"chargeType\x12\x19\n" +
+	"\x05stock\x18\a \x01(\x05H\x00R\x05stock\x88\x01\x01\x12;\n" +
+	"\vobserved_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"observedAt\x12\x1d\n" +
+	"\n" +
+	"unit_price\x18\t \x01(\tR\tunitPrice\x12\x1f\n" +
+	"\vtrade_price\x18\n" +
+	" \x01(\tR\n" +
+	"tradePrice\x12\x1a\n" +
+	"\bcurrency\x18\v \x01(\tR\bcurrency\x12\x16\n" +
+	"\x06amount\x18\f \x01(\x05R\x06amountB\b\n" +
+	"\x06_stock\"X\n" +
+	"\vRegionError\x12\x1b\n" +
+	"\tregion_id\x18\x01 \x01(\tR\bregionId\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x16\n" +
 	"\x14GetServerInfoRequest\"\x98\x02\n" +
 	"\x15GetServerInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
@@ -546,9 +985,10 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\x13provider_request_id\x18\f \x01(\tR\x11providerRequestId\x125\n" +
 	"\bduration\x18\r \x01(\v2\x19.google.protobuf.DurationR\bduration\x12#\n" +
 	"\rvalidate_only\x18\x0e \x01(\bR\fvalidateOnly\x12\x1a\n" +
-	"\breplayed\x18\x0f \x01(\bR\breplayed2\xe9\x01\n" +
+	"\breplayed\x18\x0f \x01(\bR\breplayed2\xdc\x02\n" +
 	"\fFleetService\x12o\n" +
-	"\x0fListAuditEvents\x12!.gpubms.v1.ListAuditEventsRequest\x1a\".gpubms.v1.ListAuditEventsResponse\"\x15\x88\xba'\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit\x12h\n" +
+	"\x0fListAuditEvents\x12!.gpubms.v1.ListAuditEventsRequest\x1a\".gpubms.v1.ListAuditEventsResponse\"\x15\x88\xba'\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit\x12q\n" +
+	"\fFindCapacity\x12\x1e.gpubms.v1.FindCapacityRequest\x1a\x1f.gpubms.v1.FindCapacityResponse\" \x88\xba'\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/capacity:find\x12h\n" +
 	"\rGetServerInfo\x12\x1f.gpubms.v1.GetServerInfoRequest\x1a .gpubms.v1.GetServerInfoResponse\"\x14\x88\xba'\x01\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/infoB1Z/github.com/gpubms/gpubms/gen/gpubms/v1;gpubmsv1b\x06proto3"
 
@@ -564,35 +1004,46 @@ func file_gpubms_v1_fleet_proto_rawDescGZIP() []byte {
 	return file_gpubms_v1_fleet_proto_rawDescData
 }
 
-var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_gpubms_v1_fleet_proto_goTypes = []any{
-	(*GetServerInfoRequest)(nil),    // 0: gpubms.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),   // 1: gpubms.v1.GetServerInfoResponse
-	(*ListAuditEventsRequest)(nil),  // 2: gpubms.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 3: gpubms.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 4: gpubms.v1.AuditEvent
-	(*timestamppb.Timestamp)(nil),   // 5: google.protobuf.Timestamp
-	(*anypb.Any)(nil),               // 6: google.protobuf.Any
-	(*durationpb.Duration)(nil),     // 7: google.protobuf.Duration
+	(*FindCapacityRequest)(nil),     // 0: gpubms.v1.FindCapacityRequest
+	(*FindCapacityResponse)(nil),    // 1: gpubms.v1.FindCapacityResponse
+	(*CapacityOffer)(nil),           // 2: gpubms.v1.CapacityOffer
+	(*RegionError)(nil),             // 3: gpubms.v1.RegionError
+	(*GetServerInfoRequest)(nil),    // 4: gpubms.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),   // 5: gpubms.v1.GetServerInfoResponse
+	(*ListAuditEventsRequest)(nil),  // 6: gpubms.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 7: gpubms.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 8: gpubms.v1.AuditEvent
+	(*Compute)(nil),                 // 9: gpubms.v1.Compute
+	(*timestamppb.Timestamp)(nil),   // 10: google.protobuf.Timestamp
+	(*anypb.Any)(nil),               // 11: google.protobuf.Any
+	(*durationpb.Duration)(nil),     // 12: google.protobuf.Duration
 }
 var file_gpubms_v1_fleet_proto_depIdxs = []int32{
-	5,  // 0: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
-	5,  // 1: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	5,  // 2: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	5,  // 3: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	4,  // 4: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
-	5,  // 5: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	6,  // 6: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
-	7,  // 7: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
-	2,  // 8: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
-	0,  // 9: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
-	3,  // 10: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
-	1,  // 11: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	2,  // 0: gpubms.v1.FindCapacityResponse.offers:type_name -> gpubms.v1.CapacityOffer
+	3,  // 1: gpubms.v1.FindCapacityResponse.region_errors:type_name -> gpubms.v1.RegionError
+	9,  // 2: gpubms.v1.CapacityOffer.compute:type_name -> gpubms.v1.Compute
+	10, // 3: gpubms.v1.CapacityOffer.observed_at:type_name -> google.protobuf.Timestamp
+	10, // 4: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
+	10, // 5: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	10, // 6: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	10, // 7: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	8,  // 8: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
+	10, // 9: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	11, // 10: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
+	12, // 11: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
+	6,  // 12: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
+	0,  // 13: gpubms.v1.FleetService.FindCapacity:input_type -> gpubms.v1.FindCapacityRequest
+	4,  // 14: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
+	7,  // 15: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
+	1,  // 16: gpubms.v1.FleetService.FindCapacity:output_type -> gpubms.v1.FindCapacityResponse
+	5,  // 17: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
+	15, // [15:18] is the sub-list for method output_type
+	12, // [12:15] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_gpubms_v1_fleet_proto_init() }
@@ -601,15 +1052,18 @@ func file_gpubms_v1_fleet_proto_init() {
 		return
 	}
 	file_gpubms_v1_access_proto_init()
+	file_gpubms_v1_gpubms_proto_init()
 	file_gpubms_v1_rules_proto_init()
+	file_gpubms_v1_fleet_proto_msgTypes[0].OneofWrappers = []any{}
 	file_gpubms_v1_fleet_proto_msgTypes[2].OneofWrappers = []any{}
+	file_gpubms_v1_fleet_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gpubms_v1_fleet_proto_rawDesc), len(file_gpubms_v1_fleet_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

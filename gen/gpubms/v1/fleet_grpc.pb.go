@@ -22,6 +22,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	FleetService_ListAuditEvents_FullMethodName = "/gpubms.v1.FleetService/ListAuditEvents"
+	FleetService_FindCapacity_FullMethodName    = "/gpubms.v1.FleetService/FindCapacity"
 	FleetService_GetServerInfo_FullMethodName   = "/gpubms.v1.FleetService/GetServerInfo"
 )
 
@@ -38,6 +39,14 @@ type FleetServiceClient interface {
 	// dry runs and refusals included. A reader sees its own events; an
 	// operator sees everyone's.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// FindCapacity answers where servers that fit a need can be bought now,
+	// and at what price: every region (or those asked), its goods and their
+	// computes that fit, priced for the amount, ranked by unit price then by
+	// stock. Stock is the provider's hint at observed_at, never a promise: a
+	// create may still find it gone. A region that could not be asked is in
+	// region_errors; the answer is then partial, never a failure of the
+	// whole.
+	FindCapacity(ctx context.Context, in *FindCapacityRequest, opts ...grpc.CallOption) (*FindCapacityResponse, error)
 	// GetServerInfo tells which gpubmsd answers: its build and what it runs
 	// with (never a setting's secret value).
 	GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*GetServerInfoResponse, error)
@@ -55,6 +64,16 @@ func (c *fleetServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditE
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListAuditEventsResponse)
 	err := c.cc.Invoke(ctx, FleetService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetServiceClient) FindCapacity(ctx context.Context, in *FindCapacityRequest, opts ...grpc.CallOption) (*FindCapacityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindCapacityResponse)
+	err := c.cc.Invoke(ctx, FleetService_FindCapacity_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +103,14 @@ type FleetServiceServer interface {
 	// dry runs and refusals included. A reader sees its own events; an
 	// operator sees everyone's.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// FindCapacity answers where servers that fit a need can be bought now,
+	// and at what price: every region (or those asked), its goods and their
+	// computes that fit, priced for the amount, ranked by unit price then by
+	// stock. Stock is the provider's hint at observed_at, never a promise: a
+	// create may still find it gone. A region that could not be asked is in
+	// region_errors; the answer is then partial, never a failure of the
+	// whole.
+	FindCapacity(context.Context, *FindCapacityRequest) (*FindCapacityResponse, error)
 	// GetServerInfo tells which gpubmsd answers: its build and what it runs
 	// with (never a setting's secret value).
 	GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error)
@@ -99,6 +126,9 @@ type UnimplementedFleetServiceServer struct{}
 
 func (UnimplementedFleetServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedFleetServiceServer) FindCapacity(context.Context, *FindCapacityRequest) (*FindCapacityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindCapacity not implemented")
 }
 func (UnimplementedFleetServiceServer) GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetServerInfo not implemented")
@@ -142,6 +172,24 @@ func _FleetService_ListAuditEvents_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetService_FindCapacity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindCapacityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).FindCapacity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_FindCapacity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).FindCapacity(ctx, req.(*FindCapacityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FleetService_GetServerInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetServerInfoRequest)
 	if err := dec(in); err != nil {
@@ -170,6 +218,10 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditEvents",
 			Handler:    _FleetService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "FindCapacity",
+			Handler:    _FleetService_FindCapacity_Handler,
 		},
 		{
 			MethodName: "GetServerInfo",
