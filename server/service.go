@@ -45,6 +45,7 @@ type Service struct {
 	priceCurrency   string   // the limit's currency; "": any
 	mutationTimeout time.Duration
 	zoneRegions     map[string]string
+	protections     Protections // nil: nothing is protected
 	now             func() time.Time
 
 	mu         sync.Mutex
@@ -69,6 +70,7 @@ type options struct {
 	priceCurrency   string
 	mutationTimeout time.Duration
 	zoneRegions     map[string]string
+	protections     Protections
 	now             func() time.Time
 }
 
@@ -155,7 +157,7 @@ func New(up *upstream.Client, opts ...Option) *Service {
 	return &Service{
 		up: up, log: o.logger, hub: o.hub,
 		records: o.records, recordTTL: o.recordTTL, auditLog: o.auditLog, fingerprintKey: o.fingerprintKey,
-		maxOrderPrice: o.maxOrderPrice, priceCurrency: o.priceCurrency, mutationTimeout: o.mutationTimeout, zoneRegions: o.zoneRegions, now: o.now,
+		maxOrderPrice: o.maxOrderPrice, priceCurrency: o.priceCurrency, mutationTimeout: o.mutationTimeout, zoneRegions: o.zoneRegions, protections: o.protections, now: o.now,
 		flights: map[string]*flight{}, stopCtx: stopCtx, stopCancel: stop,
 	}
 }
@@ -325,7 +327,13 @@ func (s *Service) ReinstallGpu(ctx context.Context, req *gpubmsv1.ReinstallGpuRe
 			}
 			return &gpubmsv1.ReinstallGpuResponse{TaskIds: d.TaskIDs}, nil
 		},
+		guard: func(ctx context.Context) error {
+			return s.refuseProtected(ctx, upstream.ActionReinstallGpu, []string{req.GetResourceId()})
+		},
 		check: func(ctx context.Context) (*gpubmsv1.ReinstallGpuResponse, error) {
+			if err := s.refuseProtected(ctx, upstream.ActionReinstallGpu, []string{req.GetResourceId()}); err != nil {
+				return nil, err
+			}
 			v, err := s.checkServers(ctx, "reinstall", []string{req.GetResourceId()})
 			if err != nil {
 				return nil, err
@@ -375,7 +383,13 @@ func (s *Service) DeleteGpuInstances(ctx context.Context, req *gpubmsv1.DeleteGp
 			}
 			return &gpubmsv1.DeleteGpuInstancesResponse{}, nil
 		},
+		guard: func(ctx context.Context) error {
+			return s.refuseProtected(ctx, upstream.ActionDeleteGpuInstances, req.GetResourceIds())
+		},
 		check: func(ctx context.Context) (*gpubmsv1.DeleteGpuInstancesResponse, error) {
+			if err := s.refuseProtected(ctx, upstream.ActionDeleteGpuInstances, req.GetResourceIds()); err != nil {
+				return nil, err
+			}
 			v, err := s.checkServers(ctx, "delete", req.GetResourceIds())
 			if err != nil {
 				return nil, err

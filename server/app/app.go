@@ -252,6 +252,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		server.WithMaxOrderPrice(maxPrice, currency),
 		server.WithMutationTimeout(cmp.Or(cfg.MutationTimeout, DefaultMutationTimeout)),
 		server.WithZoneRegions(cfg.ZoneRegions),
+		server.WithProtections(st),
 	)
 	d := &door{authn: authn, audit: svc.AuditRefusals}
 	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsErrors), m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody, tp)
@@ -263,7 +264,8 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		"auth": authn.Enabled(), "tls": certs != nil, "client_certificates": cfg.TLSClientCA != "",
 		"cache": cfg.Cache, "metrics": cfg.Metrics, "spend_guard": maxPrice != nil, "tracing": traced,
 	}, time.Now())
-	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st, fleet.WithServerInfo(info), fleet.WithCatalogue(up, server.Status)))
+	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st, fleet.WithServerInfo(info), fleet.WithCatalogue(up, server.Status),
+		fleet.WithProtection(st, logger.With("component", "fleet"))))
 	register(gs, inproc, &gpubmsv1.NetworkService_ServiceDesc, svc.Networks())
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)

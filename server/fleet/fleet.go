@@ -6,6 +6,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -30,6 +31,9 @@ type Service struct {
 
 	catalogue Catalogue
 	status    func(action string, err error) *status.Status
+
+	protection ProtectionStore
+	log        *slog.Logger
 }
 
 // Option configures a Service.

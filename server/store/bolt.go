@@ -26,8 +26,9 @@ import (
 const FileName = "gpubms.db"
 
 var (
-	bucketRecords = []byte("requests")
-	bucketAudit   = []byte("audit")
+	bucketRecords    = []byte("requests")
+	bucketAudit      = []byte("audit")
+	bucketProtection = []byte("protection")
 )
 
 // maxScan bounds the events one ListAudit reads, so a selective filter over
@@ -88,7 +89,7 @@ func Open(dir string, opts ...BoltOption) (*Bolt, error) {
 	}
 	b.db = db
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketRecords, bucketAudit} {
+		for _, name := range [][]byte{bucketRecords, bucketAudit, bucketProtection} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -32,6 +32,9 @@ type Store interface {
 	AppendAudit(ctx context.Context, ev *gpubmsv1.AuditEvent) error
 	ListAudit(ctx context.Context, q AuditQuery) ([]*gpubmsv1.AuditEvent, string, error)
 	Sweep(ctx context.Context) (records, events int, err error)
+	SetProtection(ctx context.Context, ids []string, protected bool, reason, caller string) ([]*gpubmsv1.Protection, error)
+	Protected(ctx context.Context, ids []string) (map[string]*gpubmsv1.Protection, error)
+	ListProtections(ctx context.Context) ([]*gpubmsv1.Protection, error)
 }
 
 var _ Store = (*Bolt)(nil)
@@ -212,6 +215,30 @@ func testStore(t *testing.T, open func(t *testing.T, now func() time.Time) Store
 		c := newClock()
 		return c, open(t, c.Now)
 	}
+
+	t.Run("Protection", func(t *testing.T) {
+		c, s := env(t)
+		got, err := s.SetProtection(ctx, []string{"gpu-1", "gpu-2"}, true, "training until Friday", "alice")
+		if err != nil || len(got) != 2 || !got[0].GetProtected() || got[1].GetReason() != "training until Friday" ||
+			got[0].GetCaller() != "alice" || !got[0].GetUpdateTime().AsTime().Equal(c.Now()) {
+			t.Fatalf("SetProtection = %v, %v", got, err)
+		}
+		p, err := s.Protected(ctx, []string{"gpu-1", "gpu-3", "gpu-2"})
+		if err != nil || len(p) != 2 || p["gpu-1"].GetReason() != "training until Friday" || p["gpu-3"] != nil {
+			t.Fatalf("Protected = %v, %v; want gpu-1 and gpu-2", p, err)
+		}
+		c.Advance(time.Minute)
+		if _, err := s.SetProtection(ctx, []string{"gpu-1"}, false, "", "bob"); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.ListProtections(ctx)
+		if err != nil || len(all) != 1 || all[0].GetResourceId() != "gpu-2" {
+			t.Fatalf("ListProtections after lifting gpu-1 = %v, %v; want gpu-2 only", all, err)
+		}
+		if p, _ := s.Protected(ctx, []string{"gpu-1"}); len(p) != 0 {
+			t.Errorf("gpu-1 still protected: %v", p)
+		}
+	})
 
 	t.Run("PutIfAbsent", func(t *testing.T) {
 		t.Run("CreatesWhenAbsent", func(t *testing.T) {

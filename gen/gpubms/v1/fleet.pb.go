@@ -421,6 +421,274 @@ func (x *RegionError) GetMessage() string {
 	return ""
 }
 
+// SetProtectionRequest protects servers, or lifts their protection.
+type SetProtectionRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ResourceIds []string               `protobuf:"bytes,1,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	// true protects, false lifts the protection.
+	Protected bool `protobuf:"varint,2,opt,name=protected,proto3" json:"protected,omitempty"`
+	// Why, for whoever meets the refusal, e.g. "training run until Friday".
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetProtectionRequest) Reset() {
+	*x = SetProtectionRequest{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetProtectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetProtectionRequest) ProtoMessage() {}
+
+func (x *SetProtectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetProtectionRequest.ProtoReflect.Descriptor instead.
+func (*SetProtectionRequest) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SetProtectionRequest) GetResourceIds() []string {
+	if x != nil {
+		return x.ResourceIds
+	}
+	return nil
+}
+
+func (x *SetProtectionRequest) GetProtected() bool {
+	if x != nil {
+		return x.Protected
+	}
+	return false
+}
+
+func (x *SetProtectionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SetProtectionResponse is the servers' protection now.
+type SetProtectionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Protections   []*Protection          `protobuf:"bytes,1,rep,name=protections,proto3" json:"protections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetProtectionResponse) Reset() {
+	*x = SetProtectionResponse{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetProtectionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetProtectionResponse) ProtoMessage() {}
+
+func (x *SetProtectionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetProtectionResponse.ProtoReflect.Descriptor instead.
+func (*SetProtectionResponse) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetProtectionResponse) GetProtections() []*Protection {
+	if x != nil {
+		return x.Protections
+	}
+	return nil
+}
+
+// ListProtectionsRequest has no parameters.
+type ListProtectionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProtectionsRequest) Reset() {
+	*x = ListProtectionsRequest{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProtectionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProtectionsRequest) ProtoMessage() {}
+
+func (x *ListProtectionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProtectionsRequest.ProtoReflect.Descriptor instead.
+func (*ListProtectionsRequest) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{6}
+}
+
+// ListProtectionsResponse is every protected server, by resource id.
+type ListProtectionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Protections   []*Protection          `protobuf:"bytes,1,rep,name=protections,proto3" json:"protections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProtectionsResponse) Reset() {
+	*x = ListProtectionsResponse{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProtectionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProtectionsResponse) ProtoMessage() {}
+
+func (x *ListProtectionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProtectionsResponse.ProtoReflect.Descriptor instead.
+func (*ListProtectionsResponse) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListProtectionsResponse) GetProtections() []*Protection {
+	if x != nil {
+		return x.Protections
+	}
+	return nil
+}
+
+// Protection is a server's protection.
+type Protection struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	Protected  bool                   `protobuf:"varint,2,opt,name=protected,proto3" json:"protected,omitempty"`
+	Reason     string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Who set it, and when.
+	Caller        string                 `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Protection) Reset() {
+	*x = Protection{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Protection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Protection) ProtoMessage() {}
+
+func (x *Protection) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Protection.ProtoReflect.Descriptor instead.
+func (*Protection) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Protection) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *Protection) GetProtected() bool {
+	if x != nil {
+		return x.Protected
+	}
+	return false
+}
+
+func (x *Protection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Protection) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *Protection) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 // GetServerInfoRequest has no parameters.
 type GetServerInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -430,7 +698,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +710,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +723,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{4}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{9}
 }
 
 // GetServerInfoResponse is the server's build and mode.
@@ -484,7 +752,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +764,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +777,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{5}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -584,7 +852,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +864,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +877,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{6}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListAuditEventsRequest) GetCaller() string {
@@ -673,7 +941,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +953,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +966,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{7}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -754,7 +1022,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +1034,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +1047,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{8}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -937,7 +1205,25 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\vRegionError\x12\x1b\n" +
 	"\tregion_id\x18\x01 \x01(\tR\bregionId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x16\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x8f\x01\n" +
+	"\x14SetProtectionRequest\x127\n" +
+	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\x12\x1c\n" +
+	"\tprotected\x18\x02 \x01(\bR\tprotected\x12 \n" +
+	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\"P\n" +
+	"\x15SetProtectionResponse\x127\n" +
+	"\vprotections\x18\x01 \x03(\v2\x15.gpubms.v1.ProtectionR\vprotections\"\x18\n" +
+	"\x16ListProtectionsRequest\"R\n" +
+	"\x17ListProtectionsResponse\x127\n" +
+	"\vprotections\x18\x01 \x03(\v2\x15.gpubms.v1.ProtectionR\vprotections\"\xb8\x01\n" +
+	"\n" +
+	"Protection\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\x12\x1c\n" +
+	"\tprotected\x18\x02 \x01(\bR\tprotected\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06caller\x18\x04 \x01(\tR\x06caller\x12;\n" +
+	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"\x16\n" +
 	"\x14GetServerInfoRequest\"\x98\x02\n" +
 	"\x15GetServerInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
@@ -949,10 +1235,10 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\bemulator\x18\x05 \x01(\bR\bemulator\x12\x1a\n" +
 	"\bfeatures\x18\x06 \x03(\tR\bfeatures\x129\n" +
 	"\n" +
-	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xa2\x03\n" +
+	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xb1\x03\n" +
 	"\x16ListAuditEventsRequest\x12 \n" +
-	"\x06caller\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06caller\x12`\n" +
-	"\x03rpc\x18\x02 \x01(\tBN\xbaHK\xd8\x01\x01rFR\x11CreateGpuInstanceR\fReinstallGpuR\x0fOperateGpuPowerR\x12DeleteGpuInstancesR\x03rpc\x12-\n" +
+	"\x06caller\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06caller\x12o\n" +
+	"\x03rpc\x18\x02 \x01(\tB]\xbaHZ\xd8\x01\x01rUR\x11CreateGpuInstanceR\fReinstallGpuR\x0fOperateGpuPowerR\x12DeleteGpuInstancesR\rSetProtectionR\x03rpc\x12-\n" +
 	"\vresource_id\x18\x03 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\xe8\xb3'\x01R\n" +
 	"resourceId\x129\n" +
 	"\n" +
@@ -985,10 +1271,12 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\x13provider_request_id\x18\f \x01(\tR\x11providerRequestId\x125\n" +
 	"\bduration\x18\r \x01(\v2\x19.google.protobuf.DurationR\bduration\x12#\n" +
 	"\rvalidate_only\x18\x0e \x01(\bR\fvalidateOnly\x12\x1a\n" +
-	"\breplayed\x18\x0f \x01(\bR\breplayed2\xdc\x02\n" +
+	"\breplayed\x18\x0f \x01(\bR\breplayed2\xc8\x04\n" +
 	"\fFleetService\x12o\n" +
 	"\x0fListAuditEvents\x12!.gpubms.v1.ListAuditEventsRequest\x1a\".gpubms.v1.ListAuditEventsResponse\"\x15\x88\xba'\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit\x12q\n" +
-	"\fFindCapacity\x12\x1e.gpubms.v1.FindCapacityRequest\x1a\x1f.gpubms.v1.FindCapacityResponse\" \x88\xba'\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/capacity:find\x12h\n" +
+	"\fFindCapacity\x12\x1e.gpubms.v1.FindCapacityRequest\x1a\x1f.gpubms.v1.FindCapacityResponse\" \x88\xba'\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/capacity:find\x12s\n" +
+	"\rSetProtection\x12\x1f.gpubms.v1.SetProtectionRequest\x1a .gpubms.v1.SetProtectionResponse\"\x1f\x88\xba'\x02\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/gpus:protect\x12u\n" +
+	"\x0fListProtections\x12!.gpubms.v1.ListProtectionsRequest\x1a\".gpubms.v1.ListProtectionsResponse\"\x1b\x88\xba'\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/protections\x12h\n" +
 	"\rGetServerInfo\x12\x1f.gpubms.v1.GetServerInfoRequest\x1a .gpubms.v1.GetServerInfoResponse\"\x14\x88\xba'\x01\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/infoB1Z/github.com/gpubms/gpubms/gen/gpubms/v1;gpubmsv1b\x06proto3"
 
@@ -1004,46 +1292,58 @@ func file_gpubms_v1_fleet_proto_rawDescGZIP() []byte {
 	return file_gpubms_v1_fleet_proto_rawDescData
 }
 
-var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_gpubms_v1_fleet_proto_goTypes = []any{
 	(*FindCapacityRequest)(nil),     // 0: gpubms.v1.FindCapacityRequest
 	(*FindCapacityResponse)(nil),    // 1: gpubms.v1.FindCapacityResponse
 	(*CapacityOffer)(nil),           // 2: gpubms.v1.CapacityOffer
 	(*RegionError)(nil),             // 3: gpubms.v1.RegionError
-	(*GetServerInfoRequest)(nil),    // 4: gpubms.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),   // 5: gpubms.v1.GetServerInfoResponse
-	(*ListAuditEventsRequest)(nil),  // 6: gpubms.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 7: gpubms.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 8: gpubms.v1.AuditEvent
-	(*Compute)(nil),                 // 9: gpubms.v1.Compute
-	(*timestamppb.Timestamp)(nil),   // 10: google.protobuf.Timestamp
-	(*anypb.Any)(nil),               // 11: google.protobuf.Any
-	(*durationpb.Duration)(nil),     // 12: google.protobuf.Duration
+	(*SetProtectionRequest)(nil),    // 4: gpubms.v1.SetProtectionRequest
+	(*SetProtectionResponse)(nil),   // 5: gpubms.v1.SetProtectionResponse
+	(*ListProtectionsRequest)(nil),  // 6: gpubms.v1.ListProtectionsRequest
+	(*ListProtectionsResponse)(nil), // 7: gpubms.v1.ListProtectionsResponse
+	(*Protection)(nil),              // 8: gpubms.v1.Protection
+	(*GetServerInfoRequest)(nil),    // 9: gpubms.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),   // 10: gpubms.v1.GetServerInfoResponse
+	(*ListAuditEventsRequest)(nil),  // 11: gpubms.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 12: gpubms.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 13: gpubms.v1.AuditEvent
+	(*Compute)(nil),                 // 14: gpubms.v1.Compute
+	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
+	(*anypb.Any)(nil),               // 16: google.protobuf.Any
+	(*durationpb.Duration)(nil),     // 17: google.protobuf.Duration
 }
 var file_gpubms_v1_fleet_proto_depIdxs = []int32{
 	2,  // 0: gpubms.v1.FindCapacityResponse.offers:type_name -> gpubms.v1.CapacityOffer
 	3,  // 1: gpubms.v1.FindCapacityResponse.region_errors:type_name -> gpubms.v1.RegionError
-	9,  // 2: gpubms.v1.CapacityOffer.compute:type_name -> gpubms.v1.Compute
-	10, // 3: gpubms.v1.CapacityOffer.observed_at:type_name -> google.protobuf.Timestamp
-	10, // 4: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
-	10, // 5: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	10, // 6: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	10, // 7: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	8,  // 8: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
-	10, // 9: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	11, // 10: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
-	12, // 11: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
-	6,  // 12: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
-	0,  // 13: gpubms.v1.FleetService.FindCapacity:input_type -> gpubms.v1.FindCapacityRequest
-	4,  // 14: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
-	7,  // 15: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
-	1,  // 16: gpubms.v1.FleetService.FindCapacity:output_type -> gpubms.v1.FindCapacityResponse
-	5,  // 17: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
-	15, // [15:18] is the sub-list for method output_type
-	12, // [12:15] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	14, // 2: gpubms.v1.CapacityOffer.compute:type_name -> gpubms.v1.Compute
+	15, // 3: gpubms.v1.CapacityOffer.observed_at:type_name -> google.protobuf.Timestamp
+	8,  // 4: gpubms.v1.SetProtectionResponse.protections:type_name -> gpubms.v1.Protection
+	8,  // 5: gpubms.v1.ListProtectionsResponse.protections:type_name -> gpubms.v1.Protection
+	15, // 6: gpubms.v1.Protection.update_time:type_name -> google.protobuf.Timestamp
+	15, // 7: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
+	15, // 8: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	15, // 9: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	15, // 10: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	13, // 11: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
+	15, // 12: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	16, // 13: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
+	17, // 14: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
+	11, // 15: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
+	0,  // 16: gpubms.v1.FleetService.FindCapacity:input_type -> gpubms.v1.FindCapacityRequest
+	4,  // 17: gpubms.v1.FleetService.SetProtection:input_type -> gpubms.v1.SetProtectionRequest
+	6,  // 18: gpubms.v1.FleetService.ListProtections:input_type -> gpubms.v1.ListProtectionsRequest
+	9,  // 19: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
+	12, // 20: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
+	1,  // 21: gpubms.v1.FleetService.FindCapacity:output_type -> gpubms.v1.FindCapacityResponse
+	5,  // 22: gpubms.v1.FleetService.SetProtection:output_type -> gpubms.v1.SetProtectionResponse
+	7,  // 23: gpubms.v1.FleetService.ListProtections:output_type -> gpubms.v1.ListProtectionsResponse
+	10, // 24: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
+	20, // [20:25] is the sub-list for method output_type
+	15, // [15:20] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_gpubms_v1_fleet_proto_init() }
@@ -1056,14 +1356,14 @@ func file_gpubms_v1_fleet_proto_init() {
 	file_gpubms_v1_rules_proto_init()
 	file_gpubms_v1_fleet_proto_msgTypes[0].OneofWrappers = []any{}
 	file_gpubms_v1_fleet_proto_msgTypes[2].OneofWrappers = []any{}
-	file_gpubms_v1_fleet_proto_msgTypes[6].OneofWrappers = []any{}
+	file_gpubms_v1_fleet_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gpubms_v1_fleet_proto_rawDesc), len(file_gpubms_v1_fleet_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

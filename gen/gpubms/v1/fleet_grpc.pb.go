@@ -23,6 +23,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	FleetService_ListAuditEvents_FullMethodName = "/gpubms.v1.FleetService/ListAuditEvents"
 	FleetService_FindCapacity_FullMethodName    = "/gpubms.v1.FleetService/FindCapacity"
+	FleetService_SetProtection_FullMethodName   = "/gpubms.v1.FleetService/SetProtection"
+	FleetService_ListProtections_FullMethodName = "/gpubms.v1.FleetService/ListProtections"
 	FleetService_GetServerInfo_FullMethodName   = "/gpubms.v1.FleetService/GetServerInfo"
 )
 
@@ -47,6 +49,14 @@ type FleetServiceClient interface {
 	// region_errors; the answer is then partial, never a failure of the
 	// whole.
 	FindCapacity(ctx context.Context, in *FindCapacityRequest, opts ...grpc.CallOption) (*FindCapacityResponse, error)
+	// SetProtection protects servers from deletion and reinstallation, or
+	// lifts the protection. gpubms refuses DeleteGpuInstances and ReinstallGpu
+	// naming a protected server with FailedPrecondition (ErrorInfo reason
+	// PROTECTED) before anything reaches the provider, dry runs included, and
+	// leases skip it. Kept in the store; audited.
+	SetProtection(ctx context.Context, in *SetProtectionRequest, opts ...grpc.CallOption) (*SetProtectionResponse, error)
+	// ListProtections lists the protected servers.
+	ListProtections(ctx context.Context, in *ListProtectionsRequest, opts ...grpc.CallOption) (*ListProtectionsResponse, error)
 	// GetServerInfo tells which gpubmsd answers: its build and what it runs
 	// with (never a setting's secret value).
 	GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*GetServerInfoResponse, error)
@@ -74,6 +84,26 @@ func (c *fleetServiceClient) FindCapacity(ctx context.Context, in *FindCapacityR
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FindCapacityResponse)
 	err := c.cc.Invoke(ctx, FleetService_FindCapacity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetServiceClient) SetProtection(ctx context.Context, in *SetProtectionRequest, opts ...grpc.CallOption) (*SetProtectionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetProtectionResponse)
+	err := c.cc.Invoke(ctx, FleetService_SetProtection_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetServiceClient) ListProtections(ctx context.Context, in *ListProtectionsRequest, opts ...grpc.CallOption) (*ListProtectionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListProtectionsResponse)
+	err := c.cc.Invoke(ctx, FleetService_ListProtections_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +141,14 @@ type FleetServiceServer interface {
 	// region_errors; the answer is then partial, never a failure of the
 	// whole.
 	FindCapacity(context.Context, *FindCapacityRequest) (*FindCapacityResponse, error)
+	// SetProtection protects servers from deletion and reinstallation, or
+	// lifts the protection. gpubms refuses DeleteGpuInstances and ReinstallGpu
+	// naming a protected server with FailedPrecondition (ErrorInfo reason
+	// PROTECTED) before anything reaches the provider, dry runs included, and
+	// leases skip it. Kept in the store; audited.
+	SetProtection(context.Context, *SetProtectionRequest) (*SetProtectionResponse, error)
+	// ListProtections lists the protected servers.
+	ListProtections(context.Context, *ListProtectionsRequest) (*ListProtectionsResponse, error)
 	// GetServerInfo tells which gpubmsd answers: its build and what it runs
 	// with (never a setting's secret value).
 	GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error)
@@ -129,6 +167,12 @@ func (UnimplementedFleetServiceServer) ListAuditEvents(context.Context, *ListAud
 }
 func (UnimplementedFleetServiceServer) FindCapacity(context.Context, *FindCapacityRequest) (*FindCapacityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FindCapacity not implemented")
+}
+func (UnimplementedFleetServiceServer) SetProtection(context.Context, *SetProtectionRequest) (*SetProtectionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetProtection not implemented")
+}
+func (UnimplementedFleetServiceServer) ListProtections(context.Context, *ListProtectionsRequest) (*ListProtectionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListProtections not implemented")
 }
 func (UnimplementedFleetServiceServer) GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetServerInfo not implemented")
@@ -190,6 +234,42 @@ func _FleetService_FindCapacity_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetService_SetProtection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetProtectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).SetProtection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_SetProtection_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).SetProtection(ctx, req.(*SetProtectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetService_ListProtections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListProtectionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).ListProtections(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_ListProtections_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).ListProtections(ctx, req.(*ListProtectionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FleetService_GetServerInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetServerInfoRequest)
 	if err := dec(in); err != nil {
@@ -222,6 +302,14 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FindCapacity",
 			Handler:    _FleetService_FindCapacity_Handler,
+		},
+		{
+			MethodName: "SetProtection",
+			Handler:    _FleetService_SetProtection_Handler,
+		},
+		{
+			MethodName: "ListProtections",
+			Handler:    _FleetService_ListProtections_Handler,
 		},
 		{
 			MethodName: "GetServerInfo",
