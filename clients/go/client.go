@@ -95,12 +95,15 @@ const DefaultUserAgent = "gpubms-go"
 // Client is a gpubms client: every GpuService RPC (through the embedded
 // gpubmsv1.GpuServiceClient), every NetworkService RPC (through the
 // embedded gpubmsv1.NetworkServiceClient: FindNetworks answers the VPC,
-// subnet and EIP ids a create's vpc_network may use), plus WaitTask and
-// WaitTasks. Both services are reached over the same connection. It is safe
+// subnet and EIP ids a create's vpc_network may use), every FleetService
+// RPC (through the embedded gpubmsv1.FleetServiceClient: capacity,
+// protection, the audit trail, the server's build), plus WaitTask and
+// WaitTasks. The services are reached over the same connection. It is safe
 // for concurrent use; make one and share it.
 type Client struct {
 	gpubmsv1.GpuServiceClient
 	gpubmsv1.NetworkServiceClient
+	gpubmsv1.FleetServiceClient
 
 	// conn is closed by Close only when Dial made it.
 	conn *grpc.ClientConn
@@ -119,6 +122,7 @@ func clientOn(conn grpc.ClientConnInterface, closer *grpc.ClientConn) *Client {
 	return &Client{
 		GpuServiceClient:     gpubmsv1.NewGpuServiceClient(conn),
 		NetworkServiceClient: gpubmsv1.NewNetworkServiceClient(conn),
+		FleetServiceClient:   gpubmsv1.NewFleetServiceClient(conn),
 		conn:                 closer,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,7 +22,10 @@ func (a *app) regionsCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "regions",
 		Short: "List the regions where GPU servers are sold (DescribeGpuRegions)",
-		Args:  noArgs,
+		Example: `  gpubmsctl regions
+  gpubmsctl regions -o json
+  gpubmsctl regions --no-headers | cut -d ' ' -f 1   # the ids alone`,
+		Args: noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
 			_, err := unary(ctx, a, c.DescribeGpuRegions, &gpubmsv1.DescribeGpuRegionsRequest{}, printRegions)
 			return err
@@ -34,7 +38,9 @@ func (a *app) goodsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "goods --region R",
 		Short: "List the goods of a region with their computes and disks (DescribeGpuGoods)",
-		Args:  noArgs,
+		Example: `  gpubmsctl goods --region CN_Hohhot_B
+  gpubmsctl goods --region CN_Hohhot_B -o yaml`,
+		Args: noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
 			_, err := unary(ctx, a, c.DescribeGpuGoods, &req, printGoods)
 			return err
@@ -53,7 +59,10 @@ func (a *app) priceCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "price --region R --goods G --compute C --charge PrePaid|PostPaid [--months N] [--amount N]",
 		Short: "Price an order of goods (DescribeGpuGoodsPrice)",
-		Args:  noArgs,
+		Example: `  gpubmsctl price --region CN_Hohhot_B --goods 7685 --compute 8fbdb61e-b941-46db-89f6-f8953b278ec9 --charge PostPaid
+  gpubmsctl price --region CN_Hohhot_B --goods 7685 --compute 8fbdb61e-b941-46db-89f6-f8953b278ec9 \
+      --charge PrePaid --months 3 --amount 2 -o json`,
+		Args: noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, _ []string) error {
 			req.PrepaidMonth = optionalInt32(cmd.Flags(), "months", months)
 			_, err := unary(ctx, a, c.DescribeGpuGoodsPrice, &req, printPrice)
@@ -76,7 +85,10 @@ func (a *app) imagesCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "images --region R [--type public|private] [--compute C] [--os OS]",
 		Short: "List the images of a region, by OS family (DescribeGpuImage)",
-		Args:  noArgs,
+		Example: `  gpubmsctl images --region CN_Hohhot_B --compute 8fbdb61e-b941-46db-89f6-f8953b278ec9
+  gpubmsctl images --region CN_Hohhot_B --compute 8fbdb61e-b941-46db-89f6-f8953b278ec9 --os ubuntu
+  gpubmsctl images --region CN_Hohhot_B --type private`,
+		Args: noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
 			_, err := unary(ctx, a, c.DescribeGpuImage, &req, printImages)
 			return err
@@ -99,7 +111,10 @@ func (a *app) listCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [--name N] [--app-id A] [--page N] [--page-size N]",
 		Short: "List servers (DescribeGpu)",
-		Args:  noArgs,
+		Example: `  gpubmsctl list
+  gpubmsctl list --name web --page 2 --page-size 50
+  gpubmsctl list -o json`,
+		Args: noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, cmd *cobra.Command, _ []string) error {
 			req.PageNumber = optionalInt32(cmd.Flags(), "page", page)
 			req.PageSize = optionalInt32(cmd.Flags(), "page-size", pageSize)
@@ -119,7 +134,9 @@ func (a *app) getCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID",
 		Short: "Describe one server (DescribeGpuDetail)",
-		Args:  exactArgs(1, "a server id"),
+		Example: `  gpubmsctl get gpu-001
+  gpubmsctl get gpu-001 -o yaml`,
+		Args: exactArgs(1, "a server id"),
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
 			_, err := unary(ctx, a, c.DescribeGpuDetail, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: args[0]}, printDetail)
 			return err
@@ -154,7 +171,7 @@ exactly one VPC with exactly one subnet, and it agrees with the --vpc-id or
 run does the same. Otherwise (no network, several, or none that agrees)
 it lists the choices on stderr with the flags to add, and exits with
 status 2 without creating anything. With both flags no such call is made.
-` + mutationHelp + `
+` + waitHelp + mutationHelp + `
 
 For create, --dry-run prints the quote (total, unit price, currency), the
 stock when the provider reports it, and the warnings (e.g. that a prepaid
@@ -199,11 +216,11 @@ listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 				_, err := unary(ctx, a, c.CreateGpuInstance, &req, validated[*gpubmsv1.CreateGpuInstanceResponse](printQuote))
 				return a.dryRunDone(err)
 			}
-			resp, err := unary(ctx, a, c.CreateGpuInstance, &req, printTaskID)
-			if err != nil || !wait {
+			resp, err := call(ctx, a, c.CreateGpuInstance, &req)
+			if err != nil {
 				return err
 			}
-			return a.wait(ctx, c, []string{resp.GetTaskId()})
+			return replyAndWait(ctx, a, c, resp, []string{resp.GetTaskId()}, wait, printTaskID)
 		}),
 	}
 	f := cmd.Flags()
@@ -250,7 +267,7 @@ func (a *app) reinstallCommand() *cobra.Command {
 The new root password is read from standard input (--password-stdin) and is
 never printed; a dry run needs it too. The task ids are printed; --wait
 follows them to their end.
-` + mutationHelp,
+` + waitHelp + mutationHelp,
 		Example: `  printf '%s' "$PW" | gpubmsctl reinstall gpu-001 --image img-u22 --password-stdin --dry-run
   printf '%s' "$PW" | gpubmsctl reinstall gpu-001 --image img-u22 --password-stdin --wait`,
 		Args: exactArgs(1, "a server id"),
@@ -271,11 +288,11 @@ follows them to their end.
 				_, err := unary(ctx, a, c.ReinstallGpu, &req, validated[*gpubmsv1.ReinstallGpuResponse](printAffected))
 				return a.dryRunDone(err)
 			}
-			resp, err := unary(ctx, a, c.ReinstallGpu, &req, printTaskIDs)
-			if err != nil || !wait {
+			resp, err := call(ctx, a, c.ReinstallGpu, &req)
+			if err != nil {
 				return err
 			}
-			return a.wait(ctx, c, resp.GetTaskIds())
+			return replyAndWait(ctx, a, c, resp, resp.GetTaskIds(), wait, printTaskIDs)
 		}),
 	}
 	f := cmd.Flags()
@@ -300,7 +317,7 @@ func (a *app) powerCommand() *cobra.Command {
 		Long: `Start, stop or reset servers, one task each (OperateGpuPower).
 
 The servers' task ids are printed; --wait follows them to their end.
-` + mutationHelp,
+` + waitHelp + mutationHelp,
 		Example: `  gpubmsctl power stop gpu-001 gpu-002 --dry-run
   gpubmsctl power stop gpu-001 gpu-002 --wait`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -321,11 +338,11 @@ The servers' task ids are printed; --wait follows them to their end.
 				_, err := unary(ctx, a, c.OperateGpuPower, req, validated[*gpubmsv1.OperateGpuPowerResponse](printAffected))
 				return a.dryRunDone(err)
 			}
-			resp, err := unary(ctx, a, c.OperateGpuPower, req, printPower)
-			if err != nil || !wait {
+			resp, err := call(ctx, a, c.OperateGpuPower, req)
+			if err != nil {
 				return err
 			}
-			return a.wait(ctx, c, resp.GetTaskIds())
+			return replyAndWait(ctx, a, c, resp, resp.GetTaskIds(), wait, printPower)
 		}),
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the tasks until they end, printing progress on stderr")
@@ -358,9 +375,8 @@ func (a *app) deleteCommand() *cobra.Command {
 				return a.dryRunDone(err)
 			}
 			_, err := unary(ctx, a, c.DeleteGpuInstances, req,
-				func(w io.Writer, _ *gpubmsv1.DeleteGpuInstancesResponse) error {
-					_, err := fmt.Fprintf(w, "deleted %s\n", strings.Join(args, " "))
-					return err
+				func(p *printer, _ *gpubmsv1.DeleteGpuInstancesResponse) error {
+					return p.printf("deleted %s\n", strings.Join(args, " "))
 				})
 			return err
 		}),
@@ -374,73 +390,87 @@ func (a *app) taskCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "task ID",
 		Short: "Report a task's status once (DescribeGpuTask)",
-		Args:  exactArgs(1, "a task id"),
+		Example: `  gpubmsctl task 3f2c9a1e
+  gpubmsctl task 3f2c9a1e -o json`,
+		Args: exactArgs(1, "a task id"),
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
-			_, err := unary(ctx, a, c.DescribeGpuTask, &gpubmsv1.DescribeGpuTaskRequest{TaskId: args[0]},
-				func(w io.Writer, r *gpubmsv1.DescribeGpuTaskResponse) error {
-					return printTable(w, []string{"TASK ID", "STATUS", "RESOURCES"},
-						[]string{args[0], r.GetStatus(), resources(r.GetResourceIds())})
-				})
+			_, err := unary(ctx, a, c.DescribeGpuTask, &gpubmsv1.DescribeGpuTaskRequest{TaskId: args[0]}, printTask(args[0]))
 			return err
 		}),
 	}
 }
 
 func (a *app) watchCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "watch ID...",
-		Short: "Print each event of tasks as it happens, until all end (WatchTask/WatchTasks)",
-		Long: `Print each event of tasks as it happens, until all end (WatchTask/WatchTasks).
+	var events bool
+	cmd := &cobra.Command{
+		Use:   "watch ID... [--events]",
+		Short: "Follow tasks until all end, then print their final states (WatchTask/WatchTasks)",
+		Long: `Follow tasks until all end, then print their final states (WatchTask/WatchTasks).
 
-Table output prints a line per change ("TASK STATUS RESOURCES") and skips
-heartbeats; json prints every event, heartbeats included, one object a line.
-A server restart is ridden out by attaching again. Exit status 3 if a task failed.`,
+While it waits, stderr shows the tasks: on a terminal a line per task
+redrawn in place (spinner, status, elapsed time, servers), elsewhere a line
+per change ("TASK STATUS RESOURCES"). At the end stdout gets the tasks'
+final states: a table, or with -o json or yaml one document
+{"tasks": [...]}. Ctrl-C stops the watching, not the tasks (exit status 130).
+
+--events prints every event on stdout as it happens instead: -o table a
+line per change, heartbeats skipped; json one object a line, heartbeats
+included; yaml a document per event. A server restart is ridden out by
+attaching again. Exit status 3 if a task failed.`,
+		Example: `  gpubmsctl watch 3f2c9a1e
+  gpubmsctl watch 3f2c9a1e 77b0d2c4 -o json
+  gpubmsctl watch 3f2c9a1e --events -o json | jq -r .raw_status`,
 		Args: minArgs(1, "at least one task id"),
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
-			progress := gpubms.WithProgress(func(ev *gpubmsv1.TaskEvent) { a.printEvent(a.stdout, ev) })
-			if len(args) == 1 {
-				_, err := c.WaitTask(ctx, args[0], progress)
+			if events {
+				_, err := a.waitTasks(ctx, c, args, a.printEvent)
 				return err
 			}
-			_, err := c.WaitTasks(ctx, args, progress)
+			evs, err := a.waitTasks(ctx, c, args, nil)
+			if a.output == formatTable {
+				if !slices.ContainsFunc(evs, func(ev *gpubmsv1.TaskEvent) bool { return !isTerminal(ev) }) {
+					if perr := printTaskStates(a.printer(), evs); perr != nil {
+						return perr
+					}
+				}
+				return err
+			}
+			tasks, merr := marshalEvents(evs)
+			if merr != nil {
+				return merr
+			}
+			if werr := a.writeValue(tasksDocument{Tasks: tasks}); werr != nil {
+				return werr
+			}
 			return err
 		}),
 	}
+	cmd.Flags().BoolVar(&events, "events", false, "print every event on stdout as it happens, instead of the progress display and the final states")
+	return cmd
 }
 
-// wait follows tasks to their end, with progress on stderr, then prints the
-// terminal events on stdout.
-func (a *app) wait(ctx context.Context, c *gpubms.Client, ids []string) error {
-	progress := gpubms.WithProgress(func(ev *gpubmsv1.TaskEvent) {
+// printEvent prints one event as it arrives, for watch --events: a JSON
+// line or a YAML document (heartbeats included), or a text line
+// (heartbeats skipped).
+func (a *app) printEvent(ev *gpubmsv1.TaskEvent) {
+	switch a.output {
+	case formatJSON:
+		if b, err := marshalProto(ev); err == nil {
+			fmt.Fprintf(a.stdout, "%s\n", b)
+		}
+	case formatYAML:
+		b, err := marshalProto(ev)
+		if err != nil {
+			return
+		}
+		if y, err := jsonToYAML(b); err == nil {
+			fmt.Fprintf(a.stdout, "---\n%s", y)
+		}
+	default:
 		if !ev.GetHeartbeat() {
-			fmt.Fprintln(a.stderr, eventLine(ev))
-		}
-	})
-	final := map[string]*gpubmsv1.TaskEvent{}
-	var err error
-	if len(ids) == 1 {
-		var ev *gpubmsv1.TaskEvent
-		ev, err = c.WaitTask(ctx, ids[0], progress)
-		final[ids[0]] = ev
-	} else {
-		final, err = c.WaitTasks(ctx, ids, progress)
-	}
-	var events []*gpubmsv1.TaskEvent
-	for _, id := range ids {
-		if ev := final[id]; ev != nil && isTerminal(ev) {
-			events = append(events, ev)
+			fmt.Fprintln(a.stdout, cell(eventLine(ev)))
 		}
 	}
-	if len(events) == len(ids) {
-		if perr := a.printEvents(events); perr != nil {
-			return perr
-		}
-	}
-	return err
-}
-
-func isTerminal(ev *gpubmsv1.TaskEvent) bool {
-	return ev.GetStatus() == gpubmsv1.TaskStatus_TASK_STATUS_SUCCEED || ev.GetStatus() == gpubmsv1.TaskStatus_TASK_STATUS_FAILED
 }
 
 // readPassword reads a password from stdin when --password-stdin is set: the

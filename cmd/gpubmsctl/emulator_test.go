@@ -18,8 +18,15 @@ import (
 // address.
 func startGpubms(t *testing.T) string {
 	t.Helper()
+	return startGpubmsWith(t, 100*time.Millisecond)
+}
+
+// startGpubmsWith is startGpubms with the emulator's tasks staying init
+// for taskDelay.
+func startGpubmsWith(t *testing.T, taskDelay time.Duration) string {
+	t.Helper()
 	ec := emulator.DefaultConfig()
-	ec.TaskDelay = 100 * time.Millisecond
+	ec.TaskDelay = taskDelay
 	cfg := gpubmsd.Config{
 		DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		WatchPollInterval: 50 * time.Millisecond, WatchMaxDuration: time.Minute, WatchMaxPollRate: 100,
@@ -102,5 +109,48 @@ func TestNetworksOnEmulator(t *testing.T) {
 	r = runCLI(t, env, "", "-o", "json", "list", "--name", "cli")
 	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Records) != 1 {
 		t.Errorf("after the refused create: %v, %d servers, want 1", err, len(list.Records))
+	}
+}
+
+// TestVersionOnEmulator: version names the client's build and the
+// server's, as GetServerInfo answers it.
+func TestVersionOnEmulator(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"GPUBMS_ADDR": startGpubms(t)}
+	r := runCLI(t, env, "", "version")
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if r.code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[1], "server: gpubms ") || !strings.Contains(lines[1], "on the emulator") {
+		t.Fatalf("version: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, env, "", "version", "-o", "json")
+	var doc struct {
+		Server struct {
+			Emulator bool `json:"emulator"`
+		} `json:"server"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || !doc.Server.Emulator {
+		t.Errorf("version -o json: %v\n%s", err, r.stdout)
+	}
+}
+
+// TestCapacityOnEmulator: capacity prints the ranked offers that fit.
+func TestCapacityOnEmulator(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"GPUBMS_ADDR": startGpubms(t)}
+	r := runCLI(t, env, "", "capacity", "--gpu", "a100")
+	if r.code != 0 || !strings.Contains(r.stdout, "7955") || !strings.Contains(r.stdout, "8卡A100") || strings.Contains(r.stdout, "7685") ||
+		!strings.Contains(r.stdout, "1 offer(s); stock is a hint") {
+		t.Fatalf("capacity --gpu a100: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, env, "", "-o", "json", "capacity", "--amount", "2", "--charge", "PostPaid")
+	var doc struct {
+		Offers []struct {
+			GoodsID    string `json:"goods_id"`
+			UnitPrice  string `json:"unit_price"`
+			TradePrice string `json:"trade_price"`
+		} `json:"offers"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Offers) != 3 || doc.Offers[0].GoodsID != "7685" || doc.Offers[0].TradePrice != "1332.00" {
+		t.Errorf("capacity -o json: %v, %+v\n%s%s", err, doc, r.stdout, r.stderr)
 	}
 }

@@ -178,9 +178,10 @@ func TestTableOutput(t *testing.T) {
 		want string
 	}{
 		{"regions", []string{"regions"}, "" +
-			"REGION ID    NAME\n" +
-			"CN_Hohhot_B  Hohhot B\n" +
-			"US_Dallas_A  Dallas A\n"},
+			"REGION ID      NAME\n" +
+			"CN_Hohhot_B    Hohhot B\n" +
+			"CN_Qingyang_A  中国大陆-庆阳-可用区A\n" +
+			"US_Dallas_A    Dallas A\n"},
 		{"goods", []string{"goods", "--region", "R1"}, "" +
 			"CHARGE   GOODS ID  GOODS   COMPUTE ID  CPU MODEL  CPUS  RAM GB  IN STOCK  DISKS\n" +
 			"PrePaid  11        A100x8  cmp-1       Xeon 8358  64    1024    3         2x3840GB NVME\n"},
@@ -192,9 +193,10 @@ func TestTableOutput(t *testing.T) {
 			"FAMILY  IMAGE ID  NAME          TYPE\n" +
 			"Ubuntu  img-u22   Ubuntu 22.04  public\n"},
 		{"list", []string{"list"}, "" +
-			"RESOURCE ID  NAME     STATE    REGION       APP ID  CPUS  RAM GB  CHARGE   ADDRESSES\n" +
-			"gpu-001      web-001  running  CN_Hohhot_B  app-1   64    1024    PrePaid  10.0.0.5,203.0.113.7\n" +
-			"page 1 of 1, 1 server(s) in all\n"},
+			"RESOURCE ID  NAME       STATE    REGION         APP ID  CPUS  RAM GB  CHARGE    ADDRESSES\n" +
+			"gpu-001      web-001    running  CN_Hohhot_B    app-1   64    1024    PrePaid   10.0.0.5,203.0.113.7\n" +
+			"gpu-002      训练机-02  stopped  CN_Qingyang_A  app-2   128   2048    PostPaid  -\n" +
+			"page 1 of 1, 2 server(s) in all\n"},
 		{"power", []string{"power", "reset", "gpu-001", "gpu-002"}, "" +
 			"RESOURCE ID  TASK ID\n" +
 			"gpu-001      task-gpu-001\n" +
@@ -251,6 +253,7 @@ func TestJSONOutput(t *testing.T) {
 	}{
 		{"regions", []string{"regions"}, `{"regions": [
 			{"region_id": "CN_Hohhot_B", "region_name": "Hohhot B"},
+			{"region_id": "CN_Qingyang_A", "region_name": "中国大陆-庆阳-可用区A"},
 			{"region_id": "US_Dallas_A", "region_name": "Dallas A"}]}`},
 		{"price", []string{"price", "--region", "R1", "--goods", "11", "--compute", "cmp-1", "--charge", "PrePaid"},
 			`{"trade_amount": "6660.00", "unit_price": "666.00", "currency": "CN"}`},
@@ -347,7 +350,7 @@ func TestErrors(t *testing.T) {
 		{name: "no command", args: []string{}, wantCode: exitUsage, wantErr: []string{"a command is required"}},
 		{name: "unknown flag", args: []string{"regions", "--colour"}, wantCode: exitUsage, wantErr: []string{"unknown flag: --colour"}},
 		{name: "missing required flag", args: []string{"goods"}, wantCode: exitUsage, wantErr: []string{`"region" not set`}},
-		{name: "bad output", args: []string{"-o", "yaml", "regions"}, wantCode: exitUsage, wantErr: []string{"--output must be table or json"}},
+		{name: "bad output", args: []string{"-o", "xml", "regions"}, wantCode: exitUsage, wantErr: []string{"--output must be table, json or yaml"}},
 		{name: "bad int", args: []string{"list", "--page", "two"}, wantCode: exitUsage, wantErr: []string{"--page"}},
 		{name: "get needs an id", args: []string{"get"}, wantCode: exitUsage, wantErr: []string{"get needs a server id"}},
 		{name: "delete needs --yes", args: []string{"delete", "gpu-001"}, wantCode: exitUsage, wantErr: []string{"add --yes"}},
@@ -413,6 +416,7 @@ func TestWaitAndWatch(t *testing.T) {
 		wantCode   int
 		wantStdout string
 		anyStdout  bool
+		anyStderr  bool // stderr ends with wantStderr
 		wantStderr string
 	}{
 		{
@@ -447,8 +451,15 @@ func TestWaitAndWatch(t *testing.T) {
 				"gpubmsctl: gpubms: task task-gpu-002 failed (resources gpu-002)\n",
 		},
 		{
-			name:       "watch one task",
+			name:       "watch one task: progress on stderr, the final state on stdout",
 			args:       []string{"watch", "task-create"},
+			wantCode:   exitOK,
+			wantStdout: "TASK ID      STATUS   RESOURCES\ntask-create  succeed  gpu-001\n",
+			wantStderr: "task-create init -\ntask-create init gpu-001\ntask-create succeed gpu-001\n",
+		},
+		{
+			name:       "watch --events prints the events on stdout",
+			args:       []string{"watch", "task-create", "--events"},
 			wantCode:   exitOK,
 			wantStdout: "task-create init -\ntask-create init gpu-001\ntask-create succeed gpu-001\n",
 		},
@@ -456,18 +467,32 @@ func TestWaitAndWatch(t *testing.T) {
 			name:     "watch several tasks, one failed",
 			args:     []string{"watch", "task-gpu-001", "task-gpu-002"},
 			wantCode: exitTaskFailed,
+			wantStdout: "TASK ID       STATUS   RESOURCES\n" +
+				"task-gpu-001  succeed  gpu-001\n" +
+				"task-gpu-002  failed   gpu-002\n",
+			wantStderr: "task-gpu-001 init gpu-001\ntask-gpu-001 succeed gpu-001\n" +
+				"task-gpu-002 init gpu-002\ntask-gpu-002 failed gpu-002\n" +
+				"gpubmsctl: gpubms: task task-gpu-002 failed (resources gpu-002)\n",
+		},
+		{
+			name:     "watch --events, several tasks, one failed",
+			args:     []string{"watch", "--events", "task-gpu-001", "task-gpu-002"},
+			wantCode: exitTaskFailed,
 			wantStdout: "task-gpu-001 init gpu-001\ntask-gpu-001 succeed gpu-001\n" +
 				"task-gpu-002 init gpu-002\ntask-gpu-002 failed gpu-002\n",
 			wantStderr: "gpubmsctl: gpubms: task task-gpu-002 failed (resources gpu-002)\n",
 		},
 		{
-			name:     "watch ends at --timeout",
+			name:     "watch ends at --timeout, with how to go on",
 			args:     []string{"watch", "task-quiet", "--timeout", "100ms"},
 			wantCode: exitFailure,
 			// The deadline only triggers the path; nothing measures time,
 			// so whether the first event beat it is not checked.
-			anyStdout:  true,
-			wantStderr: "gpubmsctl: DeadlineExceeded: gpubms: wait for task task-quiet: context deadline exceeded\n",
+			anyStdout: true,
+			anyStderr: true,
+			wantStderr: "gpubmsctl: stopped waiting (--timeout 100ms ran out); the task goes on at the provider. To follow it:\n" +
+				"  gpubmsctl watch task-quiet --addr ADDR\n" +
+				"gpubmsctl: DeadlineExceeded: gpubms: wait for task task-quiet: context deadline exceeded\n",
 		},
 	}
 	for _, tt := range tests {
@@ -481,7 +506,12 @@ func TestWaitAndWatch(t *testing.T) {
 			if diff := cmp.Diff(tt.wantStdout, res.stdout); diff != "" && !tt.anyStdout {
 				t.Errorf("stdout (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tt.wantStderr, maskRequestID(res.stderr)); diff != "" {
+			stderr := strings.ReplaceAll(maskRequestID(res.stderr), addr, "ADDR")
+			if tt.anyStderr {
+				if !strings.HasSuffix(stderr, tt.wantStderr) {
+					t.Errorf("stderr: got\n%s\nwant it to end with\n%s", stderr, tt.wantStderr)
+				}
+			} else if diff := cmp.Diff(tt.wantStderr, stderr); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)
 			}
 		})
@@ -493,7 +523,7 @@ func TestWatchJSON(t *testing.T) {
 	addr := serve(t, &recorder{events: map[string][]*gpubmsv1.TaskEvent{
 		"t1": {ev("t1", "init"), {TaskId: "t1", Status: gpubmsv1.TaskStatus_TASK_STATUS_INIT, RawStatus: "init", Heartbeat: true}, ev("t1", "succeed", "gpu-001")},
 	}})
-	res := runCLI(t, nil, "", "--addr", addr, "-o", "json", "watch", "t1")
+	res := runCLI(t, nil, "", "--addr", addr, "-o", "json", "watch", "--events", "t1")
 	if res.code != exitOK {
 		t.Fatalf("exit: got %d, want 0; stderr:\n%s", res.code, res.stderr)
 	}

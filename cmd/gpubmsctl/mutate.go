@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"regexp"
 
 	"github.com/spf13/pflag"
@@ -27,10 +26,23 @@ and the server answers with the first call's outcome.
 
 --dry-run asks the server what the command would do (validate_only) and
 changes nothing: it prints the servers it would act on, with their states,
-or for create the price and stock, and the server's warnings (-o json: the
-reply). A dry run needs no --yes and starts no task, so --wait is ignored,
+or for create the price and stock, and the server's warnings (-o json or
+yaml: the reply). A dry run needs no --yes and starts no task, so --wait is ignored,
 with a note on stderr. It sends a request id only when --request-id gives
 one.`
+
+// waitHelp is the part of the help of the commands that start tasks about
+// --wait.
+const waitHelp = `
+While --wait follows the tasks, stderr shows them: on a terminal a line
+per task redrawn in place (spinner, status, elapsed time, servers),
+elsewhere a line per change. Ctrl-C stops the waiting, not the tasks: it
+prints the gpubmsctl watch command that follows them, and exits with
+status 130. -o table prints the reply at once and the final states at the
+end; -o json and yaml print one document at the end,
+{"response": REPLY, "tasks": [LAST EVENT, ...]}. Exit status 3 if a task
+failed.
+`
 
 // requestIDPattern is the contract's rule for request_id.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -100,8 +112,8 @@ func (a *app) dryRunDone(err error) error {
 }
 
 // validated adapts a printer of a Validation to a reply that holds one.
-func validated[R interface{ GetValidation() *gpubmsv1.Validation }](f func(io.Writer, *gpubmsv1.Validation) error) func(io.Writer, R) error {
-	return func(w io.Writer, r R) error { return f(w, r.GetValidation()) }
+func validated[R interface{ GetValidation() *gpubmsv1.Validation }](f func(*printer, *gpubmsv1.Validation) error) func(*printer, R) error {
+	return func(p *printer, r R) error { return f(p, r.GetValidation()) }
 }
 
 // hint follows a failed mutating call's error with what to do next, when

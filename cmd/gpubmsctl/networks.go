@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,12 +25,14 @@ The first table has a line per subnet in the region's zone, with its VPC:
 the --vpc-id and --net-id of create. The second lists the region's EIPs
 that are not bound yet, with their bandwidth in Mbps: the --eip of create
 (with --reserve-eip). The last line names the network API's region of the
-zone and counts them. -o json prints the reply.
+zone and counts them (--no-headers drops it). -o json or yaml prints the
+reply.
 
 create without --vpc-id and --net-id asks the same question: it uses the
 zone's network when there is only one, and lists these choices otherwise.`,
 		Example: `  gpubmsctl networks --region CN_Hohhot_B
-  gpubmsctl -o json networks --region CN_Hohhot_B`,
+  gpubmsctl -o json networks --region CN_Hohhot_B
+  gpubmsctl networks --region CN_Hohhot_B -o yaml`,
 		Args: noArgs,
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, _ []string) error {
 			_, err := unary(ctx, a, c.FindNetworks, &req, printNetworks)
@@ -45,7 +46,7 @@ zone's network when there is only one, and lists these choices otherwise.`,
 
 // printNetworks shows a FindNetworks reply: its subnets with their VPCs,
 // the free EIPs, and a line of counts.
-func printNetworks(w io.Writer, r *gpubmsv1.FindNetworksResponse) error {
+func printNetworks(p *printer, r *gpubmsv1.FindNetworksResponse) error {
 	var rows [][]string
 	vpcs := 0
 	for _, ch := range r.GetVpcs() {
@@ -61,10 +62,12 @@ func printNetworks(w io.Writer, r *gpubmsv1.FindNetworksResponse) error {
 		}
 	}
 	subnets := len(rows)
-	if err := printTable(w, []string{"VPC ID", "VPC NAME", "SUBNET ID", "SUBNET NAME", "CIDR", "USED IPS"}, rows...); err != nil {
+	if err := p.table([]string{"VPC ID", "VPC NAME", "SUBNET ID", "SUBNET NAME", "CIDR", "USED IPS"}, rows...); err != nil {
 		return err
 	}
-	fmt.Fprintln(w)
+	if err := p.printf("\n"); err != nil {
+		return err
+	}
 	rows = rows[:0]
 	for _, e := range r.GetFreeEips() {
 		mbps := "-"
@@ -73,12 +76,11 @@ func printNetworks(w io.Writer, r *gpubmsv1.FindNetworksResponse) error {
 		}
 		rows = append(rows, []string{cmp.Or(e.GetId(), "-"), cmp.Or(e.GetIp(), "-"), mbps})
 	}
-	if err := printTable(w, []string{"FREE EIP ID", "IP", "MBPS"}, rows...); err != nil {
+	if err := p.table([]string{"FREE EIP ID", "IP", "MBPS"}, rows...); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%s (network region %s): %d subnet(s) in %d VPC(s), %d free EIP(s)\n",
+	return p.footer("%s (network region %s): %d subnet(s) in %d VPC(s), %d free EIP(s)",
 		r.GetRegionId(), cmp.Or(r.GetRegionCode(), "-"), subnets, vpcs, len(r.GetFreeEips()))
-	return err
 }
 
 // network is one choice of a create's vpc_network: a subnet and its VPC.
@@ -173,7 +175,7 @@ func (a *app) pickNetwork(ctx context.Context, c *gpubms.Client, region string, 
 		fmt.Fprintf(&b, "%s: %s has %d networks to choose from:\n", need, region, len(choices))
 	}
 	var table bytes.Buffer
-	if err := printNetworks(&table, resp); err != nil {
+	if err := printNetworks(&printer{w: &table, headers: true}, resp); err != nil {
 		return err
 	}
 	b.Write(table.Bytes())

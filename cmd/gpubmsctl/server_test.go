@@ -104,6 +104,7 @@ func (r *recorder) DescribeGpuRegions(_ context.Context, req *gpubmsv1.DescribeG
 	}
 	return &gpubmsv1.DescribeGpuRegionsResponse{Regions: []*gpubmsv1.Region{
 		{RegionId: "CN_Hohhot_B", RegionName: "Hohhot B"},
+		{RegionId: "CN_Qingyang_A", RegionName: "中国大陆-庆阳-可用区A"},
 		{RegionId: "US_Dallas_A", RegionName: "Dallas A"},
 	}}, nil
 }
@@ -144,8 +145,13 @@ func (r *recorder) DescribeGpu(_ context.Context, req *gpubmsv1.DescribeGpuReque
 			ResourceId: "gpu-001", Name: "web-001", State: "running", RegionId: "CN_Hohhot_B", AppId: "app-1",
 			Cpu: 64, Ram: 1024, InstanceChargeType: "PrePaid",
 			Networks: &gpubmsv1.Networks{NetworkCards: []*gpubmsv1.NetworkCard{{IpAddress: "10.0.0.5", EipAddress: "203.0.113.7"}}},
+		}, {
+			// A name in Chinese, in a middle column: the columns after it
+			// must still line up.
+			ResourceId: "gpu-002", Name: "训练机-02", State: "stopped", RegionId: "CN_Qingyang_A", AppId: "app-2",
+			Cpu: 128, Ram: 2048, InstanceChargeType: "PostPaid",
 		}},
-		TotalCount: 1, PageSize: 500, PageNumber: 1, Pages: 1,
+		TotalCount: 2, PageSize: 500, PageNumber: 1, Pages: 1,
 	}, nil
 }
 
