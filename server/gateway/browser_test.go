@@ -1056,6 +1056,29 @@ func TestOpenRoutes(t *testing.T) {
 					if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 						t.Errorf("got Content-Type %q, want application/json", ct)
 					}
+					// The rules make generate adds (cmd/openapi-rules), and
+					// the media types the streams are served in.
+					var rules struct {
+						Definitions struct {
+							Create struct {
+								Required   []string
+								Properties struct {
+									ChargeType struct{ Enum []string } `json:"instance_charge_type"`
+								}
+							} `json:"v1CreateGpuInstanceRequest"`
+						}
+						Paths struct {
+							Watch struct{ Get struct{ Produces []string } } `json:"/v1/tasks/{task_id}:watch"`
+						}
+					}
+					_ = json.Unmarshal(r.Body, &rules)
+					create, watch := rules.Definitions.Create, rules.Paths.Watch.Get
+					if !slices.Contains(create.Required, "password") || slices.Contains(create.Required, "request_id") ||
+						!slices.Equal(create.Properties.ChargeType.Enum, []string{"PrePaid", "PostPaid"}) ||
+						!slices.Equal(watch.Produces, []string{"application/json", mimeEventStream}) {
+						t.Errorf("got CreateGpuInstanceRequest required %q, instance_charge_type enum %q, WatchTask produces %q; want the rules and the stream media types",
+							create.Required, create.Properties.ChargeType.Enum, watch.Produces)
+					}
 				}
 			} else {
 				wantRefused(t, gw, r, tt.wantHTTP, codes.Unauthenticated)
