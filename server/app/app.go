@@ -214,6 +214,16 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		watch.WithLogger(logger.With("component", "watch")),
 	)
 	defer hub.Close()
+	// Servers are watched (WatchGpu) like tasks: one poller per server.
+	serverHub := watch.NewHub(fleet.NewServerSource(up, server.Status),
+		watch.WithTerminal(fleet.ServerGone),
+		watch.WithPollInterval(cfg.WatchPollInterval),
+		watch.WithHeartbeat(cfg.WatchHeartbeat),
+		watch.WithMaxWatch(cfg.WatchMaxDuration),
+		watch.WithMaxPollRate(cfg.WatchMaxPollRate),
+		watch.WithLogger(logger.With("component", "watch", "kind", "server")),
+	)
+	defer serverHub.Close()
 
 	dir, removeDir, err := cfg.dataDir()
 	if err != nil {
@@ -265,7 +275,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		"cache": cfg.Cache, "metrics": cfg.Metrics, "spend_guard": maxPrice != nil, "tracing": traced,
 	}, time.Now())
 	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st, fleet.WithServerInfo(info), fleet.WithCatalogue(up, server.Status),
-		fleet.WithProtection(st, logger.With("component", "fleet"))))
+		fleet.WithProtection(st, logger.With("component", "fleet")), fleet.WithServerHub(serverHub)))
 	register(gs, inproc, &gpubmsv1.NetworkService_ServiceDesc, svc.Networks())
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)
@@ -376,6 +386,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	// Watch streams end first, with Unavailable, so the drain below is not
 	// held up by streams that could run for hours.
 	hub.Close()
+	serverHub.Close()
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer scancel()
 	if herr := hs.Shutdown(sctx); herr != nil {

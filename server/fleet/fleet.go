@@ -15,6 +15,7 @@ import (
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server/auth"
 	"github.com/gpubms/gpubms/server/store"
+	"github.com/gpubms/gpubms/server/watch"
 )
 
 // AuditReader reads the audit trail.
@@ -34,6 +35,8 @@ type Service struct {
 
 	protection ProtectionStore
 	log        *slog.Logger
+
+	servers *watch.Hub // WatchGpu; nil: not served
 }
 
 // Option configures a Service.

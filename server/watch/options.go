@@ -37,6 +37,7 @@ type options struct {
 	retryMax   time.Duration
 	clock      Clock
 	permanent  func(error) bool
+	terminal   func(status string) bool
 	logger     *slog.Logger
 }
 
@@ -51,6 +52,7 @@ func defaultOptions() options {
 		retryMax:   DefaultRetryMaxDelay,
 		clock:      systemClock{},
 		permanent:  PermanentError,
+		terminal:   Terminal,
 		logger:     slog.Default(),
 	}
 }
@@ -127,6 +129,17 @@ func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
 // ends the watch (permanent) or is retried (default PermanentError).
 func WithErrorClassifier(permanent func(error) bool) Option {
 	return func(o *options) { o.permanent = permanent }
+}
+
+// WithTerminal says which statuses end a watch: after one, the thing
+// watched never changes and its poller stops. Default: Terminal (a task's
+// succeed and failed); a hub of servers ends at "gone".
+func WithTerminal(f func(status string) bool) Option {
+	return func(o *options) {
+		if f != nil {
+			o.terminal = f
+		}
+	}
 }
 
 // WithLogger sets the hub's logger (default slog.Default()).

@@ -480,7 +480,7 @@ func (p *poller) run(ctx context.Context) {
 			failures++
 			d := backoff.Up(backoff.Exponential(h.o.retryFirst, h.o.retryMax, failures), h.o.jitter)
 			h.o.logger.Warn("watch: polling task failed; retrying", "task_id", p.id, "error", err,
-				"attempt", failures, "retry_in", d)
+				"attempt", failures, "retry_in", d.String())
 			nextPoll = now.Add(d)
 			continue
 		}
@@ -489,7 +489,7 @@ func (p *poller) run(ctx context.Context) {
 		if p.observe(t, now) && !nextBeat.IsZero() {
 			nextBeat = now.Add(h.o.heartbeat)
 		}
-		if Terminal(t.Status) {
+		if h.o.terminal(t.Status) {
 			// The terminal event is in every mailbox; ending the
 			// subscriptions closes the channels behind it.
 			p.retire(nil)

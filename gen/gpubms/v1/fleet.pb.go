@@ -28,6 +28,82 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GpuState is a server's state. The provider's raw value is passed on too
+// (raw_state); values this version does not know are GPU_STATE_UNSPECIFIED.
+type GpuState int32
+
+const (
+	GpuState_GPU_STATE_UNSPECIFIED GpuState = 0
+	GpuState_GPU_STATE_CREATING    GpuState = 1
+	GpuState_GPU_STATE_RUNNING     GpuState = 2
+	GpuState_GPU_STATE_STOPPING    GpuState = 3
+	GpuState_GPU_STATE_STOPPED     GpuState = 4
+	GpuState_GPU_STATE_STARTING    GpuState = 5
+	GpuState_GPU_STATE_RESTARTING  GpuState = 6
+	GpuState_GPU_STATE_REBUILDING  GpuState = 7
+	GpuState_GPU_STATE_DELETING    GpuState = 8
+	GpuState_GPU_STATE_ERROR       GpuState = 9
+	// The provider no longer knows the server: deleted.
+	GpuState_GPU_STATE_GONE GpuState = 10
+)
+
+// Enum value maps for GpuState.
+var (
+	GpuState_name = map[int32]string{
+		0:  "GPU_STATE_UNSPECIFIED",
+		1:  "GPU_STATE_CREATING",
+		2:  "GPU_STATE_RUNNING",
+		3:  "GPU_STATE_STOPPING",
+		4:  "GPU_STATE_STOPPED",
+		5:  "GPU_STATE_STARTING",
+		6:  "GPU_STATE_RESTARTING",
+		7:  "GPU_STATE_REBUILDING",
+		8:  "GPU_STATE_DELETING",
+		9:  "GPU_STATE_ERROR",
+		10: "GPU_STATE_GONE",
+	}
+	GpuState_value = map[string]int32{
+		"GPU_STATE_UNSPECIFIED": 0,
+		"GPU_STATE_CREATING":    1,
+		"GPU_STATE_RUNNING":     2,
+		"GPU_STATE_STOPPING":    3,
+		"GPU_STATE_STOPPED":     4,
+		"GPU_STATE_STARTING":    5,
+		"GPU_STATE_RESTARTING":  6,
+		"GPU_STATE_REBUILDING":  7,
+		"GPU_STATE_DELETING":    8,
+		"GPU_STATE_ERROR":       9,
+		"GPU_STATE_GONE":        10,
+	}
+)
+
+func (x GpuState) Enum() *GpuState {
+	p := new(GpuState)
+	*p = x
+	return p
+}
+
+func (x GpuState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GpuState) Descriptor() protoreflect.EnumDescriptor {
+	return file_gpubms_v1_fleet_proto_enumTypes[0].Descriptor()
+}
+
+func (GpuState) Type() protoreflect.EnumType {
+	return &file_gpubms_v1_fleet_proto_enumTypes[0]
+}
+
+func (x GpuState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GpuState.Descriptor instead.
+func (GpuState) EnumDescriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{0}
+}
+
 // FindCapacityRequest is what is needed. Unset limits do not filter.
 type FindCapacityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -421,6 +497,196 @@ func (x *RegionError) GetMessage() string {
 	return ""
 }
 
+// WatchGpuRequest names the server, and the state to wait for.
+type WatchGpuRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	// GPU_STATE_RUNNING, GPU_STATE_STOPPED or GPU_STATE_GONE; unset: watch
+	// until the server is gone.
+	Until         GpuState `protobuf:"varint,2,opt,name=until,proto3,enum=gpubms.v1.GpuState" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchGpuRequest) Reset() {
+	*x = WatchGpuRequest{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchGpuRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchGpuRequest) ProtoMessage() {}
+
+func (x *WatchGpuRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchGpuRequest.ProtoReflect.Descriptor instead.
+func (*WatchGpuRequest) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WatchGpuRequest) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *WatchGpuRequest) GetUntil() GpuState {
+	if x != nil {
+		return x.Until
+	}
+	return GpuState_GPU_STATE_UNSPECIFIED
+}
+
+// WatchGpuResponse carries one server event.
+type WatchGpuResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *GpuEvent              `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchGpuResponse) Reset() {
+	*x = WatchGpuResponse{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchGpuResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchGpuResponse) ProtoMessage() {}
+
+func (x *WatchGpuResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchGpuResponse.ProtoReflect.Descriptor instead.
+func (*WatchGpuResponse) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WatchGpuResponse) GetEvent() *GpuEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// GpuEvent is a server's state as observed at one moment.
+type GpuEvent struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	State      GpuState               `protobuf:"varint,2,opt,name=state,proto3,enum=gpubms.v1.GpuState" json:"state,omitempty"`
+	// The provider's own state string ("gone" when it no longer knows the
+	// server).
+	RawState   string                 `protobuf:"bytes,3,opt,name=raw_state,json=rawState,proto3" json:"raw_state,omitempty"`
+	ObservedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	// How long this caller has been watching.
+	WatchedFor *durationpb.Duration `protobuf:"bytes,5,opt,name=watched_for,json=watchedFor,proto3" json:"watched_for,omitempty"`
+	// True when the event only repeats the last state to keep the stream
+	// alive.
+	Heartbeat     bool `protobuf:"varint,6,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GpuEvent) Reset() {
+	*x = GpuEvent{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GpuEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GpuEvent) ProtoMessage() {}
+
+func (x *GpuEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GpuEvent.ProtoReflect.Descriptor instead.
+func (*GpuEvent) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GpuEvent) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *GpuEvent) GetState() GpuState {
+	if x != nil {
+		return x.State
+	}
+	return GpuState_GPU_STATE_UNSPECIFIED
+}
+
+func (x *GpuEvent) GetRawState() string {
+	if x != nil {
+		return x.RawState
+	}
+	return ""
+}
+
+func (x *GpuEvent) GetObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedAt
+	}
+	return nil
+}
+
+func (x *GpuEvent) GetWatchedFor() *durationpb.Duration {
+	if x != nil {
+		return x.WatchedFor
+	}
+	return nil
+}
+
+func (x *GpuEvent) GetHeartbeat() bool {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return false
+}
+
 // SetProtectionRequest protects servers, or lifts their protection.
 type SetProtectionRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -435,7 +701,7 @@ type SetProtectionRequest struct {
 
 func (x *SetProtectionRequest) Reset() {
 	*x = SetProtectionRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +713,7 @@ func (x *SetProtectionRequest) String() string {
 func (*SetProtectionRequest) ProtoMessage() {}
 
 func (x *SetProtectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[4]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +726,7 @@ func (x *SetProtectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetProtectionRequest.ProtoReflect.Descriptor instead.
 func (*SetProtectionRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{4}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SetProtectionRequest) GetResourceIds() []string {
@@ -494,7 +760,7 @@ type SetProtectionResponse struct {
 
 func (x *SetProtectionResponse) Reset() {
 	*x = SetProtectionResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +772,7 @@ func (x *SetProtectionResponse) String() string {
 func (*SetProtectionResponse) ProtoMessage() {}
 
 func (x *SetProtectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[5]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +785,7 @@ func (x *SetProtectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetProtectionResponse.ProtoReflect.Descriptor instead.
 func (*SetProtectionResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{5}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SetProtectionResponse) GetProtections() []*Protection {
@@ -538,7 +804,7 @@ type ListProtectionsRequest struct {
 
 func (x *ListProtectionsRequest) Reset() {
 	*x = ListProtectionsRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +816,7 @@ func (x *ListProtectionsRequest) String() string {
 func (*ListProtectionsRequest) ProtoMessage() {}
 
 func (x *ListProtectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[6]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +829,7 @@ func (x *ListProtectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProtectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListProtectionsRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{6}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{9}
 }
 
 // ListProtectionsResponse is every protected server, by resource id.
@@ -576,7 +842,7 @@ type ListProtectionsResponse struct {
 
 func (x *ListProtectionsResponse) Reset() {
 	*x = ListProtectionsResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -588,7 +854,7 @@ func (x *ListProtectionsResponse) String() string {
 func (*ListProtectionsResponse) ProtoMessage() {}
 
 func (x *ListProtectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -601,7 +867,7 @@ func (x *ListProtectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProtectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListProtectionsResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{7}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListProtectionsResponse) GetProtections() []*Protection {
@@ -626,7 +892,7 @@ type Protection struct {
 
 func (x *Protection) Reset() {
 	*x = Protection{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +904,7 @@ func (x *Protection) String() string {
 func (*Protection) ProtoMessage() {}
 
 func (x *Protection) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +917,7 @@ func (x *Protection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Protection.ProtoReflect.Descriptor instead.
 func (*Protection) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{8}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Protection) GetResourceId() string {
@@ -698,7 +964,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +976,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +989,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{9}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{12}
 }
 
 // GetServerInfoResponse is the server's build and mode.
@@ -752,7 +1018,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +1030,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +1043,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{10}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -852,7 +1118,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1130,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1143,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{11}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListAuditEventsRequest) GetCaller() string {
@@ -941,7 +1207,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1219,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1232,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{12}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1022,7 +1288,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1300,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1313,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{13}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -1205,7 +1471,24 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\vRegionError\x12\x1b\n" +
 	"\tregion_id\x18\x01 \x01(\tR\bregionId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x8f\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"{\n" +
+	"\x0fWatchGpuRequest\x12-\n" +
+	"\vresource_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\n" +
+	"resourceId\x129\n" +
+	"\x05until\x18\x02 \x01(\x0e2\x13.gpubms.v1.GpuStateB\x0e\xbaH\v\x82\x01\b\x18\x00\x18\x02\x18\x04\x18\n" +
+	"R\x05until\"=\n" +
+	"\x10WatchGpuResponse\x12)\n" +
+	"\x05event\x18\x01 \x01(\v2\x13.gpubms.v1.GpuEventR\x05event\"\x8a\x02\n" +
+	"\bGpuEvent\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\x12)\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x13.gpubms.v1.GpuStateR\x05state\x12\x1b\n" +
+	"\traw_state\x18\x03 \x01(\tR\brawState\x12;\n" +
+	"\vobserved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"observedAt\x12:\n" +
+	"\vwatched_for\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"watchedFor\x12\x1c\n" +
+	"\theartbeat\x18\x06 \x01(\bR\theartbeat\"\x8f\x01\n" +
 	"\x14SetProtectionRequest\x127\n" +
 	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\x12\x1c\n" +
 	"\tprotected\x18\x02 \x01(\bR\tprotected\x12 \n" +
@@ -1271,10 +1554,24 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\x13provider_request_id\x18\f \x01(\tR\x11providerRequestId\x125\n" +
 	"\bduration\x18\r \x01(\v2\x19.google.protobuf.DurationR\bduration\x12#\n" +
 	"\rvalidate_only\x18\x0e \x01(\bR\fvalidateOnly\x12\x1a\n" +
-	"\breplayed\x18\x0f \x01(\bR\breplayed2\xc8\x04\n" +
+	"\breplayed\x18\x0f \x01(\bR\breplayed*\x90\x02\n" +
+	"\bGpuState\x12\x19\n" +
+	"\x15GPU_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12GPU_STATE_CREATING\x10\x01\x12\x15\n" +
+	"\x11GPU_STATE_RUNNING\x10\x02\x12\x16\n" +
+	"\x12GPU_STATE_STOPPING\x10\x03\x12\x15\n" +
+	"\x11GPU_STATE_STOPPED\x10\x04\x12\x16\n" +
+	"\x12GPU_STATE_STARTING\x10\x05\x12\x18\n" +
+	"\x14GPU_STATE_RESTARTING\x10\x06\x12\x18\n" +
+	"\x14GPU_STATE_REBUILDING\x10\a\x12\x16\n" +
+	"\x12GPU_STATE_DELETING\x10\b\x12\x13\n" +
+	"\x0fGPU_STATE_ERROR\x10\t\x12\x12\n" +
+	"\x0eGPU_STATE_GONE\x10\n" +
+	"2\xb9\x05\n" +
 	"\fFleetService\x12o\n" +
 	"\x0fListAuditEvents\x12!.gpubms.v1.ListAuditEventsRequest\x1a\".gpubms.v1.ListAuditEventsResponse\"\x15\x88\xba'\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit\x12q\n" +
-	"\fFindCapacity\x12\x1e.gpubms.v1.FindCapacityRequest\x1a\x1f.gpubms.v1.FindCapacityResponse\" \x88\xba'\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/capacity:find\x12s\n" +
+	"\fFindCapacity\x12\x1e.gpubms.v1.FindCapacityRequest\x1a\x1f.gpubms.v1.FindCapacityResponse\" \x88\xba'\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/capacity:find\x12o\n" +
+	"\bWatchGpu\x12\x1a.gpubms.v1.WatchGpuRequest\x1a\x1b.gpubms.v1.WatchGpuResponse\"(\x88\xba'\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/gpus/{resource_id}:watch0\x01\x12s\n" +
 	"\rSetProtection\x12\x1f.gpubms.v1.SetProtectionRequest\x1a .gpubms.v1.SetProtectionResponse\"\x1f\x88\xba'\x02\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/gpus:protect\x12u\n" +
 	"\x0fListProtections\x12!.gpubms.v1.ListProtectionsRequest\x1a\".gpubms.v1.ListProtectionsResponse\"\x1b\x88\xba'\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/protections\x12h\n" +
 	"\rGetServerInfo\x12\x1f.gpubms.v1.GetServerInfoRequest\x1a .gpubms.v1.GetServerInfoResponse\"\x14\x88\xba'\x01\x82\xd3\xe4\x93\x02\n" +
@@ -1292,58 +1589,70 @@ func file_gpubms_v1_fleet_proto_rawDescGZIP() []byte {
 	return file_gpubms_v1_fleet_proto_rawDescData
 }
 
-var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_gpubms_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_gpubms_v1_fleet_proto_goTypes = []any{
-	(*FindCapacityRequest)(nil),     // 0: gpubms.v1.FindCapacityRequest
-	(*FindCapacityResponse)(nil),    // 1: gpubms.v1.FindCapacityResponse
-	(*CapacityOffer)(nil),           // 2: gpubms.v1.CapacityOffer
-	(*RegionError)(nil),             // 3: gpubms.v1.RegionError
-	(*SetProtectionRequest)(nil),    // 4: gpubms.v1.SetProtectionRequest
-	(*SetProtectionResponse)(nil),   // 5: gpubms.v1.SetProtectionResponse
-	(*ListProtectionsRequest)(nil),  // 6: gpubms.v1.ListProtectionsRequest
-	(*ListProtectionsResponse)(nil), // 7: gpubms.v1.ListProtectionsResponse
-	(*Protection)(nil),              // 8: gpubms.v1.Protection
-	(*GetServerInfoRequest)(nil),    // 9: gpubms.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),   // 10: gpubms.v1.GetServerInfoResponse
-	(*ListAuditEventsRequest)(nil),  // 11: gpubms.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 12: gpubms.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 13: gpubms.v1.AuditEvent
-	(*Compute)(nil),                 // 14: gpubms.v1.Compute
-	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
-	(*anypb.Any)(nil),               // 16: google.protobuf.Any
-	(*durationpb.Duration)(nil),     // 17: google.protobuf.Duration
+	(GpuState)(0),                   // 0: gpubms.v1.GpuState
+	(*FindCapacityRequest)(nil),     // 1: gpubms.v1.FindCapacityRequest
+	(*FindCapacityResponse)(nil),    // 2: gpubms.v1.FindCapacityResponse
+	(*CapacityOffer)(nil),           // 3: gpubms.v1.CapacityOffer
+	(*RegionError)(nil),             // 4: gpubms.v1.RegionError
+	(*WatchGpuRequest)(nil),         // 5: gpubms.v1.WatchGpuRequest
+	(*WatchGpuResponse)(nil),        // 6: gpubms.v1.WatchGpuResponse
+	(*GpuEvent)(nil),                // 7: gpubms.v1.GpuEvent
+	(*SetProtectionRequest)(nil),    // 8: gpubms.v1.SetProtectionRequest
+	(*SetProtectionResponse)(nil),   // 9: gpubms.v1.SetProtectionResponse
+	(*ListProtectionsRequest)(nil),  // 10: gpubms.v1.ListProtectionsRequest
+	(*ListProtectionsResponse)(nil), // 11: gpubms.v1.ListProtectionsResponse
+	(*Protection)(nil),              // 12: gpubms.v1.Protection
+	(*GetServerInfoRequest)(nil),    // 13: gpubms.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),   // 14: gpubms.v1.GetServerInfoResponse
+	(*ListAuditEventsRequest)(nil),  // 15: gpubms.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 16: gpubms.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 17: gpubms.v1.AuditEvent
+	(*Compute)(nil),                 // 18: gpubms.v1.Compute
+	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 20: google.protobuf.Duration
+	(*anypb.Any)(nil),               // 21: google.protobuf.Any
 }
 var file_gpubms_v1_fleet_proto_depIdxs = []int32{
-	2,  // 0: gpubms.v1.FindCapacityResponse.offers:type_name -> gpubms.v1.CapacityOffer
-	3,  // 1: gpubms.v1.FindCapacityResponse.region_errors:type_name -> gpubms.v1.RegionError
-	14, // 2: gpubms.v1.CapacityOffer.compute:type_name -> gpubms.v1.Compute
-	15, // 3: gpubms.v1.CapacityOffer.observed_at:type_name -> google.protobuf.Timestamp
-	8,  // 4: gpubms.v1.SetProtectionResponse.protections:type_name -> gpubms.v1.Protection
-	8,  // 5: gpubms.v1.ListProtectionsResponse.protections:type_name -> gpubms.v1.Protection
-	15, // 6: gpubms.v1.Protection.update_time:type_name -> google.protobuf.Timestamp
-	15, // 7: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
-	15, // 8: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	15, // 9: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	15, // 10: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	13, // 11: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
-	15, // 12: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	16, // 13: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
-	17, // 14: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
-	11, // 15: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
-	0,  // 16: gpubms.v1.FleetService.FindCapacity:input_type -> gpubms.v1.FindCapacityRequest
-	4,  // 17: gpubms.v1.FleetService.SetProtection:input_type -> gpubms.v1.SetProtectionRequest
-	6,  // 18: gpubms.v1.FleetService.ListProtections:input_type -> gpubms.v1.ListProtectionsRequest
-	9,  // 19: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
-	12, // 20: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
-	1,  // 21: gpubms.v1.FleetService.FindCapacity:output_type -> gpubms.v1.FindCapacityResponse
-	5,  // 22: gpubms.v1.FleetService.SetProtection:output_type -> gpubms.v1.SetProtectionResponse
-	7,  // 23: gpubms.v1.FleetService.ListProtections:output_type -> gpubms.v1.ListProtectionsResponse
-	10, // 24: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	3,  // 0: gpubms.v1.FindCapacityResponse.offers:type_name -> gpubms.v1.CapacityOffer
+	4,  // 1: gpubms.v1.FindCapacityResponse.region_errors:type_name -> gpubms.v1.RegionError
+	18, // 2: gpubms.v1.CapacityOffer.compute:type_name -> gpubms.v1.Compute
+	19, // 3: gpubms.v1.CapacityOffer.observed_at:type_name -> google.protobuf.Timestamp
+	0,  // 4: gpubms.v1.WatchGpuRequest.until:type_name -> gpubms.v1.GpuState
+	7,  // 5: gpubms.v1.WatchGpuResponse.event:type_name -> gpubms.v1.GpuEvent
+	0,  // 6: gpubms.v1.GpuEvent.state:type_name -> gpubms.v1.GpuState
+	19, // 7: gpubms.v1.GpuEvent.observed_at:type_name -> google.protobuf.Timestamp
+	20, // 8: gpubms.v1.GpuEvent.watched_for:type_name -> google.protobuf.Duration
+	12, // 9: gpubms.v1.SetProtectionResponse.protections:type_name -> gpubms.v1.Protection
+	12, // 10: gpubms.v1.ListProtectionsResponse.protections:type_name -> gpubms.v1.Protection
+	19, // 11: gpubms.v1.Protection.update_time:type_name -> google.protobuf.Timestamp
+	19, // 12: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
+	19, // 13: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	19, // 14: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	19, // 15: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	17, // 16: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
+	19, // 17: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	21, // 18: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
+	20, // 19: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
+	15, // 20: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
+	1,  // 21: gpubms.v1.FleetService.FindCapacity:input_type -> gpubms.v1.FindCapacityRequest
+	5,  // 22: gpubms.v1.FleetService.WatchGpu:input_type -> gpubms.v1.WatchGpuRequest
+	8,  // 23: gpubms.v1.FleetService.SetProtection:input_type -> gpubms.v1.SetProtectionRequest
+	10, // 24: gpubms.v1.FleetService.ListProtections:input_type -> gpubms.v1.ListProtectionsRequest
+	13, // 25: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
+	16, // 26: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
+	2,  // 27: gpubms.v1.FleetService.FindCapacity:output_type -> gpubms.v1.FindCapacityResponse
+	6,  // 28: gpubms.v1.FleetService.WatchGpu:output_type -> gpubms.v1.WatchGpuResponse
+	9,  // 29: gpubms.v1.FleetService.SetProtection:output_type -> gpubms.v1.SetProtectionResponse
+	11, // 30: gpubms.v1.FleetService.ListProtections:output_type -> gpubms.v1.ListProtectionsResponse
+	14, // 31: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
+	26, // [26:32] is the sub-list for method output_type
+	20, // [20:26] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_gpubms_v1_fleet_proto_init() }
@@ -1356,19 +1665,20 @@ func file_gpubms_v1_fleet_proto_init() {
 	file_gpubms_v1_rules_proto_init()
 	file_gpubms_v1_fleet_proto_msgTypes[0].OneofWrappers = []any{}
 	file_gpubms_v1_fleet_proto_msgTypes[2].OneofWrappers = []any{}
-	file_gpubms_v1_fleet_proto_msgTypes[11].OneofWrappers = []any{}
+	file_gpubms_v1_fleet_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gpubms_v1_fleet_proto_rawDesc), len(file_gpubms_v1_fleet_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   14,
+			NumEnums:      1,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_gpubms_v1_fleet_proto_goTypes,
 		DependencyIndexes: file_gpubms_v1_fleet_proto_depIdxs,
+		EnumInfos:         file_gpubms_v1_fleet_proto_enumTypes,
 		MessageInfos:      file_gpubms_v1_fleet_proto_msgTypes,
 	}.Build()
 	File_gpubms_v1_fleet_proto = out.File

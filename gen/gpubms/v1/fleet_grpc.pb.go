@@ -23,6 +23,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	FleetService_ListAuditEvents_FullMethodName = "/gpubms.v1.FleetService/ListAuditEvents"
 	FleetService_FindCapacity_FullMethodName    = "/gpubms.v1.FleetService/FindCapacity"
+	FleetService_WatchGpu_FullMethodName        = "/gpubms.v1.FleetService/WatchGpu"
 	FleetService_SetProtection_FullMethodName   = "/gpubms.v1.FleetService/SetProtection"
 	FleetService_ListProtections_FullMethodName = "/gpubms.v1.FleetService/ListProtections"
 	FleetService_GetServerInfo_FullMethodName   = "/gpubms.v1.FleetService/GetServerInfo"
@@ -49,6 +50,15 @@ type FleetServiceClient interface {
 	// region_errors; the answer is then partial, never a failure of the
 	// whole.
 	FindCapacity(ctx context.Context, in *FindCapacityRequest, opts ...grpc.CallOption) (*FindCapacityResponse, error)
+	// WatchGpu streams a server's state: the current one at once, then each
+	// change (and heartbeats), from one poller per server shared by every
+	// watcher. With until, it ends OK once the server is in that state, and
+	// fails fast with FailedPrecondition when the server reaches a state
+	// from which until cannot follow (gone or in error, waiting for running
+	// or stopped). An unknown server is NotFound, unless until is GONE (a
+	// server deleted already is done). Without until it ends when the
+	// server is gone, or at the server's maximum watch time.
+	WatchGpu(ctx context.Context, in *WatchGpuRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchGpuResponse], error)
 	// SetProtection protects servers from deletion and reinstallation, or
 	// lifts the protection. gpubms refuses DeleteGpuInstances and ReinstallGpu
 	// naming a protected server with FailedPrecondition (ErrorInfo reason
@@ -89,6 +99,25 @@ func (c *fleetServiceClient) FindCapacity(ctx context.Context, in *FindCapacityR
 	}
 	return out, nil
 }
+
+func (c *fleetServiceClient) WatchGpu(ctx context.Context, in *WatchGpuRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchGpuResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FleetService_ServiceDesc.Streams[0], FleetService_WatchGpu_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchGpuRequest, WatchGpuResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FleetService_WatchGpuClient = grpc.ServerStreamingClient[WatchGpuResponse]
 
 func (c *fleetServiceClient) SetProtection(ctx context.Context, in *SetProtectionRequest, opts ...grpc.CallOption) (*SetProtectionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -141,6 +170,15 @@ type FleetServiceServer interface {
 	// region_errors; the answer is then partial, never a failure of the
 	// whole.
 	FindCapacity(context.Context, *FindCapacityRequest) (*FindCapacityResponse, error)
+	// WatchGpu streams a server's state: the current one at once, then each
+	// change (and heartbeats), from one poller per server shared by every
+	// watcher. With until, it ends OK once the server is in that state, and
+	// fails fast with FailedPrecondition when the server reaches a state
+	// from which until cannot follow (gone or in error, waiting for running
+	// or stopped). An unknown server is NotFound, unless until is GONE (a
+	// server deleted already is done). Without until it ends when the
+	// server is gone, or at the server's maximum watch time.
+	WatchGpu(*WatchGpuRequest, grpc.ServerStreamingServer[WatchGpuResponse]) error
 	// SetProtection protects servers from deletion and reinstallation, or
 	// lifts the protection. gpubms refuses DeleteGpuInstances and ReinstallGpu
 	// naming a protected server with FailedPrecondition (ErrorInfo reason
@@ -167,6 +205,9 @@ func (UnimplementedFleetServiceServer) ListAuditEvents(context.Context, *ListAud
 }
 func (UnimplementedFleetServiceServer) FindCapacity(context.Context, *FindCapacityRequest) (*FindCapacityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FindCapacity not implemented")
+}
+func (UnimplementedFleetServiceServer) WatchGpu(*WatchGpuRequest, grpc.ServerStreamingServer[WatchGpuResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchGpu not implemented")
 }
 func (UnimplementedFleetServiceServer) SetProtection(context.Context, *SetProtectionRequest) (*SetProtectionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetProtection not implemented")
@@ -233,6 +274,17 @@ func _FleetService_FindCapacity_Handler(srv interface{}, ctx context.Context, de
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _FleetService_WatchGpu_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchGpuRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FleetServiceServer).WatchGpu(m, &grpc.GenericServerStream[WatchGpuRequest, WatchGpuResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FleetService_WatchGpuServer = grpc.ServerStreamingServer[WatchGpuResponse]
 
 func _FleetService_SetProtection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SetProtectionRequest)
@@ -316,6 +368,12 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _FleetService_GetServerInfo_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchGpu",
+			Handler:       _FleetService_WatchGpu_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "gpubms/v1/fleet.proto",
 }
