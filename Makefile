@@ -75,6 +75,7 @@ generate: tools third_party
 		'//' '//go:embed gpubms.swagger.json' 'var JSON []byte' \
 		> gen/openapiv2/gpubms/v1/openapi.go
 	@gofmt -w gen/openapiv2/gpubms/v1/openapi.go
+	$(MAKE) generate-ts
 
 # check-generated fails when gen/ differs from what proto/ generates.
 check-generated: generate

@@ -4,13 +4,15 @@
 
 // FleetService: what gpubms adds beyond the provider's API.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Any, Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_gpubms_v1_access } from "./access_pb.js";
+import type { Compute } from "./gpubms_pb.js";
+import { file_gpubms_v1_gpubms } from "./gpubms_pb.js";
 import { file_gpubms_v1_rules } from "./rules_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -18,7 +20,464 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gpubms/v1/fleet.proto.
  */
 export const file_gpubms_v1_fleet: GenFile = /*@__PURE__*/
-  fileDesc("ChVncHVibXMvdjEvZmxlZXQucHJvdG8SCWdwdWJtcy52MSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLRAQoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDgoGY29tbWl0GAIgASgJEi8KC2NvbW1pdF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnb192ZXJzaW9uGAQgASgJEhAKCGVtdWxhdG9yGAUgASgIEhAKCGZlYXR1cmVzGAYgAygJEi4KCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuACChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhgKBmNhbGxlchgBIAEoCUIIukgFcgMYgAESWwoDcnBjGAIgASgJQk66SEvYAQFyRlIRQ3JlYXRlR3B1SW5zdGFuY2VSDFJlaW5zdGFsbEdwdVIPT3BlcmF0ZUdwdVBvd2VyUhJEZWxldGVHcHVJbnN0YW5jZXMSIQoLcmVzb3VyY2VfaWQYAyABKAlCDLpICdgBAXIE6LMnARIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoJcGFnZV9zaXplGAYgASgFQgq6SAcaBRj0AygBSACIAQESHAoKcGFnZV90b2tlbhgHIAEoCUIIukgFcgMYgAJCDAoKX3BhZ2Vfc2l6ZSJZChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIlCgZldmVudHMYASADKAsyFS5ncHVibXMudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5AIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGY2FsbGVyGAMgASgJEgsKA3JwYxgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEiUKB3JlcXVlc3QYBiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EgwKBGNvZGUYByABKAkSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSEAoIdGFza19pZHMYCiADKAkSFAoMcmVzb3VyY2VfaWRzGAsgAygJEhsKE3Byb3ZpZGVyX3JlcXVlc3RfaWQYDCABKAkSKwoIZHVyYXRpb24YDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNdmFsaWRhdGVfb25seRgOIAEoCBIQCghyZXBsYXllZBgPIAEoCDLpAQoMRmxlZXRTZXJ2aWNlEm8KD0xpc3RBdWRpdEV2ZW50cxIhLmdwdWJtcy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiIuZ3B1Ym1zLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIhWIuicBgtPkkwILEgkvdjEvYXVkaXQSaAoNR2V0U2VydmVySW5mbxIfLmdwdWJtcy52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBogLmdwdWJtcy52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2UiFIi6JwGC0+STAgoSCC92MS9pbmZvQjFaL2dpdGh1Yi5jb20vZ3B1Ym1zL2dwdWJtcy9nZW4vZ3B1Ym1zL3YxO2dwdWJtc3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_gpubms_v1_access, file_gpubms_v1_rules]);
+  fileDesc("ChVncHVibXMvdjEvZmxlZXQucHJvdG8SCWdwdWJtcy52MSLDAwoTRmluZENhcGFjaXR5UmVxdWVzdBIYCgdtaW5fY3B1GAEgASgFQge6SAQaAigAEhsKCm1pbl9yYW1fZ2IYAiABKAVCB7pIBBoCKAASFAoDZ3B1GAMgASgJQge6SARyAhhAEhwKC21pbl9kaXNrX2diGAQgASgFQge6SAQaAigAEhoKCWRpc2tfdHlwZRgFIAEoCUIHukgEcgIYIBIwCgtjaGFyZ2VfdHlwZRgGIAEoCUIbukgY2AEBchNSB1ByZVBhaWRSCFBvc3RQYWlkEh4KBmFtb3VudBgHIAEoBUIJukgGGgQYZCgBSACIAQESJQoNcHJlcGFpZF9tb250aBgIIAEoBUIJukgGGgQYJCgASAGIAQESJgoKcmVnaW9uX2lkcxgJIAMoCUISukgPkgEMEGQYASIGcgTosycBEj8KDm1heF91bml0X3ByaWNlGAogASgJQie6SCTYAQFyHzIdXlswLTldezEsMTJ9KFsuXVswLTldezEsNH0pPyQSJgoMbWF4X2N1cnJlbmN5GAsgASgJQhC6SA3YAQFyCFICQ05SAlVTQgkKB19hbW91bnRCEAoOX3ByZXBhaWRfbW9udGgibwoURmluZENhcGFjaXR5UmVzcG9uc2USKAoGb2ZmZXJzGAEgAygLMhguZ3B1Ym1zLnYxLkNhcGFjaXR5T2ZmZXISLQoNcmVnaW9uX2Vycm9ycxgCIAMoCzIWLmdwdWJtcy52MS5SZWdpb25FcnJvciKxAgoNQ2FwYWNpdHlPZmZlchIRCglyZWdpb25faWQYASABKAkSEwoLcmVnaW9uX25hbWUYAiABKAkSEAoIZ29vZHNfaWQYAyABKAMSEgoKZ29vZHNfbmFtZRgEIAEoCRIjCgdjb21wdXRlGAUgASgLMhIuZ3B1Ym1zLnYxLkNvbXB1dGUSEwoLY2hhcmdlX3R5cGUYBiABKAkSEgoFc3RvY2sYByABKAVIAIgBARIvCgtvYnNlcnZlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdW5pdF9wcmljZRgJIAEoCRITCgt0cmFkZV9wcmljZRgKIAEoCRIQCghjdXJyZW5jeRgLIAEoCRIOCgZhbW91bnQYDCABKAVCCAoGX3N0b2NrIj8KC1JlZ2lvbkVycm9yEhEKCXJlZ2lvbl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkiaAoPV2F0Y2hHcHVSZXF1ZXN0EiEKC3Jlc291cmNlX2lkGAEgASgJQgy6SAnIAQFyBOizJwESMgoFdW50aWwYAiABKA4yEy5ncHVibXMudjEuR3B1U3RhdGVCDrpIC4IBCBgAGAIYBBgKIjYKEFdhdGNoR3B1UmVzcG9uc2USIgoFZXZlbnQYASABKAsyEy5ncHVibXMudjEuR3B1RXZlbnQiygEKCEdwdUV2ZW50EhMKC3Jlc291cmNlX2lkGAEgASgJEiIKBXN0YXRlGAIgASgOMhMuZ3B1Ym1zLnYxLkdwdVN0YXRlEhEKCXJhd19zdGF0ZRgDIAEoCRIvCgtvYnNlcnZlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoLd2F0Y2hlZF9mb3IYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJaGVhcnRiZWF0GAYgASgIIm8KFFNldFByb3RlY3Rpb25SZXF1ZXN0EioKDHJlc291cmNlX2lkcxgBIAMoCUIUukgRkgEOCAEQZBgBIgZyBOizJwESEQoJcHJvdGVjdGVkGAIgASgIEhgKBnJlYXNvbhgDIAEoCUIIukgFcgMYgAIiQwoVU2V0UHJvdGVjdGlvblJlc3BvbnNlEioKC3Byb3RlY3Rpb25zGAEgAygLMhUuZ3B1Ym1zLnYxLlByb3RlY3Rpb24iGAoWTGlzdFByb3RlY3Rpb25zUmVxdWVzdCJFChdMaXN0UHJvdGVjdGlvbnNSZXNwb25zZRIqCgtwcm90ZWN0aW9ucxgBIAMoCzIVLmdwdWJtcy52MS5Qcm90ZWN0aW9uIoUBCgpQcm90ZWN0aW9uEhMKC3Jlc291cmNlX2lkGAEgASgJEhEKCXByb3RlY3RlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkSDgoGY2FsbGVyGAQgASgJEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLRAQoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDgoGY29tbWl0GAIgASgJEi8KC2NvbW1pdF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnb192ZXJzaW9uGAQgASgJEhAKCGVtdWxhdG9yGAUgASgIEhAKCGZlYXR1cmVzGAYgAygJEi4KCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIu8CChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhgKBmNhbGxlchgBIAEoCUIIukgFcgMYgAESagoDcnBjGAIgASgJQl26SFrYAQFyVVIRQ3JlYXRlR3B1SW5zdGFuY2VSDFJlaW5zdGFsbEdwdVIPT3BlcmF0ZUdwdVBvd2VyUhJEZWxldGVHcHVJbnN0YW5jZXNSDVNldFByb3RlY3Rpb24SIQoLcmVzb3VyY2VfaWQYAyABKAlCDLpICdgBAXIE6LMnARIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoJcGFnZV9zaXplGAYgASgFQgq6SAcaBRj0AygBSACIAQESHAoKcGFnZV90b2tlbhgHIAEoCUIIukgFcgMYgAJCDAoKX3BhZ2Vfc2l6ZSJZChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIlCgZldmVudHMYASADKAsyFS5ncHVibXMudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5AIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGY2FsbGVyGAMgASgJEgsKA3JwYxgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEiUKB3JlcXVlc3QYBiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EgwKBGNvZGUYByABKAkSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSEAoIdGFza19pZHMYCiADKAkSFAoMcmVzb3VyY2VfaWRzGAsgAygJEhsKE3Byb3ZpZGVyX3JlcXVlc3RfaWQYDCABKAkSKwoIZHVyYXRpb24YDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNdmFsaWRhdGVfb25seRgOIAEoCBIQCghyZXBsYXllZBgPIAEoCCqQAgoIR3B1U3RhdGUSGQoVR1BVX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSR1BVX1NUQVRFX0NSRUFUSU5HEAESFQoRR1BVX1NUQVRFX1JVTk5JTkcQAhIWChJHUFVfU1RBVEVfU1RPUFBJTkcQAxIVChFHUFVfU1RBVEVfU1RPUFBFRBAEEhYKEkdQVV9TVEFURV9TVEFSVElORxAFEhgKFEdQVV9TVEFURV9SRVNUQVJUSU5HEAYSGAoUR1BVX1NUQVRFX1JFQlVJTERJTkcQBxIWChJHUFVfU1RBVEVfREVMRVRJTkcQCBITCg9HUFVfU1RBVEVfRVJST1IQCRISCg5HUFVfU1RBVEVfR09ORRAKMrkFCgxGbGVldFNlcnZpY2USbwoPTGlzdEF1ZGl0RXZlbnRzEiEuZ3B1Ym1zLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaIi5ncHVibXMudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiFYi6JwGC0+STAgsSCS92MS9hdWRpdBJxCgxGaW5kQ2FwYWNpdHkSHi5ncHVibXMudjEuRmluZENhcGFjaXR5UmVxdWVzdBofLmdwdWJtcy52MS5GaW5kQ2FwYWNpdHlSZXNwb25zZSIgiLonAYLT5JMCFjoBKiIRL3YxL2NhcGFjaXR5OmZpbmQSbwoIV2F0Y2hHcHUSGi5ncHVibXMudjEuV2F0Y2hHcHVSZXF1ZXN0GhsuZ3B1Ym1zLnYxLldhdGNoR3B1UmVzcG9uc2UiKIi6JwGC0+STAh4SHC92MS9ncHVzL3tyZXNvdXJjZV9pZH06d2F0Y2gwARJzCg1TZXRQcm90ZWN0aW9uEh8uZ3B1Ym1zLnYxLlNldFByb3RlY3Rpb25SZXF1ZXN0GiAuZ3B1Ym1zLnYxLlNldFByb3RlY3Rpb25SZXNwb25zZSIfiLonAoLT5JMCFToBKiIQL3YxL2dwdXM6cHJvdGVjdBJ1Cg9MaXN0UHJvdGVjdGlvbnMSIS5ncHVibXMudjEuTGlzdFByb3RlY3Rpb25zUmVxdWVzdBoiLmdwdWJtcy52MS5MaXN0UHJvdGVjdGlvbnNSZXNwb25zZSIbiLonAYLT5JMCERIPL3YxL3Byb3RlY3Rpb25zEmgKDUdldFNlcnZlckluZm8SHy5ncHVibXMudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaIC5ncHVibXMudjEuR2V0U2VydmVySW5mb1Jlc3BvbnNlIhSIuicBgtPkkwIKEggvdjEvaW5mb0IxWi9naXRodWIuY29tL2dwdWJtcy9ncHVibXMvZ2VuL2dwdWJtcy92MTtncHVibXN2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_gpubms_v1_access, file_gpubms_v1_gpubms, file_gpubms_v1_rules]);
+
+/**
+ * FindCapacityRequest is what is needed. Unset limits do not filter.
+ *
+ * @generated from message gpubms.v1.FindCapacityRequest
+ */
+export type FindCapacityRequest = Message<"gpubms.v1.FindCapacityRequest"> & {
+  /**
+   * Cores of one server, at least.
+   *
+   * @generated from field: int32 min_cpu = 1;
+   */
+  minCpu: number;
+
+  /**
+   * Memory of one server in GB, at least.
+   *
+   * @generated from field: int32 min_ram_gb = 2;
+   */
+  minRamGb: number;
+
+  /**
+   * Text the goods name must contain, case-insensitive, e.g. "A100".
+   *
+   * @generated from field: string gpu = 3;
+   */
+  gpu: string;
+
+  /**
+   * Local disk of one server in GB (capacity × count, all disks), at least.
+   *
+   * @generated from field: int32 min_disk_gb = 4;
+   */
+  minDiskGb: number;
+
+  /**
+   * A disk of this type, e.g. "SSD" or "NVME" (case-insensitive).
+   *
+   * @generated from field: string disk_type = 5;
+   */
+  diskType: string;
+
+  /**
+   * "PrePaid" or "PostPaid"; empty: both.
+   *
+   * @generated from field: string charge_type = 6;
+   */
+  chargeType: string;
+
+  /**
+   * How many servers, 1..100 (default 1): offers with less stock are left
+   * out, and the trade price is for this many.
+   *
+   * @generated from field: optional int32 amount = 7;
+   */
+  amount?: number | undefined;
+
+  /**
+   * Months of a prepaid order to price, 0..36 (default 0: to the end of
+   * this month).
+   *
+   * @generated from field: optional int32 prepaid_month = 8;
+   */
+  prepaidMonth?: number | undefined;
+
+  /**
+   * Only these regions; empty: every region.
+   *
+   * @generated from field: repeated string region_ids = 9;
+   */
+  regionIds: string[];
+
+  /**
+   * The highest unit price, a decimal such as "800" or "799.50"; empty: no
+   * limit. Offers in another currency than max_currency are left out when
+   * it is set.
+   *
+   * @generated from field: string max_unit_price = 10;
+   */
+  maxUnitPrice: string;
+
+  /**
+   * The currency of max_unit_price: "CN" or "US"; empty: any.
+   *
+   * @generated from field: string max_currency = 11;
+   */
+  maxCurrency: string;
+};
+
+/**
+ * Describes the message gpubms.v1.FindCapacityRequest.
+ * Use `create(FindCapacityRequestSchema)` to create a new message.
+ */
+export const FindCapacityRequestSchema: GenMessage<FindCapacityRequest> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 0);
+
+/**
+ * FindCapacityResponse is the offers that fit, best first, and the regions
+ * that could not be asked.
+ *
+ * @generated from message gpubms.v1.FindCapacityResponse
+ */
+export type FindCapacityResponse = Message<"gpubms.v1.FindCapacityResponse"> & {
+  /**
+   * @generated from field: repeated gpubms.v1.CapacityOffer offers = 1;
+   */
+  offers: CapacityOffer[];
+
+  /**
+   * @generated from field: repeated gpubms.v1.RegionError region_errors = 2;
+   */
+  regionErrors: RegionError[];
+};
+
+/**
+ * Describes the message gpubms.v1.FindCapacityResponse.
+ * Use `create(FindCapacityResponseSchema)` to create a new message.
+ */
+export const FindCapacityResponseSchema: GenMessage<FindCapacityResponse> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 1);
+
+/**
+ * CapacityOffer is one compute of one goods in one region, priced.
+ *
+ * @generated from message gpubms.v1.CapacityOffer
+ */
+export type CapacityOffer = Message<"gpubms.v1.CapacityOffer"> & {
+  /**
+   * @generated from field: string region_id = 1;
+   */
+  regionId: string;
+
+  /**
+   * @generated from field: string region_name = 2;
+   */
+  regionName: string;
+
+  /**
+   * @generated from field: int64 goods_id = 3;
+   */
+  goodsId: bigint;
+
+  /**
+   * @generated from field: string goods_name = 4;
+   */
+  goodsName: string;
+
+  /**
+   * The compute: its id (compute_id of a create), cores, memory, disks.
+   *
+   * @generated from field: gpubms.v1.Compute compute = 5;
+   */
+  compute?: Compute | undefined;
+
+  /**
+   * @generated from field: string charge_type = 6;
+   */
+  chargeType: string;
+
+  /**
+   * How many can be bought, as the provider said at observed_at; unset
+   * when the provider did not say (unknown, not zero).
+   *
+   * @generated from field: optional int32 stock = 7;
+   */
+  stock?: number | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp observed_at = 8;
+   */
+  observedAt?: Timestamp | undefined;
+
+  /**
+   * The price of one, and of amount, e.g. "666.00"; currency "CN" or "US".
+   *
+   * @generated from field: string unit_price = 9;
+   */
+  unitPrice: string;
+
+  /**
+   * @generated from field: string trade_price = 10;
+   */
+  tradePrice: string;
+
+  /**
+   * @generated from field: string currency = 11;
+   */
+  currency: string;
+
+  /**
+   * @generated from field: int32 amount = 12;
+   */
+  amount: number;
+};
+
+/**
+ * Describes the message gpubms.v1.CapacityOffer.
+ * Use `create(CapacityOfferSchema)` to create a new message.
+ */
+export const CapacityOfferSchema: GenMessage<CapacityOffer> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 2);
+
+/**
+ * RegionError is a region (or one of its prices) that could not be asked.
+ *
+ * @generated from message gpubms.v1.RegionError
+ */
+export type RegionError = Message<"gpubms.v1.RegionError"> & {
+  /**
+   * @generated from field: string region_id = 1;
+   */
+  regionId: string;
+
+  /**
+   * The gRPC code of the failure, e.g. "Unavailable".
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message gpubms.v1.RegionError.
+ * Use `create(RegionErrorSchema)` to create a new message.
+ */
+export const RegionErrorSchema: GenMessage<RegionError> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 3);
+
+/**
+ * WatchGpuRequest names the server, and the state to wait for.
+ *
+ * @generated from message gpubms.v1.WatchGpuRequest
+ */
+export type WatchGpuRequest = Message<"gpubms.v1.WatchGpuRequest"> & {
+  /**
+   * @generated from field: string resource_id = 1;
+   */
+  resourceId: string;
+
+  /**
+   * GPU_STATE_RUNNING, GPU_STATE_STOPPED or GPU_STATE_GONE; unset: watch
+   * until the server is gone.
+   *
+   * @generated from field: gpubms.v1.GpuState until = 2;
+   */
+  until: GpuState;
+};
+
+/**
+ * Describes the message gpubms.v1.WatchGpuRequest.
+ * Use `create(WatchGpuRequestSchema)` to create a new message.
+ */
+export const WatchGpuRequestSchema: GenMessage<WatchGpuRequest> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 4);
+
+/**
+ * WatchGpuResponse carries one server event.
+ *
+ * @generated from message gpubms.v1.WatchGpuResponse
+ */
+export type WatchGpuResponse = Message<"gpubms.v1.WatchGpuResponse"> & {
+  /**
+   * @generated from field: gpubms.v1.GpuEvent event = 1;
+   */
+  event?: GpuEvent | undefined;
+};
+
+/**
+ * Describes the message gpubms.v1.WatchGpuResponse.
+ * Use `create(WatchGpuResponseSchema)` to create a new message.
+ */
+export const WatchGpuResponseSchema: GenMessage<WatchGpuResponse> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 5);
+
+/**
+ * GpuEvent is a server's state as observed at one moment.
+ *
+ * @generated from message gpubms.v1.GpuEvent
+ */
+export type GpuEvent = Message<"gpubms.v1.GpuEvent"> & {
+  /**
+   * @generated from field: string resource_id = 1;
+   */
+  resourceId: string;
+
+  /**
+   * @generated from field: gpubms.v1.GpuState state = 2;
+   */
+  state: GpuState;
+
+  /**
+   * The provider's own state string ("gone" when it no longer knows the
+   * server).
+   *
+   * @generated from field: string raw_state = 3;
+   */
+  rawState: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp observed_at = 4;
+   */
+  observedAt?: Timestamp | undefined;
+
+  /**
+   * How long this caller has been watching.
+   *
+   * @generated from field: google.protobuf.Duration watched_for = 5;
+   */
+  watchedFor?: Duration | undefined;
+
+  /**
+   * True when the event only repeats the last state to keep the stream
+   * alive.
+   *
+   * @generated from field: bool heartbeat = 6;
+   */
+  heartbeat: boolean;
+};
+
+/**
+ * Describes the message gpubms.v1.GpuEvent.
+ * Use `create(GpuEventSchema)` to create a new message.
+ */
+export const GpuEventSchema: GenMessage<GpuEvent> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 6);
+
+/**
+ * SetProtectionRequest protects servers, or lifts their protection.
+ *
+ * @generated from message gpubms.v1.SetProtectionRequest
+ */
+export type SetProtectionRequest = Message<"gpubms.v1.SetProtectionRequest"> & {
+  /**
+   * @generated from field: repeated string resource_ids = 1;
+   */
+  resourceIds: string[];
+
+  /**
+   * true protects, false lifts the protection.
+   *
+   * @generated from field: bool protected = 2;
+   */
+  protected: boolean;
+
+  /**
+   * Why, for whoever meets the refusal, e.g. "training run until Friday".
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message gpubms.v1.SetProtectionRequest.
+ * Use `create(SetProtectionRequestSchema)` to create a new message.
+ */
+export const SetProtectionRequestSchema: GenMessage<SetProtectionRequest> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 7);
+
+/**
+ * SetProtectionResponse is the servers' protection now.
+ *
+ * @generated from message gpubms.v1.SetProtectionResponse
+ */
+export type SetProtectionResponse = Message<"gpubms.v1.SetProtectionResponse"> & {
+  /**
+   * @generated from field: repeated gpubms.v1.Protection protections = 1;
+   */
+  protections: Protection[];
+};
+
+/**
+ * Describes the message gpubms.v1.SetProtectionResponse.
+ * Use `create(SetProtectionResponseSchema)` to create a new message.
+ */
+export const SetProtectionResponseSchema: GenMessage<SetProtectionResponse> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 8);
+
+/**
+ * ListProtectionsRequest has no parameters.
+ *
+ * @generated from message gpubms.v1.ListProtectionsRequest
+ */
+export type ListProtectionsRequest = Message<"gpubms.v1.ListProtectionsRequest"> & {
+};
+
+/**
+ * Describes the message gpubms.v1.ListProtectionsRequest.
+ * Use `create(ListProtectionsRequestSchema)` to create a new message.
+ */
+export const ListProtectionsRequestSchema: GenMessage<ListProtectionsRequest> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 9);
+
+/**
+ * ListProtectionsResponse is every protected server, by resource id.
+ *
+ * @generated from message gpubms.v1.ListProtectionsResponse
+ */
+export type ListProtectionsResponse = Message<"gpubms.v1.ListProtectionsResponse"> & {
+  /**
+   * @generated from field: repeated gpubms.v1.Protection protections = 1;
+   */
+  protections: Protection[];
+};
+
+/**
+ * Describes the message gpubms.v1.ListProtectionsResponse.
+ * Use `create(ListProtectionsResponseSchema)` to create a new message.
+ */
+export const ListProtectionsResponseSchema: GenMessage<ListProtectionsResponse> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 10);
+
+/**
+ * Protection is a server's protection.
+ *
+ * @generated from message gpubms.v1.Protection
+ */
+export type Protection = Message<"gpubms.v1.Protection"> & {
+  /**
+   * @generated from field: string resource_id = 1;
+   */
+  resourceId: string;
+
+  /**
+   * @generated from field: bool protected = 2;
+   */
+  protected: boolean;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * Who set it, and when.
+   *
+   * @generated from field: string caller = 4;
+   */
+  caller: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp update_time = 5;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message gpubms.v1.Protection.
+ * Use `create(ProtectionSchema)` to create a new message.
+ */
+export const ProtectionSchema: GenMessage<Protection> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 11);
 
 /**
  * GetServerInfoRequest has no parameters.
@@ -33,7 +492,7 @@ export type GetServerInfoRequest = Message<"gpubms.v1.GetServerInfoRequest"> & {
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 0);
+  messageDesc(file_gpubms_v1_fleet, 12);
 
 /**
  * GetServerInfoResponse is the server's build and mode.
@@ -99,7 +558,7 @@ export type GetServerInfoResponse = Message<"gpubms.v1.GetServerInfoResponse"> &
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 1);
+  messageDesc(file_gpubms_v1_fleet, 13);
 
 /**
  * ListAuditEventsRequest filters and pages the audit trail. Filters add up.
@@ -161,7 +620,7 @@ export type ListAuditEventsRequest = Message<"gpubms.v1.ListAuditEventsRequest">
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 2);
+  messageDesc(file_gpubms_v1_fleet, 14);
 
 /**
  * ListAuditEventsResponse is one page of the audit trail.
@@ -187,7 +646,7 @@ export type ListAuditEventsResponse = Message<"gpubms.v1.ListAuditEventsResponse
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 3);
+  messageDesc(file_gpubms_v1_fleet, 15);
 
 /**
  * AuditEvent is one mutating call: who asked what, and what came of it.
@@ -304,7 +763,78 @@ export type AuditEvent = Message<"gpubms.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 4);
+  messageDesc(file_gpubms_v1_fleet, 16);
+
+/**
+ * GpuState is a server's state. The provider's raw value is passed on too
+ * (raw_state); values this version does not know are GPU_STATE_UNSPECIFIED.
+ *
+ * @generated from enum gpubms.v1.GpuState
+ */
+export enum GpuState {
+  /**
+   * @generated from enum value: GPU_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: GPU_STATE_CREATING = 1;
+   */
+  CREATING = 1,
+
+  /**
+   * @generated from enum value: GPU_STATE_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * @generated from enum value: GPU_STATE_STOPPING = 3;
+   */
+  STOPPING = 3,
+
+  /**
+   * @generated from enum value: GPU_STATE_STOPPED = 4;
+   */
+  STOPPED = 4,
+
+  /**
+   * @generated from enum value: GPU_STATE_STARTING = 5;
+   */
+  STARTING = 5,
+
+  /**
+   * @generated from enum value: GPU_STATE_RESTARTING = 6;
+   */
+  RESTARTING = 6,
+
+  /**
+   * @generated from enum value: GPU_STATE_REBUILDING = 7;
+   */
+  REBUILDING = 7,
+
+  /**
+   * @generated from enum value: GPU_STATE_DELETING = 8;
+   */
+  DELETING = 8,
+
+  /**
+   * @generated from enum value: GPU_STATE_ERROR = 9;
+   */
+  ERROR = 9,
+
+  /**
+   * The provider no longer knows the server: deleted.
+   *
+   * @generated from enum value: GPU_STATE_GONE = 10;
+   */
+  GONE = 10,
+}
+
+/**
+ * Describes the enum gpubms.v1.GpuState.
+ */
+export const GpuStateSchema: GenEnum<GpuState> = /*@__PURE__*/
+  enumDesc(file_gpubms_v1_fleet, 0);
 
 /**
  * FleetService answers questions about the fleet that the provider's
@@ -326,6 +856,63 @@ export const FleetService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * FindCapacity answers where servers that fit a need can be bought now,
+   * and at what price: every region (or those asked), its goods and their
+   * computes that fit, priced for the amount, ranked by unit price then by
+   * stock. Stock is the provider's hint at observed_at, never a promise: a
+   * create may still find it gone. A region that could not be asked is in
+   * region_errors; the answer is then partial, never a failure of the
+   * whole.
+   *
+   * @generated from rpc gpubms.v1.FleetService.FindCapacity
+   */
+  findCapacity: {
+    methodKind: "unary";
+    input: typeof FindCapacityRequestSchema;
+    output: typeof FindCapacityResponseSchema;
+  },
+  /**
+   * WatchGpu streams a server's state: the current one at once, then each
+   * change (and heartbeats), from one poller per server shared by every
+   * watcher. With until, it ends OK once the server is in that state, and
+   * fails fast with FailedPrecondition when the server reaches a state
+   * from which until cannot follow (gone or in error, waiting for running
+   * or stopped). An unknown server is NotFound, unless until is GONE (a
+   * server deleted already is done). Without until it ends when the
+   * server is gone, or at the server's maximum watch time.
+   *
+   * @generated from rpc gpubms.v1.FleetService.WatchGpu
+   */
+  watchGpu: {
+    methodKind: "server_streaming";
+    input: typeof WatchGpuRequestSchema;
+    output: typeof WatchGpuResponseSchema;
+  },
+  /**
+   * SetProtection protects servers from deletion and reinstallation, or
+   * lifts the protection. gpubms refuses DeleteGpuInstances and ReinstallGpu
+   * naming a protected server with FailedPrecondition (ErrorInfo reason
+   * PROTECTED) before anything reaches the provider, dry runs included, and
+   * leases skip it. Kept in the store; audited.
+   *
+   * @generated from rpc gpubms.v1.FleetService.SetProtection
+   */
+  setProtection: {
+    methodKind: "unary";
+    input: typeof SetProtectionRequestSchema;
+    output: typeof SetProtectionResponseSchema;
+  },
+  /**
+   * ListProtections lists the protected servers.
+   *
+   * @generated from rpc gpubms.v1.FleetService.ListProtections
+   */
+  listProtections: {
+    methodKind: "unary";
+    input: typeof ListProtectionsRequestSchema;
+    output: typeof ListProtectionsResponseSchema;
   },
   /**
    * GetServerInfo tells which gpubmsd answers: its build and what it runs
