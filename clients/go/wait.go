@@ -205,7 +205,8 @@ type waiter struct {
 	done  map[string]bool
 }
 
-func newWaiter(c *Client, ids []string, opts []WaitOption) *waiter {
+// waitOpts applies opts over the defaults.
+func waitOpts(opts []WaitOption) waitOptions {
 	o := waitOptions{
 		pollInterval: defaultPollInterval,
 		maxAttempts:  defaultMaxAttempts,
@@ -216,6 +217,11 @@ func newWaiter(c *Client, ids []string, opts []WaitOption) *waiter {
 		opt(&o)
 	}
 	o.backoffMax = max(o.backoffMax, o.backoffMin)
+	return o
+}
+
+func newWaiter(c *Client, ids []string, opts []WaitOption) *waiter {
+	o := waitOpts(opts)
 	what := "task " + ids[0]
 	if len(ids) > 1 {
 		what = "tasks " + strings.Join(ids, ", ")

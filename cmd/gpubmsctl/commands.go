@@ -150,6 +150,7 @@ func (a *app) createCommand() *cobra.Command {
 		vpc                       gpubmsv1.VpcNetwork
 		reserveEIP, passwordStdin bool
 		wait                      bool
+		waitMode                  string
 		months, autoRenew, raid   int32
 		segments, partitions      []string
 		mut                       mutationFlags
@@ -211,7 +212,16 @@ listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 			req.Raid = optionalInt32(f, "raid", raid)
 			req.RequestId, req.ValidateOnly = mut.requestID.ptr(), mut.dryRun
 
+			switch waitMode {
+			case "", waitTask, waitReady:
+			default:
+				return usagef("--wait is task or ready, not %q", waitMode)
+			}
+			wait = waitMode != ""
 			a.begin(&mut, &req, &wait)
+			if !wait {
+				waitMode = ""
+			}
 			if mut.dryRun {
 				_, err := unary(ctx, a, c.CreateGpuInstance, &req, validated[*gpubmsv1.CreateGpuInstanceResponse](printQuote))
 				return a.dryRunDone(err)
@@ -219,6 +229,9 @@ listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 			resp, err := call(ctx, a, c.CreateGpuInstance, &req)
 			if err != nil {
 				return err
+			}
+			if waitMode == waitReady {
+				return createAndWaitReady(ctx, a, c, resp)
 			}
 			return replyAndWait(ctx, a, c, resp, []string{resp.GetTaskId()}, wait, printTaskID)
 		}),
@@ -246,7 +259,8 @@ listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 	f.StringArrayVar(&partitions, "partition", nil, "system disk partition as PATH:GB, the first one /, e.g. /:100 swap:16 (repeatable)")
 	f.StringVar(&req.SubjectId, "subject-id", "", "trial credit id")
 	f.StringVar(&req.PortMode, "port-mode", "", "switch port mode: trunk or access (default: the provider's)")
-	f.BoolVar(&wait, "wait", false, "follow the task until it ends, printing progress on stderr")
+	f.StringVar(&waitMode, "wait", "", "follow the task until it ends (--wait), or then every server until running (--wait=ready), printing progress on stderr")
+	f.Lookup("wait").NoOptDefVal = waitTask
 	markRequired(cmd, "region", "name", "charge", "goods", "compute", "image")
 	return cmd
 }
@@ -352,8 +366,8 @@ The servers' task ids are printed; --wait follows them to their end.
 
 func (a *app) deleteCommand() *cobra.Command {
 	var (
-		yes bool
-		mut mutationFlags
+		yes, wait bool
+		mut       mutationFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "delete ID... --yes | --dry-run",
@@ -362,26 +376,42 @@ func (a *app) deleteCommand() *cobra.Command {
 --dry-run, which deletes nothing, needs no --yes.
 ` + mutationHelp,
 		Example: `  gpubmsctl delete gpu-001 gpu-002 --dry-run
-  gpubmsctl delete gpu-001 gpu-002 --yes`,
+  gpubmsctl delete gpu-001 gpu-002 --yes
+  gpubmsctl delete gpu-001 --yes --wait   # until the provider no longer knows it`,
 		Args: minArgs(1, "at least one server id"),
 		RunE: a.runE(func(ctx context.Context, c *gpubms.Client, _ *cobra.Command, args []string) error {
 			if !yes && !mut.dryRun {
 				return usagef("delete destroys %d server(s) and their data: add --yes to confirm (or --dry-run to see what it would do)", len(args))
 			}
 			req := &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: args, RequestId: mut.requestID.ptr(), ValidateOnly: mut.dryRun}
-			a.begin(&mut, req, nil)
+			a.begin(&mut, req, &wait)
 			if mut.dryRun {
 				_, err := unary(ctx, a, c.DeleteGpuInstances, req, validated[*gpubmsv1.DeleteGpuInstancesResponse](printAffected))
 				return a.dryRunDone(err)
+			}
+			if wait && a.output != formatTable {
+				// One document: the reply, once every server is gone.
+				if _, err := call(ctx, a, c.DeleteGpuInstances, req); err != nil {
+					return err
+				}
+				if _, err := a.waitServers(ctx, c, args, gpubmsv1.GpuState_GPU_STATE_GONE); err != nil {
+					return err
+				}
+				return show(a, &gpubmsv1.DeleteGpuInstancesResponse{}, nil)
 			}
 			_, err := unary(ctx, a, c.DeleteGpuInstances, req,
 				func(p *printer, _ *gpubmsv1.DeleteGpuInstancesResponse) error {
 					return p.printf("deleted %s\n", strings.Join(args, " "))
 				})
+			if err != nil || !wait {
+				return err
+			}
+			_, err = a.waitServers(ctx, c, args, gpubmsv1.GpuState_GPU_STATE_GONE)
 			return err
 		}),
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the deletion (not needed with --dry-run)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the provider no longer knows the servers (WatchGpu until gone)")
 	mut.add(cmd.Flags())
 	return cmd
 }

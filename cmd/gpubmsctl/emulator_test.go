@@ -154,3 +154,55 @@ func TestCapacityOnEmulator(t *testing.T) {
 		t.Errorf("capacity -o json: %v, %+v\n%s%s", err, doc, r.stdout, r.stderr)
 	}
 }
+
+// TestReadyAndGoneOnEmulator: create --wait=ready prints one document with
+// the servers running and their addresses; delete --wait returns once the
+// servers are gone.
+func TestReadyAndGoneOnEmulator(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"GPUBMS_ADDR": startGpubms(t)}
+	r := runCLI(t, env, "Cli-e2e-passw0rd", "-o", "json", "create", "--region", "CN_Hohhot_B", "--name", "ready",
+		"--charge", "PostPaid", "--goods", "7685", "--compute", "8fbdb61e-b941-46db-89f6-f8953b278ec9",
+		"--image", "d32af696-5774-4936-8f09-e9f4cf069b31", "--amount", "2", "--password-stdin", "--wait=ready")
+	var doc struct {
+		Tasks   []json.RawMessage `json:"tasks"`
+		Servers []struct {
+			ResourceID string `json:"resource_id"`
+			State      string `json:"state"`
+			Networks   struct {
+				Cards []struct {
+					IP string `json:"ip_address"`
+				} `json:"network_cards"`
+			} `json:"networks"`
+		} `json:"servers"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); r.code != 0 || err != nil {
+		t.Fatalf("create --wait=ready: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if len(doc.Tasks) != 1 || len(doc.Servers) != 2 {
+		t.Fatalf("create --wait=ready: %d tasks, %d servers; want 1 and 2\n%s", len(doc.Tasks), len(doc.Servers), r.stdout)
+	}
+	var ids []string
+	for _, s := range doc.Servers {
+		if s.State != "running" || len(s.Networks.Cards) == 0 || s.Networks.Cards[0].IP == "" {
+			t.Errorf("server %+v: want running with an address", s)
+		}
+		if !strings.Contains(r.stderr, "server "+s.ResourceID+" running") {
+			t.Errorf("stderr does not say %s is running:\n%s", s.ResourceID, r.stderr)
+		}
+		ids = append(ids, s.ResourceID)
+	}
+	r = runCLI(t, env, "", append([]string{"delete", "--yes", "--wait"}, ids...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "server "+ids[1]+" gone") {
+		t.Fatalf("delete --wait: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, env, "", "-o", "json", "list", "--name", "ready")
+	if r.code != 0 || strings.Contains(r.stdout, ids[0]) {
+		t.Errorf("after delete --wait, list shows the servers:\n%s", r.stdout)
+	}
+	r = runCLI(t, env, "Cli-e2e-passw0rd", "create", "--region", "CN_Hohhot_B", "--name", "x", "--charge", "PostPaid",
+		"--goods", "7685", "--compute", "c", "--image", "i", "--password-stdin", "--wait=soon")
+	if r.code != 2 || !strings.Contains(r.stderr, "--wait is task or ready") {
+		t.Errorf("--wait=soon: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+}

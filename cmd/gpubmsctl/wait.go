@@ -143,6 +143,8 @@ func isTerminal(ev *gpubmsv1.TaskEvent) bool {
 type waitDocument struct {
 	Response json.RawMessage   `json:"response"`
 	Tasks    []json.RawMessage `json:"tasks"`
+	// Servers are the servers a create --wait=ready made, running.
+	Servers []json.RawMessage `json:"servers,omitempty"`
 }
 
 // tasksDocument is the one document of watch: the last state of each task.
