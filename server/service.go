@@ -37,16 +37,19 @@ type Service struct {
 	log *slog.Logger
 	hub *watch.Hub // serves WatchTask(s); nil when watching is not configured
 
-	records         Records // nil: request_id is not kept
-	recordTTL       time.Duration
-	auditLog        AuditLog // nil: no audit trail
-	fingerprintKey  []byte
-	maxOrderPrice   *big.Rat // nil: no spend guard
-	priceCurrency   string   // the limit's currency; "": any
-	mutationTimeout time.Duration
-	zoneRegions     map[string]string
-	protections     Protections // nil: nothing is protected
-	now             func() time.Time
+	records            Records // nil: request_id is not kept
+	recordTTL          time.Duration
+	auditLog           AuditLog // nil: no audit trail
+	fingerprintKey     []byte
+	maxOrderPrice      *big.Rat // nil: no spend guard
+	priceCurrency      string   // the limit's currency; "": any
+	mutationTimeout    time.Duration
+	zoneRegions        map[string]string
+	protections        Protections // nil: nothing is protected
+	leaseTasks         LeaseTasks  // nil: lease_ttl is not kept
+	defaultLease       time.Duration
+	defaultLeaseAction gpubmsv1.LeaseAction
+	now                func() time.Time
 
 	mu         sync.Mutex
 	flights    map[string]*flight // mutations in flight, by record key and fingerprint
@@ -60,18 +63,21 @@ type Service struct {
 type Option func(*options)
 
 type options struct {
-	logger          *slog.Logger
-	hub             *watch.Hub
-	records         Records
-	recordTTL       time.Duration
-	auditLog        AuditLog
-	fingerprintKey  []byte
-	maxOrderPrice   *big.Rat
-	priceCurrency   string
-	mutationTimeout time.Duration
-	zoneRegions     map[string]string
-	protections     Protections
-	now             func() time.Time
+	logger             *slog.Logger
+	hub                *watch.Hub
+	records            Records
+	recordTTL          time.Duration
+	auditLog           AuditLog
+	fingerprintKey     []byte
+	maxOrderPrice      *big.Rat
+	priceCurrency      string
+	mutationTimeout    time.Duration
+	zoneRegions        map[string]string
+	protections        Protections
+	leaseTasks         LeaseTasks
+	defaultLease       time.Duration
+	defaultLeaseAction gpubmsv1.LeaseAction
+	now                func() time.Time
 }
 
 // Defaults of the options.
@@ -158,6 +164,7 @@ func New(up *upstream.Client, opts ...Option) *Service {
 		up: up, log: o.logger, hub: o.hub,
 		records: o.records, recordTTL: o.recordTTL, auditLog: o.auditLog, fingerprintKey: o.fingerprintKey,
 		maxOrderPrice: o.maxOrderPrice, priceCurrency: o.priceCurrency, mutationTimeout: o.mutationTimeout, zoneRegions: o.zoneRegions, protections: o.protections, now: o.now,
+		leaseTasks: o.leaseTasks, defaultLease: o.defaultLease, defaultLeaseAction: o.defaultLeaseAction,
 		flights: map[string]*flight{}, stopCtx: stopCtx, stopCancel: stop,
 	}
 }
@@ -290,6 +297,7 @@ func (s *Service) CreateGpuInstance(ctx context.Context, req *gpubmsv1.CreateGpu
 			if err != nil {
 				return nil, err
 			}
+			s.leaseAfter(ctx, req, d.TaskID)
 			return &gpubmsv1.CreateGpuInstanceResponse{TaskId: d.TaskID}, nil
 		},
 		check: func(ctx context.Context) (*gpubmsv1.CreateGpuInstanceResponse, error) {

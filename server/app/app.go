@@ -263,6 +263,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		server.WithMutationTimeout(cmp.Or(cfg.MutationTimeout, DefaultMutationTimeout)),
 		server.WithZoneRegions(cfg.ZoneRegions),
 		server.WithProtections(st),
+		server.WithLeases(st, cfg.DefaultLease, leaseAction(cfg.DefaultLeaseAction)),
 	)
 	d := &door{authn: authn, audit: svc.AuditRefusals}
 	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsErrors), m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody, tp)
@@ -274,8 +275,10 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		"auth": authn.Enabled(), "tls": certs != nil, "client_certificates": cfg.TLSClientCA != "",
 		"cache": cfg.Cache, "metrics": cfg.Metrics, "spend_guard": maxPrice != nil, "tracing": traced,
 	}, time.Now())
-	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleet.New(st, fleet.WithServerInfo(info), fleet.WithCatalogue(up, server.Status),
-		fleet.WithProtection(st, logger.With("component", "fleet")), fleet.WithServerHub(serverHub)))
+	fleetSvc := fleet.New(st, fleet.WithServerInfo(info), fleet.WithCatalogue(up, server.Status),
+		fleet.WithProtection(st, logger.With("component", "fleet")), fleet.WithServerHub(serverHub),
+		fleet.WithLeases(st, svc, cmp.Or(cfg.LeaseInterval, DefaultLeaseInterval), nil))
+	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleetSvc)
 	register(gs, inproc, &gpubmsv1.NetworkService_ServiceDesc, svc.Networks())
 	// Read from what is registered; no call is served before this.
 	d.roles = methodRoles(gs)
@@ -349,6 +352,12 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 			errc <- fmt.Errorf("serve http: %w", err)
 		}
 	}()
+	leaseCtx, stopLeases := context.WithCancel(context.WithoutCancel(ctx))
+	leasesDone := make(chan struct{})
+	go func() {
+		defer close(leasesDone)
+		fleetSvc.RunLeases(leaseCtx)
+	}()
 	rd.serving.Store(true)
 	readyCtx, stopReady := context.WithCancel(ctx)
 	readyDone := make(chan struct{})
@@ -379,6 +388,8 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	}
 
 	logger.Info("gpubms shutting down")
+	stopLeases()
+	<-leasesDone
 	rd.serving.Store(false)
 	stopReady()
 	<-readyDone
@@ -474,6 +485,14 @@ func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, li
 	}
 	reflection.Register(gs)
 	return gs, inproc, hs, nil
+}
+
+// leaseAction is the LeaseAction of GPUBMS_DEFAULT_LEASE_ACTION.
+func leaseAction(s string) gpubmsv1.LeaseAction {
+	if s == "delete" {
+		return gpubmsv1.LeaseAction_LEASE_ACTION_DELETE
+	}
+	return gpubmsv1.LeaseAction_LEASE_ACTION_STOP
 }
 
 // healthServices are the gRPC health names that follow readiness, beside

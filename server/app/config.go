@@ -93,6 +93,15 @@ type Config struct {
 	// it instead of the real provider.
 	Emulator       bool
 	EmulatorConfig emulator.Config
+	// LeaseInterval is how often the lease executor looks at the leases;
+	// zero: DefaultLeaseInterval.
+	LeaseInterval time.Duration
+	// DefaultLease, when positive, is the lease of every created server the
+	// create gave none, acting with DefaultLeaseAction ("stop" or
+	// "delete").
+	DefaultLease       time.Duration
+	DefaultLeaseAction string
+
 	// ReadyInterval is how often readiness is checked (and the provider
 	// probed when idle or failing); ready needs a provider answer within
 	// three of them. Zero: DefaultReadyInterval.
@@ -180,6 +189,7 @@ const (
 	DefaultCacheTTLPrices    = 5 * time.Minute
 	DefaultCacheTTLNetworks  = 30 * time.Second
 	DefaultReadyInterval     = 10 * time.Second
+	DefaultLeaseInterval     = 15 * time.Second
 	DefaultAuditRetention    = 90 * 24 * time.Hour
 )
 
@@ -255,6 +265,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTLPrices, "cache-ttl-prices", c.envDuration("GPUBMS_CACHE_TTL_PRICES", DefaultCacheTTLPrices), "how long prices are cached (GPUBMS_CACHE_TTL_PRICES)")
 	fs.DurationVar(&c.CacheTTLNetworks, "cache-ttl-networks", c.envDuration("GPUBMS_CACHE_TTL_NETWORKS", DefaultCacheTTLNetworks), "how long VPC and subnet reads are cached (GPUBMS_CACHE_TTL_NETWORKS)")
 	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR", false), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
+	fs.DurationVar(&c.LeaseInterval, "lease-interval", c.envDuration("GPUBMS_LEASE_INTERVAL", DefaultLeaseInterval), "how often the lease executor looks at the leases (GPUBMS_LEASE_INTERVAL)")
+	fs.DurationVar(&c.DefaultLease, "default-lease", c.envDuration("GPUBMS_DEFAULT_LEASE", 0), "a lease on every created server the create gave none, e.g. 24h; 0: none (GPUBMS_DEFAULT_LEASE)")
+	fs.StringVar(&c.DefaultLeaseAction, "default-lease-action", envOr("GPUBMS_DEFAULT_LEASE_ACTION", "stop"), "what the default lease does: stop or delete (GPUBMS_DEFAULT_LEASE_ACTION)")
 	fs.DurationVar(&c.ReadyInterval, "ready-interval", c.envDuration("GPUBMS_READY_INTERVAL", DefaultReadyInterval), "how often readiness is checked and an idle or failing provider probed; /readyz needs a provider answer within three (GPUBMS_READY_INTERVAL)")
 	fs.StringVar(&c.EmulatorAddr, "emulator-addr", os.Getenv("GPUBMS_EMULATOR_ADDR"), "where the embedded emulator listens; empty: a free loopback port (GPUBMS_EMULATOR_ADDR)")
 	c.EmulatorConfig.RegisterFlags(fs)
@@ -286,6 +299,14 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(c.VPCURL, "https://") && !strings.HasPrefix(c.VPCURL, "http://") {
 			errs = append(errs, errors.New("vpc url (GPUBMS_VPC_URL) must be http(s)"))
 		}
+	}
+	switch c.DefaultLeaseAction {
+	case "", "stop", "delete":
+	default:
+		errs = append(errs, fmt.Errorf("default lease action %q is not stop or delete (GPUBMS_DEFAULT_LEASE_ACTION)", c.DefaultLeaseAction))
+	}
+	if c.DefaultLease < 0 || c.LeaseInterval < 0 {
+		errs = append(errs, errors.New("the default lease and the lease interval cannot be negative"))
 	}
 	if c.GRPCAddr == "" || c.HTTPAddr == "" {
 		errs = append(errs, errors.New("grpc and http addresses are required"))

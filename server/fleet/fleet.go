@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -37,6 +38,11 @@ type Service struct {
 	log        *slog.Logger
 
 	servers *watch.Hub // WatchGpu; nil: not served
+
+	leases     LeaseStore
+	gpus       Servers
+	leaseEvery time.Duration
+	now        func() time.Time
 }
 
 // Option configures a Service.

@@ -29,6 +29,8 @@ var (
 	bucketRecords    = []byte("requests")
 	bucketAudit      = []byte("audit")
 	bucketProtection = []byte("protection")
+	bucketLeases     = []byte("leases")
+	bucketLeaseTasks = []byte("lease_tasks")
 )
 
 // maxScan bounds the events one ListAudit reads, so a selective filter over
@@ -89,7 +91,7 @@ func Open(dir string, opts ...BoltOption) (*Bolt, error) {
 	}
 	b.db = db
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketRecords, bucketAudit, bucketProtection} {
+		for _, name := range [][]byte{bucketRecords, bucketAudit, bucketProtection, bucketLeases, bucketLeaseTasks} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -104,6 +104,71 @@ func (GpuState) EnumDescriptor() ([]byte, []int) {
 	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{0}
 }
 
+// LeaseState is where a lease is.
+type LeaseState int32
+
+const (
+	LeaseState_LEASE_STATE_UNSPECIFIED LeaseState = 0
+	// Waiting for stop_at or expire_at.
+	LeaseState_LEASE_STATE_ACTIVE LeaseState = 1
+	// Stopped at stop_at (or before a delete); the delete is still to come.
+	LeaseState_LEASE_STATE_STOPPED LeaseState = 2
+	// Done: the server was stopped or deleted.
+	LeaseState_LEASE_STATE_DONE LeaseState = 3
+	// Not acted on: the server is protected (retried while protected, until
+	// the protection is lifted or the lease cleared).
+	LeaseState_LEASE_STATE_PROTECTED LeaseState = 4
+	// Closed: the server is gone.
+	LeaseState_LEASE_STATE_GONE LeaseState = 5
+)
+
+// Enum value maps for LeaseState.
+var (
+	LeaseState_name = map[int32]string{
+		0: "LEASE_STATE_UNSPECIFIED",
+		1: "LEASE_STATE_ACTIVE",
+		2: "LEASE_STATE_STOPPED",
+		3: "LEASE_STATE_DONE",
+		4: "LEASE_STATE_PROTECTED",
+		5: "LEASE_STATE_GONE",
+	}
+	LeaseState_value = map[string]int32{
+		"LEASE_STATE_UNSPECIFIED": 0,
+		"LEASE_STATE_ACTIVE":      1,
+		"LEASE_STATE_STOPPED":     2,
+		"LEASE_STATE_DONE":        3,
+		"LEASE_STATE_PROTECTED":   4,
+		"LEASE_STATE_GONE":        5,
+	}
+)
+
+func (x LeaseState) Enum() *LeaseState {
+	p := new(LeaseState)
+	*p = x
+	return p
+}
+
+func (x LeaseState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LeaseState) Descriptor() protoreflect.EnumDescriptor {
+	return file_gpubms_v1_fleet_proto_enumTypes[1].Descriptor()
+}
+
+func (LeaseState) Type() protoreflect.EnumType {
+	return &file_gpubms_v1_fleet_proto_enumTypes[1]
+}
+
+func (x LeaseState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LeaseState.Descriptor instead.
+func (LeaseState) EnumDescriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{1}
+}
+
 // FindCapacityRequest is what is needed. Unset limits do not filter.
 type FindCapacityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -687,6 +752,440 @@ func (x *GpuEvent) GetHeartbeat() bool {
 	return false
 }
 
+// SetLeaseRequest gives servers an end.
+type SetLeaseRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ResourceIds []string               `protobuf:"bytes,1,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	// When the lease acts; or ttl from now.
+	ExpireAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_at,json=expireAt,proto3" json:"expire_at,omitempty"`
+	Ttl      *durationpb.Duration   `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// What it does then (default stop).
+	Action LeaseAction `protobuf:"varint,4,opt,name=action,proto3,enum=gpubms.v1.LeaseAction" json:"action,omitempty"`
+	// With action delete: stop the server at stop_at already, before
+	// expire_at.
+	StopAt        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=stop_at,json=stopAt,proto3" json:"stop_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLeaseRequest) Reset() {
+	*x = SetLeaseRequest{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLeaseRequest) ProtoMessage() {}
+
+func (x *SetLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLeaseRequest.ProtoReflect.Descriptor instead.
+func (*SetLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetLeaseRequest) GetResourceIds() []string {
+	if x != nil {
+		return x.ResourceIds
+	}
+	return nil
+}
+
+func (x *SetLeaseRequest) GetExpireAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireAt
+	}
+	return nil
+}
+
+func (x *SetLeaseRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *SetLeaseRequest) GetAction() LeaseAction {
+	if x != nil {
+		return x.Action
+	}
+	return LeaseAction_LEASE_ACTION_UNSPECIFIED
+}
+
+func (x *SetLeaseRequest) GetStopAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StopAt
+	}
+	return nil
+}
+
+// SetLeaseResponse is the leases set.
+type SetLeaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leases        []*Lease               `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLeaseResponse) Reset() {
+	*x = SetLeaseResponse{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLeaseResponse) ProtoMessage() {}
+
+func (x *SetLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLeaseResponse.ProtoReflect.Descriptor instead.
+func (*SetLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetLeaseResponse) GetLeases() []*Lease {
+	if x != nil {
+		return x.Leases
+	}
+	return nil
+}
+
+// ListLeasesRequest filters the leases.
+type ListLeasesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this server's.
+	ResourceId    string `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLeasesRequest) Reset() {
+	*x = ListLeasesRequest{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLeasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLeasesRequest) ProtoMessage() {}
+
+func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLeasesRequest.ProtoReflect.Descriptor instead.
+func (*ListLeasesRequest) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListLeasesRequest) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+// ListLeasesResponse is the leases, soonest first.
+type ListLeasesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leases        []*Lease               `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLeasesResponse) Reset() {
+	*x = ListLeasesResponse{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLeasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLeasesResponse) ProtoMessage() {}
+
+func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLeasesResponse.ProtoReflect.Descriptor instead.
+func (*ListLeasesResponse) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListLeasesResponse) GetLeases() []*Lease {
+	if x != nil {
+		return x.Leases
+	}
+	return nil
+}
+
+// ClearLeaseRequest names the servers whose leases go.
+type ClearLeaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ResourceIds   []string               `protobuf:"bytes,1,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearLeaseRequest) Reset() {
+	*x = ClearLeaseRequest{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearLeaseRequest) ProtoMessage() {}
+
+func (x *ClearLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearLeaseRequest.ProtoReflect.Descriptor instead.
+func (*ClearLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ClearLeaseRequest) GetResourceIds() []string {
+	if x != nil {
+		return x.ResourceIds
+	}
+	return nil
+}
+
+// ClearLeaseResponse names the servers that had a lease.
+type ClearLeaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cleared       []string               `protobuf:"bytes,1,rep,name=cleared,proto3" json:"cleared,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearLeaseResponse) Reset() {
+	*x = ClearLeaseResponse{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearLeaseResponse) ProtoMessage() {}
+
+func (x *ClearLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearLeaseResponse.ProtoReflect.Descriptor instead.
+func (*ClearLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ClearLeaseResponse) GetCleared() []string {
+	if x != nil {
+		return x.Cleared
+	}
+	return nil
+}
+
+// Lease is a server's end.
+type Lease struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	Action     LeaseAction            `protobuf:"varint,2,opt,name=action,proto3,enum=gpubms.v1.LeaseAction" json:"action,omitempty"`
+	ExpireAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_at,json=expireAt,proto3" json:"expire_at,omitempty"`
+	StopAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=stop_at,json=stopAt,proto3" json:"stop_at,omitempty"`
+	State      LeaseState             `protobuf:"varint,5,opt,name=state,proto3,enum=gpubms.v1.LeaseState" json:"state,omitempty"`
+	// Who set it, and when.
+	Caller     string                 `protobuf:"bytes,6,opt,name=caller,proto3" json:"caller,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The last failure acting on it, retried at next_attempt.
+	LastError     string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	NextAttempt   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=next_attempt,json=nextAttempt,proto3" json:"next_attempt,omitempty"`
+	Attempts      int32                  `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Lease) Reset() {
+	*x = Lease{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lease) ProtoMessage() {}
+
+func (x *Lease) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lease.ProtoReflect.Descriptor instead.
+func (*Lease) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Lease) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *Lease) GetAction() LeaseAction {
+	if x != nil {
+		return x.Action
+	}
+	return LeaseAction_LEASE_ACTION_UNSPECIFIED
+}
+
+func (x *Lease) GetExpireAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireAt
+	}
+	return nil
+}
+
+func (x *Lease) GetStopAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StopAt
+	}
+	return nil
+}
+
+func (x *Lease) GetState() LeaseState {
+	if x != nil {
+		return x.State
+	}
+	return LeaseState_LEASE_STATE_UNSPECIFIED
+}
+
+func (x *Lease) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *Lease) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Lease) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Lease) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Lease) GetNextAttempt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttempt
+	}
+	return nil
+}
+
+func (x *Lease) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
 // SetProtectionRequest protects servers, or lifts their protection.
 type SetProtectionRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -701,7 +1200,7 @@ type SetProtectionRequest struct {
 
 func (x *SetProtectionRequest) Reset() {
 	*x = SetProtectionRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +1212,7 @@ func (x *SetProtectionRequest) String() string {
 func (*SetProtectionRequest) ProtoMessage() {}
 
 func (x *SetProtectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +1225,7 @@ func (x *SetProtectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetProtectionRequest.ProtoReflect.Descriptor instead.
 func (*SetProtectionRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{7}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetProtectionRequest) GetResourceIds() []string {
@@ -760,7 +1259,7 @@ type SetProtectionResponse struct {
 
 func (x *SetProtectionResponse) Reset() {
 	*x = SetProtectionResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +1271,7 @@ func (x *SetProtectionResponse) String() string {
 func (*SetProtectionResponse) ProtoMessage() {}
 
 func (x *SetProtectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +1284,7 @@ func (x *SetProtectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetProtectionResponse.ProtoReflect.Descriptor instead.
 func (*SetProtectionResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{8}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetProtectionResponse) GetProtections() []*Protection {
@@ -804,7 +1303,7 @@ type ListProtectionsRequest struct {
 
 func (x *ListProtectionsRequest) Reset() {
 	*x = ListProtectionsRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +1315,7 @@ func (x *ListProtectionsRequest) String() string {
 func (*ListProtectionsRequest) ProtoMessage() {}
 
 func (x *ListProtectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +1328,7 @@ func (x *ListProtectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProtectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListProtectionsRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{9}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{16}
 }
 
 // ListProtectionsResponse is every protected server, by resource id.
@@ -842,7 +1341,7 @@ type ListProtectionsResponse struct {
 
 func (x *ListProtectionsResponse) Reset() {
 	*x = ListProtectionsResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +1353,7 @@ func (x *ListProtectionsResponse) String() string {
 func (*ListProtectionsResponse) ProtoMessage() {}
 
 func (x *ListProtectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1366,7 @@ func (x *ListProtectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProtectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListProtectionsResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{10}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListProtectionsResponse) GetProtections() []*Protection {
@@ -892,7 +1391,7 @@ type Protection struct {
 
 func (x *Protection) Reset() {
 	*x = Protection{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +1403,7 @@ func (x *Protection) String() string {
 func (*Protection) ProtoMessage() {}
 
 func (x *Protection) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1416,7 @@ func (x *Protection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Protection.ProtoReflect.Descriptor instead.
 func (*Protection) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{11}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Protection) GetResourceId() string {
@@ -964,7 +1463,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1475,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1488,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{12}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{19}
 }
 
 // GetServerInfoResponse is the server's build and mode.
@@ -1018,7 +1517,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1529,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1542,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{13}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -1118,7 +1617,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1629,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1642,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{14}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListAuditEventsRequest) GetCaller() string {
@@ -1207,7 +1706,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1718,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1731,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{15}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1288,7 +1787,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1799,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1812,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{16}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -1488,7 +1987,43 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"observedAt\x12:\n" +
 	"\vwatched_for\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"watchedFor\x12\x1c\n" +
-	"\theartbeat\x18\x06 \x01(\bR\theartbeat\"\x8f\x01\n" +
+	"\theartbeat\x18\x06 \x01(\bR\theartbeat\"\xc9\x02\n" +
+	"\x0fSetLeaseRequest\x127\n" +
+	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\x127\n" +
+	"\texpire_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bexpireAt\x12<\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\xb0\xbd\x10*\x00R\x03ttl\x128\n" +
+	"\x06action\x18\x04 \x01(\x0e2\x16.gpubms.v1.LeaseActionB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06action\x123\n" +
+	"\astop_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06stopAt:\x17\xbaH\x14\"\x12\n" +
+	"\texpire_at\n" +
+	"\x03ttl\x10\x01\"<\n" +
+	"\x10SetLeaseResponse\x12(\n" +
+	"\x06leases\x18\x01 \x03(\v2\x10.gpubms.v1.LeaseR\x06leases\"B\n" +
+	"\x11ListLeasesRequest\x12-\n" +
+	"\vresource_id\x18\x01 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\xe8\xb3'\x01R\n" +
+	"resourceId\">\n" +
+	"\x12ListLeasesResponse\x12(\n" +
+	"\x06leases\x18\x01 \x03(\v2\x10.gpubms.v1.LeaseR\x06leases\"L\n" +
+	"\x11ClearLeaseRequest\x127\n" +
+	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\".\n" +
+	"\x12ClearLeaseResponse\x12\x18\n" +
+	"\acleared\x18\x01 \x03(\tR\acleared\"\xff\x03\n" +
+	"\x05Lease\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\x12.\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x16.gpubms.v1.LeaseActionR\x06action\x127\n" +
+	"\texpire_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bexpireAt\x123\n" +
+	"\astop_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06stopAt\x12+\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x15.gpubms.v1.LeaseStateR\x05state\x12\x16\n" +
+	"\x06caller\x18\x06 \x01(\tR\x06caller\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\t \x01(\tR\tlastError\x12=\n" +
+	"\fnext_attempt\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vnextAttempt\x12\x1a\n" +
+	"\battempts\x18\v \x01(\x05R\battempts\"\x8f\x01\n" +
 	"\x14SetProtectionRequest\x127\n" +
 	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\x12\x1c\n" +
 	"\tprotected\x18\x02 \x01(\bR\tprotected\x12 \n" +
@@ -1518,10 +2053,11 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\bemulator\x18\x05 \x01(\bR\bemulator\x12\x1a\n" +
 	"\bfeatures\x18\x06 \x03(\tR\bfeatures\x129\n" +
 	"\n" +
-	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xb1\x03\n" +
+	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xc8\x03\n" +
 	"\x16ListAuditEventsRequest\x12 \n" +
-	"\x06caller\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06caller\x12o\n" +
-	"\x03rpc\x18\x02 \x01(\tB]\xbaHZ\xd8\x01\x01rUR\x11CreateGpuInstanceR\fReinstallGpuR\x0fOperateGpuPowerR\x12DeleteGpuInstancesR\rSetProtectionR\x03rpc\x12-\n" +
+	"\x06caller\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06caller\x12\x85\x01\n" +
+	"\x03rpc\x18\x02 \x01(\tBs\xbaHp\xd8\x01\x01rkR\x11CreateGpuInstanceR\fReinstallGpuR\x0fOperateGpuPowerR\x12DeleteGpuInstancesR\rSetProtectionR\bSetLeaseR\n" +
+	"ClearLeaseR\x03rpc\x12-\n" +
 	"\vresource_id\x18\x03 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\xe8\xb3'\x01R\n" +
 	"resourceId\x129\n" +
 	"\n" +
@@ -1567,11 +2103,26 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\x12GPU_STATE_DELETING\x10\b\x12\x13\n" +
 	"\x0fGPU_STATE_ERROR\x10\t\x12\x12\n" +
 	"\x0eGPU_STATE_GONE\x10\n" +
-	"2\xb9\x05\n" +
+	"*\xa1\x01\n" +
+	"\n" +
+	"LeaseState\x12\x1b\n" +
+	"\x17LEASE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12LEASE_STATE_ACTIVE\x10\x01\x12\x17\n" +
+	"\x13LEASE_STATE_STOPPED\x10\x02\x12\x14\n" +
+	"\x10LEASE_STATE_DONE\x10\x03\x12\x19\n" +
+	"\x15LEASE_STATE_PROTECTED\x10\x04\x12\x14\n" +
+	"\x10LEASE_STATE_GONE\x10\x052\xe8\a\n" +
 	"\fFleetService\x12o\n" +
 	"\x0fListAuditEvents\x12!.gpubms.v1.ListAuditEventsRequest\x1a\".gpubms.v1.ListAuditEventsResponse\"\x15\x88\xba'\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit\x12q\n" +
 	"\fFindCapacity\x12\x1e.gpubms.v1.FindCapacityRequest\x1a\x1f.gpubms.v1.FindCapacityResponse\" \x88\xba'\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/capacity:find\x12o\n" +
-	"\bWatchGpu\x12\x1a.gpubms.v1.WatchGpuRequest\x1a\x1b.gpubms.v1.WatchGpuResponse\"(\x88\xba'\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/gpus/{resource_id}:watch0\x01\x12s\n" +
+	"\bWatchGpu\x12\x1a.gpubms.v1.WatchGpuRequest\x1a\x1b.gpubms.v1.WatchGpuResponse\"(\x88\xba'\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/gpus/{resource_id}:watch0\x01\x12^\n" +
+	"\bSetLease\x12\x1a.gpubms.v1.SetLeaseRequest\x1a\x1b.gpubms.v1.SetLeaseResponse\"\x19\x88\xba'\x02\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/leases\x12a\n" +
+	"\n" +
+	"ListLeases\x12\x1c.gpubms.v1.ListLeasesRequest\x1a\x1d.gpubms.v1.ListLeasesResponse\"\x16\x88\xba'\x01\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/leases\x12j\n" +
+	"\n" +
+	"ClearLease\x12\x1c.gpubms.v1.ClearLeaseRequest\x1a\x1d.gpubms.v1.ClearLeaseResponse\"\x1f\x88\xba'\x02\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/leases:clear\x12s\n" +
 	"\rSetProtection\x12\x1f.gpubms.v1.SetProtectionRequest\x1a .gpubms.v1.SetProtectionResponse\"\x1f\x88\xba'\x02\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/gpus:protect\x12u\n" +
 	"\x0fListProtections\x12!.gpubms.v1.ListProtectionsRequest\x1a\".gpubms.v1.ListProtectionsResponse\"\x1b\x88\xba'\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/protections\x12h\n" +
 	"\rGetServerInfo\x12\x1f.gpubms.v1.GetServerInfoRequest\x1a .gpubms.v1.GetServerInfoResponse\"\x14\x88\xba'\x01\x82\xd3\xe4\x93\x02\n" +
@@ -1589,70 +2140,98 @@ func file_gpubms_v1_fleet_proto_rawDescGZIP() []byte {
 	return file_gpubms_v1_fleet_proto_rawDescData
 }
 
-var file_gpubms_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_gpubms_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_gpubms_v1_fleet_proto_goTypes = []any{
 	(GpuState)(0),                   // 0: gpubms.v1.GpuState
-	(*FindCapacityRequest)(nil),     // 1: gpubms.v1.FindCapacityRequest
-	(*FindCapacityResponse)(nil),    // 2: gpubms.v1.FindCapacityResponse
-	(*CapacityOffer)(nil),           // 3: gpubms.v1.CapacityOffer
-	(*RegionError)(nil),             // 4: gpubms.v1.RegionError
-	(*WatchGpuRequest)(nil),         // 5: gpubms.v1.WatchGpuRequest
-	(*WatchGpuResponse)(nil),        // 6: gpubms.v1.WatchGpuResponse
-	(*GpuEvent)(nil),                // 7: gpubms.v1.GpuEvent
-	(*SetProtectionRequest)(nil),    // 8: gpubms.v1.SetProtectionRequest
-	(*SetProtectionResponse)(nil),   // 9: gpubms.v1.SetProtectionResponse
-	(*ListProtectionsRequest)(nil),  // 10: gpubms.v1.ListProtectionsRequest
-	(*ListProtectionsResponse)(nil), // 11: gpubms.v1.ListProtectionsResponse
-	(*Protection)(nil),              // 12: gpubms.v1.Protection
-	(*GetServerInfoRequest)(nil),    // 13: gpubms.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),   // 14: gpubms.v1.GetServerInfoResponse
-	(*ListAuditEventsRequest)(nil),  // 15: gpubms.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 16: gpubms.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 17: gpubms.v1.AuditEvent
-	(*Compute)(nil),                 // 18: gpubms.v1.Compute
-	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 20: google.protobuf.Duration
-	(*anypb.Any)(nil),               // 21: google.protobuf.Any
+	(LeaseState)(0),                 // 1: gpubms.v1.LeaseState
+	(*FindCapacityRequest)(nil),     // 2: gpubms.v1.FindCapacityRequest
+	(*FindCapacityResponse)(nil),    // 3: gpubms.v1.FindCapacityResponse
+	(*CapacityOffer)(nil),           // 4: gpubms.v1.CapacityOffer
+	(*RegionError)(nil),             // 5: gpubms.v1.RegionError
+	(*WatchGpuRequest)(nil),         // 6: gpubms.v1.WatchGpuRequest
+	(*WatchGpuResponse)(nil),        // 7: gpubms.v1.WatchGpuResponse
+	(*GpuEvent)(nil),                // 8: gpubms.v1.GpuEvent
+	(*SetLeaseRequest)(nil),         // 9: gpubms.v1.SetLeaseRequest
+	(*SetLeaseResponse)(nil),        // 10: gpubms.v1.SetLeaseResponse
+	(*ListLeasesRequest)(nil),       // 11: gpubms.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),      // 12: gpubms.v1.ListLeasesResponse
+	(*ClearLeaseRequest)(nil),       // 13: gpubms.v1.ClearLeaseRequest
+	(*ClearLeaseResponse)(nil),      // 14: gpubms.v1.ClearLeaseResponse
+	(*Lease)(nil),                   // 15: gpubms.v1.Lease
+	(*SetProtectionRequest)(nil),    // 16: gpubms.v1.SetProtectionRequest
+	(*SetProtectionResponse)(nil),   // 17: gpubms.v1.SetProtectionResponse
+	(*ListProtectionsRequest)(nil),  // 18: gpubms.v1.ListProtectionsRequest
+	(*ListProtectionsResponse)(nil), // 19: gpubms.v1.ListProtectionsResponse
+	(*Protection)(nil),              // 20: gpubms.v1.Protection
+	(*GetServerInfoRequest)(nil),    // 21: gpubms.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),   // 22: gpubms.v1.GetServerInfoResponse
+	(*ListAuditEventsRequest)(nil),  // 23: gpubms.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 24: gpubms.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 25: gpubms.v1.AuditEvent
+	(*Compute)(nil),                 // 26: gpubms.v1.Compute
+	(*timestamppb.Timestamp)(nil),   // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 28: google.protobuf.Duration
+	(LeaseAction)(0),                // 29: gpubms.v1.LeaseAction
+	(*anypb.Any)(nil),               // 30: google.protobuf.Any
 }
 var file_gpubms_v1_fleet_proto_depIdxs = []int32{
-	3,  // 0: gpubms.v1.FindCapacityResponse.offers:type_name -> gpubms.v1.CapacityOffer
-	4,  // 1: gpubms.v1.FindCapacityResponse.region_errors:type_name -> gpubms.v1.RegionError
-	18, // 2: gpubms.v1.CapacityOffer.compute:type_name -> gpubms.v1.Compute
-	19, // 3: gpubms.v1.CapacityOffer.observed_at:type_name -> google.protobuf.Timestamp
+	4,  // 0: gpubms.v1.FindCapacityResponse.offers:type_name -> gpubms.v1.CapacityOffer
+	5,  // 1: gpubms.v1.FindCapacityResponse.region_errors:type_name -> gpubms.v1.RegionError
+	26, // 2: gpubms.v1.CapacityOffer.compute:type_name -> gpubms.v1.Compute
+	27, // 3: gpubms.v1.CapacityOffer.observed_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: gpubms.v1.WatchGpuRequest.until:type_name -> gpubms.v1.GpuState
-	7,  // 5: gpubms.v1.WatchGpuResponse.event:type_name -> gpubms.v1.GpuEvent
+	8,  // 5: gpubms.v1.WatchGpuResponse.event:type_name -> gpubms.v1.GpuEvent
 	0,  // 6: gpubms.v1.GpuEvent.state:type_name -> gpubms.v1.GpuState
-	19, // 7: gpubms.v1.GpuEvent.observed_at:type_name -> google.protobuf.Timestamp
-	20, // 8: gpubms.v1.GpuEvent.watched_for:type_name -> google.protobuf.Duration
-	12, // 9: gpubms.v1.SetProtectionResponse.protections:type_name -> gpubms.v1.Protection
-	12, // 10: gpubms.v1.ListProtectionsResponse.protections:type_name -> gpubms.v1.Protection
-	19, // 11: gpubms.v1.Protection.update_time:type_name -> google.protobuf.Timestamp
-	19, // 12: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
-	19, // 13: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	19, // 14: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	19, // 15: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	17, // 16: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
-	19, // 17: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	21, // 18: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
-	20, // 19: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
-	15, // 20: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
-	1,  // 21: gpubms.v1.FleetService.FindCapacity:input_type -> gpubms.v1.FindCapacityRequest
-	5,  // 22: gpubms.v1.FleetService.WatchGpu:input_type -> gpubms.v1.WatchGpuRequest
-	8,  // 23: gpubms.v1.FleetService.SetProtection:input_type -> gpubms.v1.SetProtectionRequest
-	10, // 24: gpubms.v1.FleetService.ListProtections:input_type -> gpubms.v1.ListProtectionsRequest
-	13, // 25: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
-	16, // 26: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
-	2,  // 27: gpubms.v1.FleetService.FindCapacity:output_type -> gpubms.v1.FindCapacityResponse
-	6,  // 28: gpubms.v1.FleetService.WatchGpu:output_type -> gpubms.v1.WatchGpuResponse
-	9,  // 29: gpubms.v1.FleetService.SetProtection:output_type -> gpubms.v1.SetProtectionResponse
-	11, // 30: gpubms.v1.FleetService.ListProtections:output_type -> gpubms.v1.ListProtectionsResponse
-	14, // 31: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
-	26, // [26:32] is the sub-list for method output_type
-	20, // [20:26] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	27, // 7: gpubms.v1.GpuEvent.observed_at:type_name -> google.protobuf.Timestamp
+	28, // 8: gpubms.v1.GpuEvent.watched_for:type_name -> google.protobuf.Duration
+	27, // 9: gpubms.v1.SetLeaseRequest.expire_at:type_name -> google.protobuf.Timestamp
+	28, // 10: gpubms.v1.SetLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	29, // 11: gpubms.v1.SetLeaseRequest.action:type_name -> gpubms.v1.LeaseAction
+	27, // 12: gpubms.v1.SetLeaseRequest.stop_at:type_name -> google.protobuf.Timestamp
+	15, // 13: gpubms.v1.SetLeaseResponse.leases:type_name -> gpubms.v1.Lease
+	15, // 14: gpubms.v1.ListLeasesResponse.leases:type_name -> gpubms.v1.Lease
+	29, // 15: gpubms.v1.Lease.action:type_name -> gpubms.v1.LeaseAction
+	27, // 16: gpubms.v1.Lease.expire_at:type_name -> google.protobuf.Timestamp
+	27, // 17: gpubms.v1.Lease.stop_at:type_name -> google.protobuf.Timestamp
+	1,  // 18: gpubms.v1.Lease.state:type_name -> gpubms.v1.LeaseState
+	27, // 19: gpubms.v1.Lease.create_time:type_name -> google.protobuf.Timestamp
+	27, // 20: gpubms.v1.Lease.update_time:type_name -> google.protobuf.Timestamp
+	27, // 21: gpubms.v1.Lease.next_attempt:type_name -> google.protobuf.Timestamp
+	20, // 22: gpubms.v1.SetProtectionResponse.protections:type_name -> gpubms.v1.Protection
+	20, // 23: gpubms.v1.ListProtectionsResponse.protections:type_name -> gpubms.v1.Protection
+	27, // 24: gpubms.v1.Protection.update_time:type_name -> google.protobuf.Timestamp
+	27, // 25: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
+	27, // 26: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	27, // 27: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	27, // 28: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	25, // 29: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
+	27, // 30: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	30, // 31: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
+	28, // 32: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
+	23, // 33: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
+	2,  // 34: gpubms.v1.FleetService.FindCapacity:input_type -> gpubms.v1.FindCapacityRequest
+	6,  // 35: gpubms.v1.FleetService.WatchGpu:input_type -> gpubms.v1.WatchGpuRequest
+	9,  // 36: gpubms.v1.FleetService.SetLease:input_type -> gpubms.v1.SetLeaseRequest
+	11, // 37: gpubms.v1.FleetService.ListLeases:input_type -> gpubms.v1.ListLeasesRequest
+	13, // 38: gpubms.v1.FleetService.ClearLease:input_type -> gpubms.v1.ClearLeaseRequest
+	16, // 39: gpubms.v1.FleetService.SetProtection:input_type -> gpubms.v1.SetProtectionRequest
+	18, // 40: gpubms.v1.FleetService.ListProtections:input_type -> gpubms.v1.ListProtectionsRequest
+	21, // 41: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
+	24, // 42: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
+	3,  // 43: gpubms.v1.FleetService.FindCapacity:output_type -> gpubms.v1.FindCapacityResponse
+	7,  // 44: gpubms.v1.FleetService.WatchGpu:output_type -> gpubms.v1.WatchGpuResponse
+	10, // 45: gpubms.v1.FleetService.SetLease:output_type -> gpubms.v1.SetLeaseResponse
+	12, // 46: gpubms.v1.FleetService.ListLeases:output_type -> gpubms.v1.ListLeasesResponse
+	14, // 47: gpubms.v1.FleetService.ClearLease:output_type -> gpubms.v1.ClearLeaseResponse
+	17, // 48: gpubms.v1.FleetService.SetProtection:output_type -> gpubms.v1.SetProtectionResponse
+	19, // 49: gpubms.v1.FleetService.ListProtections:output_type -> gpubms.v1.ListProtectionsResponse
+	22, // 50: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
+	42, // [42:51] is the sub-list for method output_type
+	33, // [33:42] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_gpubms_v1_fleet_proto_init() }
@@ -1665,14 +2244,14 @@ func file_gpubms_v1_fleet_proto_init() {
 	file_gpubms_v1_rules_proto_init()
 	file_gpubms_v1_fleet_proto_msgTypes[0].OneofWrappers = []any{}
 	file_gpubms_v1_fleet_proto_msgTypes[2].OneofWrappers = []any{}
-	file_gpubms_v1_fleet_proto_msgTypes[14].OneofWrappers = []any{}
+	file_gpubms_v1_fleet_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gpubms_v1_fleet_proto_rawDesc), len(file_gpubms_v1_fleet_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   17,
+			NumEnums:      2,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

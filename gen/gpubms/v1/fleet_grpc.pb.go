@@ -24,6 +24,9 @@ const (
 	FleetService_ListAuditEvents_FullMethodName = "/gpubms.v1.FleetService/ListAuditEvents"
 	FleetService_FindCapacity_FullMethodName    = "/gpubms.v1.FleetService/FindCapacity"
 	FleetService_WatchGpu_FullMethodName        = "/gpubms.v1.FleetService/WatchGpu"
+	FleetService_SetLease_FullMethodName        = "/gpubms.v1.FleetService/SetLease"
+	FleetService_ListLeases_FullMethodName      = "/gpubms.v1.FleetService/ListLeases"
+	FleetService_ClearLease_FullMethodName      = "/gpubms.v1.FleetService/ClearLease"
 	FleetService_SetProtection_FullMethodName   = "/gpubms.v1.FleetService/SetProtection"
 	FleetService_ListProtections_FullMethodName = "/gpubms.v1.FleetService/ListProtections"
 	FleetService_GetServerInfo_FullMethodName   = "/gpubms.v1.FleetService/GetServerInfo"
@@ -59,6 +62,18 @@ type FleetServiceClient interface {
 	// server deleted already is done). Without until it ends when the
 	// server is gone, or at the server's maximum watch time.
 	WatchGpu(ctx context.Context, in *WatchGpuRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchGpuResponse], error)
+	// SetLease gives servers an end: at expire_at (or after ttl) gpubms
+	// stops or deletes them (action), once, as the caller "lease", audited,
+	// retried with backoff while the provider fails transiently; a delete
+	// stops a running server first, and stop_at stops it earlier. A
+	// protected server is skipped (the refusal is audited); a lease whose
+	// server is gone is closed. Leases live in the store and survive
+	// restarts. Setting a lease replaces the server's lease.
+	SetLease(ctx context.Context, in *SetLeaseRequest, opts ...grpc.CallOption) (*SetLeaseResponse, error)
+	// ListLeases lists the leases, soonest first, finished ones included.
+	ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error)
+	// ClearLease removes servers' leases: they no longer end.
+	ClearLease(ctx context.Context, in *ClearLeaseRequest, opts ...grpc.CallOption) (*ClearLeaseResponse, error)
 	// SetProtection protects servers from deletion and reinstallation, or
 	// lifts the protection. gpubms refuses DeleteGpuInstances and ReinstallGpu
 	// naming a protected server with FailedPrecondition (ErrorInfo reason
@@ -118,6 +133,36 @@ func (c *fleetServiceClient) WatchGpu(ctx context.Context, in *WatchGpuRequest, 
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FleetService_WatchGpuClient = grpc.ServerStreamingClient[WatchGpuResponse]
+
+func (c *fleetServiceClient) SetLease(ctx context.Context, in *SetLeaseRequest, opts ...grpc.CallOption) (*SetLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetLeaseResponse)
+	err := c.cc.Invoke(ctx, FleetService_SetLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetServiceClient) ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLeasesResponse)
+	err := c.cc.Invoke(ctx, FleetService_ListLeases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetServiceClient) ClearLease(ctx context.Context, in *ClearLeaseRequest, opts ...grpc.CallOption) (*ClearLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClearLeaseResponse)
+	err := c.cc.Invoke(ctx, FleetService_ClearLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (c *fleetServiceClient) SetProtection(ctx context.Context, in *SetProtectionRequest, opts ...grpc.CallOption) (*SetProtectionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -179,6 +224,18 @@ type FleetServiceServer interface {
 	// server deleted already is done). Without until it ends when the
 	// server is gone, or at the server's maximum watch time.
 	WatchGpu(*WatchGpuRequest, grpc.ServerStreamingServer[WatchGpuResponse]) error
+	// SetLease gives servers an end: at expire_at (or after ttl) gpubms
+	// stops or deletes them (action), once, as the caller "lease", audited,
+	// retried with backoff while the provider fails transiently; a delete
+	// stops a running server first, and stop_at stops it earlier. A
+	// protected server is skipped (the refusal is audited); a lease whose
+	// server is gone is closed. Leases live in the store and survive
+	// restarts. Setting a lease replaces the server's lease.
+	SetLease(context.Context, *SetLeaseRequest) (*SetLeaseResponse, error)
+	// ListLeases lists the leases, soonest first, finished ones included.
+	ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error)
+	// ClearLease removes servers' leases: they no longer end.
+	ClearLease(context.Context, *ClearLeaseRequest) (*ClearLeaseResponse, error)
 	// SetProtection protects servers from deletion and reinstallation, or
 	// lifts the protection. gpubms refuses DeleteGpuInstances and ReinstallGpu
 	// naming a protected server with FailedPrecondition (ErrorInfo reason
@@ -208,6 +265,15 @@ func (UnimplementedFleetServiceServer) FindCapacity(context.Context, *FindCapaci
 }
 func (UnimplementedFleetServiceServer) WatchGpu(*WatchGpuRequest, grpc.ServerStreamingServer[WatchGpuResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchGpu not implemented")
+}
+func (UnimplementedFleetServiceServer) SetLease(context.Context, *SetLeaseRequest) (*SetLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetLease not implemented")
+}
+func (UnimplementedFleetServiceServer) ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLeases not implemented")
+}
+func (UnimplementedFleetServiceServer) ClearLease(context.Context, *ClearLeaseRequest) (*ClearLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClearLease not implemented")
 }
 func (UnimplementedFleetServiceServer) SetProtection(context.Context, *SetProtectionRequest) (*SetProtectionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetProtection not implemented")
@@ -286,6 +352,60 @@ func _FleetService_WatchGpu_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FleetService_WatchGpuServer = grpc.ServerStreamingServer[WatchGpuResponse]
 
+func _FleetService_SetLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).SetLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_SetLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).SetLease(ctx, req.(*SetLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetService_ListLeases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLeasesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).ListLeases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_ListLeases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).ListLeases(ctx, req.(*ListLeasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetService_ClearLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClearLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).ClearLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_ClearLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).ClearLease(ctx, req.(*ClearLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FleetService_SetProtection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SetProtectionRequest)
 	if err := dec(in); err != nil {
@@ -354,6 +474,18 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FindCapacity",
 			Handler:    _FleetService_FindCapacity_Handler,
+		},
+		{
+			MethodName: "SetLease",
+			Handler:    _FleetService_SetLease_Handler,
+		},
+		{
+			MethodName: "ListLeases",
+			Handler:    _FleetService_ListLeases_Handler,
+		},
+		{
+			MethodName: "ClearLease",
+			Handler:    _FleetService_ClearLease_Handler,
 		},
 		{
 			MethodName: "SetProtection",

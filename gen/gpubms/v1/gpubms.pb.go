@@ -30,6 +30,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LeaseAction is what a lease does to its server when it expires.
+type LeaseAction int32
+
+const (
+	// The default of a lease given without one: stop.
+	LeaseAction_LEASE_ACTION_UNSPECIFIED LeaseAction = 0
+	// Power the server off (OperateGpuPower stop); it stays, and is billed
+	// as the provider bills stopped servers.
+	LeaseAction_LEASE_ACTION_STOP LeaseAction = 1
+	// Delete the server (DeleteGpuInstances), stopping it first.
+	LeaseAction_LEASE_ACTION_DELETE LeaseAction = 2
+)
+
+// Enum value maps for LeaseAction.
+var (
+	LeaseAction_name = map[int32]string{
+		0: "LEASE_ACTION_UNSPECIFIED",
+		1: "LEASE_ACTION_STOP",
+		2: "LEASE_ACTION_DELETE",
+	}
+	LeaseAction_value = map[string]int32{
+		"LEASE_ACTION_UNSPECIFIED": 0,
+		"LEASE_ACTION_STOP":        1,
+		"LEASE_ACTION_DELETE":      2,
+	}
+)
+
+func (x LeaseAction) Enum() *LeaseAction {
+	p := new(LeaseAction)
+	*p = x
+	return p
+}
+
+func (x LeaseAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LeaseAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_gpubms_v1_gpubms_proto_enumTypes[0].Descriptor()
+}
+
+func (LeaseAction) Type() protoreflect.EnumType {
+	return &file_gpubms_v1_gpubms_proto_enumTypes[0]
+}
+
+func (x LeaseAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LeaseAction.Descriptor instead.
+func (LeaseAction) EnumDescriptor() ([]byte, []int) {
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{0}
+}
+
 // TaskStatus is a provider task's status. The provider's own string is also
 // kept beside it, so a value unknown here is never lost.
 type TaskStatus int32
@@ -72,11 +126,11 @@ func (x TaskStatus) String() string {
 }
 
 func (TaskStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_gpubms_v1_gpubms_proto_enumTypes[0].Descriptor()
+	return file_gpubms_v1_gpubms_proto_enumTypes[1].Descriptor()
 }
 
 func (TaskStatus) Type() protoreflect.EnumType {
-	return &file_gpubms_v1_gpubms_proto_enumTypes[0]
+	return &file_gpubms_v1_gpubms_proto_enumTypes[1]
 }
 
 func (x TaskStatus) Number() protoreflect.EnumNumber {
@@ -85,7 +139,7 @@ func (x TaskStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TaskStatus.Descriptor instead.
 func (TaskStatus) EnumDescriptor() ([]byte, []int) {
-	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{0}
+	return file_gpubms_v1_gpubms_proto_rawDescGZIP(), []int{1}
 }
 
 // DescribeGpuRegionsRequest takes no parameters.
@@ -1923,7 +1977,14 @@ type CreateGpuInstanceRequest struct {
 	// validate_only checks the request against the provider's catalogue and
 	// the servers' states, and says what the call would do, changing nothing
 	// (AIP-163). The reply's validation holds the findings.
-	ValidateOnly  bool `protobuf:"varint,20,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	ValidateOnly bool `protobuf:"varint,20,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	// A lease on every server made, from when the create's task succeeds:
+	// the server acts (lease_action, default stop) once lease_ttl has passed
+	// (FleetService.SetLease). gpubms follows the task itself, even if the
+	// caller leaves; a server restarting on the same store goes on. 1 minute
+	// to 400 days.
+	LeaseTtl      *durationpb.Duration `protobuf:"bytes,21,opt,name=lease_ttl,json=leaseTtl,proto3,oneof" json:"lease_ttl,omitempty"`
+	LeaseAction   LeaseAction          `protobuf:"varint,22,opt,name=lease_action,json=leaseAction,proto3,enum=gpubms.v1.LeaseAction" json:"lease_action,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2096,6 +2157,20 @@ func (x *CreateGpuInstanceRequest) GetValidateOnly() bool {
 		return x.ValidateOnly
 	}
 	return false
+}
+
+func (x *CreateGpuInstanceRequest) GetLeaseTtl() *durationpb.Duration {
+	if x != nil {
+		return x.LeaseTtl
+	}
+	return nil
+}
+
+func (x *CreateGpuInstanceRequest) GetLeaseAction() LeaseAction {
+	if x != nil {
+		return x.LeaseAction
+	}
+	return LeaseAction_LEASE_ACTION_UNSPECIFIED
 }
 
 // CreateGpuInstanceResponse names the task building the servers.
@@ -3348,7 +3423,7 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\n" +
 	"segment_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\tsegmentId\x12$\n" +
 	"\aaddress\x18\x02 \x01(\tB\n" +
-	"\xbaH\a\xc8\x01\x01r\x02x\x01R\aaddress\"\xef\x0e\n" +
+	"\xbaH\a\xc8\x01\x01r\x02x\x01R\aaddress\"\x92\x10\n" +
 	"\x18CreateGpuInstanceRequest\x12)\n" +
 	"\tregion_id\x18\x01 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\xe8\xb3'\x01R\bregionId\x12>\n" +
 	"\vvpc_network\x18\x02 \x01(\v2\x15.gpubms.v1.VpcNetworkB\x06\xbaH\x03\xc8\x01\x01R\n" +
@@ -3377,14 +3452,18 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"\tport_mode\x18\x12 \x01(\tB\x17\xbaH\x14\xd8\x01\x01r\x0fR\x05trunkR\x06accessR\bportMode\x12-\n" +
 	"\n" +
 	"request_id\x18\x13 \x01(\tB\t\xbaH\x06r\x04\xe8\xb3'\x01H\x03R\trequestId\x88\x01\x01\x12#\n" +
-	"\rvalidate_only\x18\x14 \x01(\bR\fvalidateOnly:\xe9\x04\xbaH\xe5\x04\x1a\xa4\x01\n" +
+	"\rvalidate_only\x18\x14 \x01(\bR\fvalidateOnly\x12N\n" +
+	"\tlease_ttl\x18\x15 \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\xb0\xbd\x102\x02\b<H\x04R\bleaseTtl\x88\x01\x01\x12C\n" +
+	"\flease_action\x18\x16 \x01(\x0e2\x16.gpubms.v1.LeaseActionB\b\xbaH\x05\x82\x01\x02\x10\x01R\vleaseAction:\xe9\x04\xbaH\xe5\x04\x1a\xa4\x01\n" +
 	"\x1bcustom_partition_size.pairs\x12Dcustom_partition_size must have one entry per custom_partition entry\x1a?size(this.custom_partition) == size(this.custom_partition_size)\x1a\xe0\x01\n" +
 	"\x1evpc_network.eip_id_list.amount\x12Fvpc_network.eip_id_list must have one EIP per server (amount), or none\x1av!has(this.vpc_network) || size(this.vpc_network.eip_id_list) == 0 || size(this.vpc_network.eip_id_list) == this.amount\x1a\xd8\x01\n" +
 	"\x1bvpc_network.segments.amount\x12Gvpc_network.segments must have one address per server (amount), or none\x1ap!has(this.vpc_network) || size(this.vpc_network.segments) == 0 || size(this.vpc_network.segments) == this.amountB\r\n" +
 	"\v_auto_renewB\x10\n" +
 	"\x0e_prepaid_monthB\a\n" +
 	"\x05_raidB\r\n" +
-	"\v_request_id\"k\n" +
+	"\v_request_idB\f\n" +
+	"\n" +
+	"_lease_ttl\"k\n" +
 	"\x19CreateGpuInstanceResponse\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x125\n" +
 	"\n" +
@@ -3477,7 +3556,11 @@ const file_gpubms_v1_gpubms_proto_rawDesc = "" +
 	"observedAt\x12:\n" +
 	"\vwatched_for\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"watchedFor\x12\x1c\n" +
-	"\theartbeat\x18\a \x01(\bR\theartbeat*p\n" +
+	"\theartbeat\x18\a \x01(\bR\theartbeat*[\n" +
+	"\vLeaseAction\x12\x1c\n" +
+	"\x18LEASE_ACTION_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11LEASE_ACTION_STOP\x10\x01\x12\x17\n" +
+	"\x13LEASE_ACTION_DELETE\x10\x02*p\n" +
 	"\n" +
 	"TaskStatus\x12\x1b\n" +
 	"\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -3514,113 +3597,116 @@ func file_gpubms_v1_gpubms_proto_rawDescGZIP() []byte {
 	return file_gpubms_v1_gpubms_proto_rawDescData
 }
 
-var file_gpubms_v1_gpubms_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_gpubms_v1_gpubms_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_gpubms_v1_gpubms_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_gpubms_v1_gpubms_proto_goTypes = []any{
-	(TaskStatus)(0),                       // 0: gpubms.v1.TaskStatus
-	(*DescribeGpuRegionsRequest)(nil),     // 1: gpubms.v1.DescribeGpuRegionsRequest
-	(*DescribeGpuRegionsResponse)(nil),    // 2: gpubms.v1.DescribeGpuRegionsResponse
-	(*Region)(nil),                        // 3: gpubms.v1.Region
-	(*DescribeGpuGoodsRequest)(nil),       // 4: gpubms.v1.DescribeGpuGoodsRequest
-	(*DescribeGpuGoodsResponse)(nil),      // 5: gpubms.v1.DescribeGpuGoodsResponse
-	(*Goods)(nil),                         // 6: gpubms.v1.Goods
-	(*Compute)(nil),                       // 7: gpubms.v1.Compute
-	(*Disk)(nil),                          // 8: gpubms.v1.Disk
-	(*DescribeGpuGoodsPriceRequest)(nil),  // 9: gpubms.v1.DescribeGpuGoodsPriceRequest
-	(*DescribeGpuGoodsPriceResponse)(nil), // 10: gpubms.v1.DescribeGpuGoodsPriceResponse
-	(*DescribeGpuImageRequest)(nil),       // 11: gpubms.v1.DescribeGpuImageRequest
-	(*DescribeGpuImageResponse)(nil),      // 12: gpubms.v1.DescribeGpuImageResponse
-	(*ImageFamily)(nil),                   // 13: gpubms.v1.ImageFamily
-	(*Image)(nil),                         // 14: gpubms.v1.Image
-	(*DescribeGpuRequest)(nil),            // 15: gpubms.v1.DescribeGpuRequest
-	(*DescribeGpuResponse)(nil),           // 16: gpubms.v1.DescribeGpuResponse
-	(*Gpu)(nil),                           // 17: gpubms.v1.Gpu
-	(*Networks)(nil),                      // 18: gpubms.v1.Networks
-	(*NetworkCard)(nil),                   // 19: gpubms.v1.NetworkCard
-	(*DescribeGpuDetailRequest)(nil),      // 20: gpubms.v1.DescribeGpuDetailRequest
-	(*DescribeGpuDetailResponse)(nil),     // 21: gpubms.v1.DescribeGpuDetailResponse
-	(*Volume)(nil),                        // 22: gpubms.v1.Volume
-	(*VpcNetwork)(nil),                    // 23: gpubms.v1.VpcNetwork
-	(*Segment)(nil),                       // 24: gpubms.v1.Segment
-	(*CreateGpuInstanceRequest)(nil),      // 25: gpubms.v1.CreateGpuInstanceRequest
-	(*CreateGpuInstanceResponse)(nil),     // 26: gpubms.v1.CreateGpuInstanceResponse
-	(*ReinstallGpuRequest)(nil),           // 27: gpubms.v1.ReinstallGpuRequest
-	(*ReinstallGpuResponse)(nil),          // 28: gpubms.v1.ReinstallGpuResponse
-	(*OperateGpuPowerRequest)(nil),        // 29: gpubms.v1.OperateGpuPowerRequest
-	(*OperateGpuPowerResponse)(nil),       // 30: gpubms.v1.OperateGpuPowerResponse
-	(*DeleteGpuInstancesRequest)(nil),     // 31: gpubms.v1.DeleteGpuInstancesRequest
-	(*DeleteGpuInstancesResponse)(nil),    // 32: gpubms.v1.DeleteGpuInstancesResponse
-	(*Validation)(nil),                    // 33: gpubms.v1.Validation
-	(*Quote)(nil),                         // 34: gpubms.v1.Quote
-	(*AffectedServer)(nil),                // 35: gpubms.v1.AffectedServer
-	(*DescribeGpuTaskRequest)(nil),        // 36: gpubms.v1.DescribeGpuTaskRequest
-	(*DescribeGpuTaskResponse)(nil),       // 37: gpubms.v1.DescribeGpuTaskResponse
-	(*WatchTaskRequest)(nil),              // 38: gpubms.v1.WatchTaskRequest
-	(*WatchTaskResponse)(nil),             // 39: gpubms.v1.WatchTaskResponse
-	(*WatchTasksRequest)(nil),             // 40: gpubms.v1.WatchTasksRequest
-	(*WatchTasksResponse)(nil),            // 41: gpubms.v1.WatchTasksResponse
-	(*TaskEvent)(nil),                     // 42: gpubms.v1.TaskEvent
-	(*timestamppb.Timestamp)(nil),         // 43: google.protobuf.Timestamp
+	(LeaseAction)(0),                      // 0: gpubms.v1.LeaseAction
+	(TaskStatus)(0),                       // 1: gpubms.v1.TaskStatus
+	(*DescribeGpuRegionsRequest)(nil),     // 2: gpubms.v1.DescribeGpuRegionsRequest
+	(*DescribeGpuRegionsResponse)(nil),    // 3: gpubms.v1.DescribeGpuRegionsResponse
+	(*Region)(nil),                        // 4: gpubms.v1.Region
+	(*DescribeGpuGoodsRequest)(nil),       // 5: gpubms.v1.DescribeGpuGoodsRequest
+	(*DescribeGpuGoodsResponse)(nil),      // 6: gpubms.v1.DescribeGpuGoodsResponse
+	(*Goods)(nil),                         // 7: gpubms.v1.Goods
+	(*Compute)(nil),                       // 8: gpubms.v1.Compute
+	(*Disk)(nil),                          // 9: gpubms.v1.Disk
+	(*DescribeGpuGoodsPriceRequest)(nil),  // 10: gpubms.v1.DescribeGpuGoodsPriceRequest
+	(*DescribeGpuGoodsPriceResponse)(nil), // 11: gpubms.v1.DescribeGpuGoodsPriceResponse
+	(*DescribeGpuImageRequest)(nil),       // 12: gpubms.v1.DescribeGpuImageRequest
+	(*DescribeGpuImageResponse)(nil),      // 13: gpubms.v1.DescribeGpuImageResponse
+	(*ImageFamily)(nil),                   // 14: gpubms.v1.ImageFamily
+	(*Image)(nil),                         // 15: gpubms.v1.Image
+	(*DescribeGpuRequest)(nil),            // 16: gpubms.v1.DescribeGpuRequest
+	(*DescribeGpuResponse)(nil),           // 17: gpubms.v1.DescribeGpuResponse
+	(*Gpu)(nil),                           // 18: gpubms.v1.Gpu
+	(*Networks)(nil),                      // 19: gpubms.v1.Networks
+	(*NetworkCard)(nil),                   // 20: gpubms.v1.NetworkCard
+	(*DescribeGpuDetailRequest)(nil),      // 21: gpubms.v1.DescribeGpuDetailRequest
+	(*DescribeGpuDetailResponse)(nil),     // 22: gpubms.v1.DescribeGpuDetailResponse
+	(*Volume)(nil),                        // 23: gpubms.v1.Volume
+	(*VpcNetwork)(nil),                    // 24: gpubms.v1.VpcNetwork
+	(*Segment)(nil),                       // 25: gpubms.v1.Segment
+	(*CreateGpuInstanceRequest)(nil),      // 26: gpubms.v1.CreateGpuInstanceRequest
+	(*CreateGpuInstanceResponse)(nil),     // 27: gpubms.v1.CreateGpuInstanceResponse
+	(*ReinstallGpuRequest)(nil),           // 28: gpubms.v1.ReinstallGpuRequest
+	(*ReinstallGpuResponse)(nil),          // 29: gpubms.v1.ReinstallGpuResponse
+	(*OperateGpuPowerRequest)(nil),        // 30: gpubms.v1.OperateGpuPowerRequest
+	(*OperateGpuPowerResponse)(nil),       // 31: gpubms.v1.OperateGpuPowerResponse
+	(*DeleteGpuInstancesRequest)(nil),     // 32: gpubms.v1.DeleteGpuInstancesRequest
+	(*DeleteGpuInstancesResponse)(nil),    // 33: gpubms.v1.DeleteGpuInstancesResponse
+	(*Validation)(nil),                    // 34: gpubms.v1.Validation
+	(*Quote)(nil),                         // 35: gpubms.v1.Quote
+	(*AffectedServer)(nil),                // 36: gpubms.v1.AffectedServer
+	(*DescribeGpuTaskRequest)(nil),        // 37: gpubms.v1.DescribeGpuTaskRequest
+	(*DescribeGpuTaskResponse)(nil),       // 38: gpubms.v1.DescribeGpuTaskResponse
+	(*WatchTaskRequest)(nil),              // 39: gpubms.v1.WatchTaskRequest
+	(*WatchTaskResponse)(nil),             // 40: gpubms.v1.WatchTaskResponse
+	(*WatchTasksRequest)(nil),             // 41: gpubms.v1.WatchTasksRequest
+	(*WatchTasksResponse)(nil),            // 42: gpubms.v1.WatchTasksResponse
+	(*TaskEvent)(nil),                     // 43: gpubms.v1.TaskEvent
 	(*durationpb.Duration)(nil),           // 44: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 45: google.protobuf.Timestamp
 }
 var file_gpubms_v1_gpubms_proto_depIdxs = []int32{
-	3,  // 0: gpubms.v1.DescribeGpuRegionsResponse.regions:type_name -> gpubms.v1.Region
-	6,  // 1: gpubms.v1.DescribeGpuGoodsResponse.pre_paid:type_name -> gpubms.v1.Goods
-	6,  // 2: gpubms.v1.DescribeGpuGoodsResponse.post_paid:type_name -> gpubms.v1.Goods
-	7,  // 3: gpubms.v1.Goods.computes:type_name -> gpubms.v1.Compute
-	8,  // 4: gpubms.v1.Compute.disks:type_name -> gpubms.v1.Disk
-	13, // 5: gpubms.v1.DescribeGpuImageResponse.families:type_name -> gpubms.v1.ImageFamily
-	14, // 6: gpubms.v1.ImageFamily.images:type_name -> gpubms.v1.Image
-	17, // 7: gpubms.v1.DescribeGpuResponse.records:type_name -> gpubms.v1.Gpu
-	18, // 8: gpubms.v1.Gpu.networks:type_name -> gpubms.v1.Networks
-	19, // 9: gpubms.v1.Networks.network_cards:type_name -> gpubms.v1.NetworkCard
-	22, // 10: gpubms.v1.DescribeGpuDetailResponse.volumes:type_name -> gpubms.v1.Volume
-	18, // 11: gpubms.v1.DescribeGpuDetailResponse.networks:type_name -> gpubms.v1.Networks
-	24, // 12: gpubms.v1.VpcNetwork.segments:type_name -> gpubms.v1.Segment
-	23, // 13: gpubms.v1.CreateGpuInstanceRequest.vpc_network:type_name -> gpubms.v1.VpcNetwork
-	33, // 14: gpubms.v1.CreateGpuInstanceResponse.validation:type_name -> gpubms.v1.Validation
-	33, // 15: gpubms.v1.ReinstallGpuResponse.validation:type_name -> gpubms.v1.Validation
-	33, // 16: gpubms.v1.OperateGpuPowerResponse.validation:type_name -> gpubms.v1.Validation
-	33, // 17: gpubms.v1.DeleteGpuInstancesResponse.validation:type_name -> gpubms.v1.Validation
-	34, // 18: gpubms.v1.Validation.quote:type_name -> gpubms.v1.Quote
-	35, // 19: gpubms.v1.Validation.servers:type_name -> gpubms.v1.AffectedServer
-	0,  // 20: gpubms.v1.DescribeGpuTaskResponse.task_status:type_name -> gpubms.v1.TaskStatus
-	42, // 21: gpubms.v1.WatchTaskResponse.event:type_name -> gpubms.v1.TaskEvent
-	42, // 22: gpubms.v1.WatchTasksResponse.event:type_name -> gpubms.v1.TaskEvent
-	0,  // 23: gpubms.v1.TaskEvent.status:type_name -> gpubms.v1.TaskStatus
-	43, // 24: gpubms.v1.TaskEvent.observed_at:type_name -> google.protobuf.Timestamp
-	44, // 25: gpubms.v1.TaskEvent.watched_for:type_name -> google.protobuf.Duration
-	1,  // 26: gpubms.v1.GpuService.DescribeGpuRegions:input_type -> gpubms.v1.DescribeGpuRegionsRequest
-	4,  // 27: gpubms.v1.GpuService.DescribeGpuGoods:input_type -> gpubms.v1.DescribeGpuGoodsRequest
-	9,  // 28: gpubms.v1.GpuService.DescribeGpuGoodsPrice:input_type -> gpubms.v1.DescribeGpuGoodsPriceRequest
-	11, // 29: gpubms.v1.GpuService.DescribeGpuImage:input_type -> gpubms.v1.DescribeGpuImageRequest
-	15, // 30: gpubms.v1.GpuService.DescribeGpu:input_type -> gpubms.v1.DescribeGpuRequest
-	20, // 31: gpubms.v1.GpuService.DescribeGpuDetail:input_type -> gpubms.v1.DescribeGpuDetailRequest
-	25, // 32: gpubms.v1.GpuService.CreateGpuInstance:input_type -> gpubms.v1.CreateGpuInstanceRequest
-	27, // 33: gpubms.v1.GpuService.ReinstallGpu:input_type -> gpubms.v1.ReinstallGpuRequest
-	29, // 34: gpubms.v1.GpuService.OperateGpuPower:input_type -> gpubms.v1.OperateGpuPowerRequest
-	31, // 35: gpubms.v1.GpuService.DeleteGpuInstances:input_type -> gpubms.v1.DeleteGpuInstancesRequest
-	36, // 36: gpubms.v1.GpuService.DescribeGpuTask:input_type -> gpubms.v1.DescribeGpuTaskRequest
-	38, // 37: gpubms.v1.GpuService.WatchTask:input_type -> gpubms.v1.WatchTaskRequest
-	40, // 38: gpubms.v1.GpuService.WatchTasks:input_type -> gpubms.v1.WatchTasksRequest
-	2,  // 39: gpubms.v1.GpuService.DescribeGpuRegions:output_type -> gpubms.v1.DescribeGpuRegionsResponse
-	5,  // 40: gpubms.v1.GpuService.DescribeGpuGoods:output_type -> gpubms.v1.DescribeGpuGoodsResponse
-	10, // 41: gpubms.v1.GpuService.DescribeGpuGoodsPrice:output_type -> gpubms.v1.DescribeGpuGoodsPriceResponse
-	12, // 42: gpubms.v1.GpuService.DescribeGpuImage:output_type -> gpubms.v1.DescribeGpuImageResponse
-	16, // 43: gpubms.v1.GpuService.DescribeGpu:output_type -> gpubms.v1.DescribeGpuResponse
-	21, // 44: gpubms.v1.GpuService.DescribeGpuDetail:output_type -> gpubms.v1.DescribeGpuDetailResponse
-	26, // 45: gpubms.v1.GpuService.CreateGpuInstance:output_type -> gpubms.v1.CreateGpuInstanceResponse
-	28, // 46: gpubms.v1.GpuService.ReinstallGpu:output_type -> gpubms.v1.ReinstallGpuResponse
-	30, // 47: gpubms.v1.GpuService.OperateGpuPower:output_type -> gpubms.v1.OperateGpuPowerResponse
-	32, // 48: gpubms.v1.GpuService.DeleteGpuInstances:output_type -> gpubms.v1.DeleteGpuInstancesResponse
-	37, // 49: gpubms.v1.GpuService.DescribeGpuTask:output_type -> gpubms.v1.DescribeGpuTaskResponse
-	39, // 50: gpubms.v1.GpuService.WatchTask:output_type -> gpubms.v1.WatchTaskResponse
-	41, // 51: gpubms.v1.GpuService.WatchTasks:output_type -> gpubms.v1.WatchTasksResponse
-	39, // [39:52] is the sub-list for method output_type
-	26, // [26:39] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	4,  // 0: gpubms.v1.DescribeGpuRegionsResponse.regions:type_name -> gpubms.v1.Region
+	7,  // 1: gpubms.v1.DescribeGpuGoodsResponse.pre_paid:type_name -> gpubms.v1.Goods
+	7,  // 2: gpubms.v1.DescribeGpuGoodsResponse.post_paid:type_name -> gpubms.v1.Goods
+	8,  // 3: gpubms.v1.Goods.computes:type_name -> gpubms.v1.Compute
+	9,  // 4: gpubms.v1.Compute.disks:type_name -> gpubms.v1.Disk
+	14, // 5: gpubms.v1.DescribeGpuImageResponse.families:type_name -> gpubms.v1.ImageFamily
+	15, // 6: gpubms.v1.ImageFamily.images:type_name -> gpubms.v1.Image
+	18, // 7: gpubms.v1.DescribeGpuResponse.records:type_name -> gpubms.v1.Gpu
+	19, // 8: gpubms.v1.Gpu.networks:type_name -> gpubms.v1.Networks
+	20, // 9: gpubms.v1.Networks.network_cards:type_name -> gpubms.v1.NetworkCard
+	23, // 10: gpubms.v1.DescribeGpuDetailResponse.volumes:type_name -> gpubms.v1.Volume
+	19, // 11: gpubms.v1.DescribeGpuDetailResponse.networks:type_name -> gpubms.v1.Networks
+	25, // 12: gpubms.v1.VpcNetwork.segments:type_name -> gpubms.v1.Segment
+	24, // 13: gpubms.v1.CreateGpuInstanceRequest.vpc_network:type_name -> gpubms.v1.VpcNetwork
+	44, // 14: gpubms.v1.CreateGpuInstanceRequest.lease_ttl:type_name -> google.protobuf.Duration
+	0,  // 15: gpubms.v1.CreateGpuInstanceRequest.lease_action:type_name -> gpubms.v1.LeaseAction
+	34, // 16: gpubms.v1.CreateGpuInstanceResponse.validation:type_name -> gpubms.v1.Validation
+	34, // 17: gpubms.v1.ReinstallGpuResponse.validation:type_name -> gpubms.v1.Validation
+	34, // 18: gpubms.v1.OperateGpuPowerResponse.validation:type_name -> gpubms.v1.Validation
+	34, // 19: gpubms.v1.DeleteGpuInstancesResponse.validation:type_name -> gpubms.v1.Validation
+	35, // 20: gpubms.v1.Validation.quote:type_name -> gpubms.v1.Quote
+	36, // 21: gpubms.v1.Validation.servers:type_name -> gpubms.v1.AffectedServer
+	1,  // 22: gpubms.v1.DescribeGpuTaskResponse.task_status:type_name -> gpubms.v1.TaskStatus
+	43, // 23: gpubms.v1.WatchTaskResponse.event:type_name -> gpubms.v1.TaskEvent
+	43, // 24: gpubms.v1.WatchTasksResponse.event:type_name -> gpubms.v1.TaskEvent
+	1,  // 25: gpubms.v1.TaskEvent.status:type_name -> gpubms.v1.TaskStatus
+	45, // 26: gpubms.v1.TaskEvent.observed_at:type_name -> google.protobuf.Timestamp
+	44, // 27: gpubms.v1.TaskEvent.watched_for:type_name -> google.protobuf.Duration
+	2,  // 28: gpubms.v1.GpuService.DescribeGpuRegions:input_type -> gpubms.v1.DescribeGpuRegionsRequest
+	5,  // 29: gpubms.v1.GpuService.DescribeGpuGoods:input_type -> gpubms.v1.DescribeGpuGoodsRequest
+	10, // 30: gpubms.v1.GpuService.DescribeGpuGoodsPrice:input_type -> gpubms.v1.DescribeGpuGoodsPriceRequest
+	12, // 31: gpubms.v1.GpuService.DescribeGpuImage:input_type -> gpubms.v1.DescribeGpuImageRequest
+	16, // 32: gpubms.v1.GpuService.DescribeGpu:input_type -> gpubms.v1.DescribeGpuRequest
+	21, // 33: gpubms.v1.GpuService.DescribeGpuDetail:input_type -> gpubms.v1.DescribeGpuDetailRequest
+	26, // 34: gpubms.v1.GpuService.CreateGpuInstance:input_type -> gpubms.v1.CreateGpuInstanceRequest
+	28, // 35: gpubms.v1.GpuService.ReinstallGpu:input_type -> gpubms.v1.ReinstallGpuRequest
+	30, // 36: gpubms.v1.GpuService.OperateGpuPower:input_type -> gpubms.v1.OperateGpuPowerRequest
+	32, // 37: gpubms.v1.GpuService.DeleteGpuInstances:input_type -> gpubms.v1.DeleteGpuInstancesRequest
+	37, // 38: gpubms.v1.GpuService.DescribeGpuTask:input_type -> gpubms.v1.DescribeGpuTaskRequest
+	39, // 39: gpubms.v1.GpuService.WatchTask:input_type -> gpubms.v1.WatchTaskRequest
+	41, // 40: gpubms.v1.GpuService.WatchTasks:input_type -> gpubms.v1.WatchTasksRequest
+	3,  // 41: gpubms.v1.GpuService.DescribeGpuRegions:output_type -> gpubms.v1.DescribeGpuRegionsResponse
+	6,  // 42: gpubms.v1.GpuService.DescribeGpuGoods:output_type -> gpubms.v1.DescribeGpuGoodsResponse
+	11, // 43: gpubms.v1.GpuService.DescribeGpuGoodsPrice:output_type -> gpubms.v1.DescribeGpuGoodsPriceResponse
+	13, // 44: gpubms.v1.GpuService.DescribeGpuImage:output_type -> gpubms.v1.DescribeGpuImageResponse
+	17, // 45: gpubms.v1.GpuService.DescribeGpu:output_type -> gpubms.v1.DescribeGpuResponse
+	22, // 46: gpubms.v1.GpuService.DescribeGpuDetail:output_type -> gpubms.v1.DescribeGpuDetailResponse
+	27, // 47: gpubms.v1.GpuService.CreateGpuInstance:output_type -> gpubms.v1.CreateGpuInstanceResponse
+	29, // 48: gpubms.v1.GpuService.ReinstallGpu:output_type -> gpubms.v1.ReinstallGpuResponse
+	31, // 49: gpubms.v1.GpuService.OperateGpuPower:output_type -> gpubms.v1.OperateGpuPowerResponse
+	33, // 50: gpubms.v1.GpuService.DeleteGpuInstances:output_type -> gpubms.v1.DeleteGpuInstancesResponse
+	38, // 51: gpubms.v1.GpuService.DescribeGpuTask:output_type -> gpubms.v1.DescribeGpuTaskResponse
+	40, // 52: gpubms.v1.GpuService.WatchTask:output_type -> gpubms.v1.WatchTaskResponse
+	42, // 53: gpubms.v1.GpuService.WatchTasks:output_type -> gpubms.v1.WatchTasksResponse
+	41, // [41:54] is the sub-list for method output_type
+	28, // [28:41] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_gpubms_v1_gpubms_proto_init() }
@@ -3643,7 +3729,7 @@ func file_gpubms_v1_gpubms_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gpubms_v1_gpubms_proto_rawDesc), len(file_gpubms_v1_gpubms_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -11,7 +11,7 @@ import { file_google_api_annotations } from "../../google/api/annotations_pb.js"
 import type { Any, Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_gpubms_v1_access } from "./access_pb.js";
-import type { Compute } from "./gpubms_pb.js";
+import type { Compute, LeaseAction } from "./gpubms_pb.js";
 import { file_gpubms_v1_gpubms } from "./gpubms_pb.js";
 import { file_gpubms_v1_rules } from "./rules_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gpubms/v1/fleet.proto.
  */
 export const file_gpubms_v1_fleet: GenFile = /*@__PURE__*/
-  fileDesc("ChVncHVibXMvdjEvZmxlZXQucHJvdG8SCWdwdWJtcy52MSLDAwoTRmluZENhcGFjaXR5UmVxdWVzdBIYCgdtaW5fY3B1GAEgASgFQge6SAQaAigAEhsKCm1pbl9yYW1fZ2IYAiABKAVCB7pIBBoCKAASFAoDZ3B1GAMgASgJQge6SARyAhhAEhwKC21pbl9kaXNrX2diGAQgASgFQge6SAQaAigAEhoKCWRpc2tfdHlwZRgFIAEoCUIHukgEcgIYIBIwCgtjaGFyZ2VfdHlwZRgGIAEoCUIbukgY2AEBchNSB1ByZVBhaWRSCFBvc3RQYWlkEh4KBmFtb3VudBgHIAEoBUIJukgGGgQYZCgBSACIAQESJQoNcHJlcGFpZF9tb250aBgIIAEoBUIJukgGGgQYJCgASAGIAQESJgoKcmVnaW9uX2lkcxgJIAMoCUISukgPkgEMEGQYASIGcgTosycBEj8KDm1heF91bml0X3ByaWNlGAogASgJQie6SCTYAQFyHzIdXlswLTldezEsMTJ9KFsuXVswLTldezEsNH0pPyQSJgoMbWF4X2N1cnJlbmN5GAsgASgJQhC6SA3YAQFyCFICQ05SAlVTQgkKB19hbW91bnRCEAoOX3ByZXBhaWRfbW9udGgibwoURmluZENhcGFjaXR5UmVzcG9uc2USKAoGb2ZmZXJzGAEgAygLMhguZ3B1Ym1zLnYxLkNhcGFjaXR5T2ZmZXISLQoNcmVnaW9uX2Vycm9ycxgCIAMoCzIWLmdwdWJtcy52MS5SZWdpb25FcnJvciKxAgoNQ2FwYWNpdHlPZmZlchIRCglyZWdpb25faWQYASABKAkSEwoLcmVnaW9uX25hbWUYAiABKAkSEAoIZ29vZHNfaWQYAyABKAMSEgoKZ29vZHNfbmFtZRgEIAEoCRIjCgdjb21wdXRlGAUgASgLMhIuZ3B1Ym1zLnYxLkNvbXB1dGUSEwoLY2hhcmdlX3R5cGUYBiABKAkSEgoFc3RvY2sYByABKAVIAIgBARIvCgtvYnNlcnZlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdW5pdF9wcmljZRgJIAEoCRITCgt0cmFkZV9wcmljZRgKIAEoCRIQCghjdXJyZW5jeRgLIAEoCRIOCgZhbW91bnQYDCABKAVCCAoGX3N0b2NrIj8KC1JlZ2lvbkVycm9yEhEKCXJlZ2lvbl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkiaAoPV2F0Y2hHcHVSZXF1ZXN0EiEKC3Jlc291cmNlX2lkGAEgASgJQgy6SAnIAQFyBOizJwESMgoFdW50aWwYAiABKA4yEy5ncHVibXMudjEuR3B1U3RhdGVCDrpIC4IBCBgAGAIYBBgKIjYKEFdhdGNoR3B1UmVzcG9uc2USIgoFZXZlbnQYASABKAsyEy5ncHVibXMudjEuR3B1RXZlbnQiygEKCEdwdUV2ZW50EhMKC3Jlc291cmNlX2lkGAEgASgJEiIKBXN0YXRlGAIgASgOMhMuZ3B1Ym1zLnYxLkdwdVN0YXRlEhEKCXJhd19zdGF0ZRgDIAEoCRIvCgtvYnNlcnZlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoLd2F0Y2hlZF9mb3IYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJaGVhcnRiZWF0GAYgASgIIm8KFFNldFByb3RlY3Rpb25SZXF1ZXN0EioKDHJlc291cmNlX2lkcxgBIAMoCUIUukgRkgEOCAEQZBgBIgZyBOizJwESEQoJcHJvdGVjdGVkGAIgASgIEhgKBnJlYXNvbhgDIAEoCUIIukgFcgMYgAIiQwoVU2V0UHJvdGVjdGlvblJlc3BvbnNlEioKC3Byb3RlY3Rpb25zGAEgAygLMhUuZ3B1Ym1zLnYxLlByb3RlY3Rpb24iGAoWTGlzdFByb3RlY3Rpb25zUmVxdWVzdCJFChdMaXN0UHJvdGVjdGlvbnNSZXNwb25zZRIqCgtwcm90ZWN0aW9ucxgBIAMoCzIVLmdwdWJtcy52MS5Qcm90ZWN0aW9uIoUBCgpQcm90ZWN0aW9uEhMKC3Jlc291cmNlX2lkGAEgASgJEhEKCXByb3RlY3RlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkSDgoGY2FsbGVyGAQgASgJEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLRAQoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDgoGY29tbWl0GAIgASgJEi8KC2NvbW1pdF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnb192ZXJzaW9uGAQgASgJEhAKCGVtdWxhdG9yGAUgASgIEhAKCGZlYXR1cmVzGAYgAygJEi4KCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIu8CChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhgKBmNhbGxlchgBIAEoCUIIukgFcgMYgAESagoDcnBjGAIgASgJQl26SFrYAQFyVVIRQ3JlYXRlR3B1SW5zdGFuY2VSDFJlaW5zdGFsbEdwdVIPT3BlcmF0ZUdwdVBvd2VyUhJEZWxldGVHcHVJbnN0YW5jZXNSDVNldFByb3RlY3Rpb24SIQoLcmVzb3VyY2VfaWQYAyABKAlCDLpICdgBAXIE6LMnARIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoJcGFnZV9zaXplGAYgASgFQgq6SAcaBRj0AygBSACIAQESHAoKcGFnZV90b2tlbhgHIAEoCUIIukgFcgMYgAJCDAoKX3BhZ2Vfc2l6ZSJZChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIlCgZldmVudHMYASADKAsyFS5ncHVibXMudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5AIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGY2FsbGVyGAMgASgJEgsKA3JwYxgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEiUKB3JlcXVlc3QYBiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EgwKBGNvZGUYByABKAkSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSEAoIdGFza19pZHMYCiADKAkSFAoMcmVzb3VyY2VfaWRzGAsgAygJEhsKE3Byb3ZpZGVyX3JlcXVlc3RfaWQYDCABKAkSKwoIZHVyYXRpb24YDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNdmFsaWRhdGVfb25seRgOIAEoCBIQCghyZXBsYXllZBgPIAEoCCqQAgoIR3B1U3RhdGUSGQoVR1BVX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSR1BVX1NUQVRFX0NSRUFUSU5HEAESFQoRR1BVX1NUQVRFX1JVTk5JTkcQAhIWChJHUFVfU1RBVEVfU1RPUFBJTkcQAxIVChFHUFVfU1RBVEVfU1RPUFBFRBAEEhYKEkdQVV9TVEFURV9TVEFSVElORxAFEhgKFEdQVV9TVEFURV9SRVNUQVJUSU5HEAYSGAoUR1BVX1NUQVRFX1JFQlVJTERJTkcQBxIWChJHUFVfU1RBVEVfREVMRVRJTkcQCBITCg9HUFVfU1RBVEVfRVJST1IQCRISCg5HUFVfU1RBVEVfR09ORRAKMrkFCgxGbGVldFNlcnZpY2USbwoPTGlzdEF1ZGl0RXZlbnRzEiEuZ3B1Ym1zLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaIi5ncHVibXMudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiFYi6JwGC0+STAgsSCS92MS9hdWRpdBJxCgxGaW5kQ2FwYWNpdHkSHi5ncHVibXMudjEuRmluZENhcGFjaXR5UmVxdWVzdBofLmdwdWJtcy52MS5GaW5kQ2FwYWNpdHlSZXNwb25zZSIgiLonAYLT5JMCFjoBKiIRL3YxL2NhcGFjaXR5OmZpbmQSbwoIV2F0Y2hHcHUSGi5ncHVibXMudjEuV2F0Y2hHcHVSZXF1ZXN0GhsuZ3B1Ym1zLnYxLldhdGNoR3B1UmVzcG9uc2UiKIi6JwGC0+STAh4SHC92MS9ncHVzL3tyZXNvdXJjZV9pZH06d2F0Y2gwARJzCg1TZXRQcm90ZWN0aW9uEh8uZ3B1Ym1zLnYxLlNldFByb3RlY3Rpb25SZXF1ZXN0GiAuZ3B1Ym1zLnYxLlNldFByb3RlY3Rpb25SZXNwb25zZSIfiLonAoLT5JMCFToBKiIQL3YxL2dwdXM6cHJvdGVjdBJ1Cg9MaXN0UHJvdGVjdGlvbnMSIS5ncHVibXMudjEuTGlzdFByb3RlY3Rpb25zUmVxdWVzdBoiLmdwdWJtcy52MS5MaXN0UHJvdGVjdGlvbnNSZXNwb25zZSIbiLonAYLT5JMCERIPL3YxL3Byb3RlY3Rpb25zEmgKDUdldFNlcnZlckluZm8SHy5ncHVibXMudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaIC5ncHVibXMudjEuR2V0U2VydmVySW5mb1Jlc3BvbnNlIhSIuicBgtPkkwIKEggvdjEvaW5mb0IxWi9naXRodWIuY29tL2dwdWJtcy9ncHVibXMvZ2VuL2dwdWJtcy92MTtncHVibXN2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_gpubms_v1_access, file_gpubms_v1_gpubms, file_gpubms_v1_rules]);
+  fileDesc("ChVncHVibXMvdjEvZmxlZXQucHJvdG8SCWdwdWJtcy52MSLDAwoTRmluZENhcGFjaXR5UmVxdWVzdBIYCgdtaW5fY3B1GAEgASgFQge6SAQaAigAEhsKCm1pbl9yYW1fZ2IYAiABKAVCB7pIBBoCKAASFAoDZ3B1GAMgASgJQge6SARyAhhAEhwKC21pbl9kaXNrX2diGAQgASgFQge6SAQaAigAEhoKCWRpc2tfdHlwZRgFIAEoCUIHukgEcgIYIBIwCgtjaGFyZ2VfdHlwZRgGIAEoCUIbukgY2AEBchNSB1ByZVBhaWRSCFBvc3RQYWlkEh4KBmFtb3VudBgHIAEoBUIJukgGGgQYZCgBSACIAQESJQoNcHJlcGFpZF9tb250aBgIIAEoBUIJukgGGgQYJCgASAGIAQESJgoKcmVnaW9uX2lkcxgJIAMoCUISukgPkgEMEGQYASIGcgTosycBEj8KDm1heF91bml0X3ByaWNlGAogASgJQie6SCTYAQFyHzIdXlswLTldezEsMTJ9KFsuXVswLTldezEsNH0pPyQSJgoMbWF4X2N1cnJlbmN5GAsgASgJQhC6SA3YAQFyCFICQ05SAlVTQgkKB19hbW91bnRCEAoOX3ByZXBhaWRfbW9udGgibwoURmluZENhcGFjaXR5UmVzcG9uc2USKAoGb2ZmZXJzGAEgAygLMhguZ3B1Ym1zLnYxLkNhcGFjaXR5T2ZmZXISLQoNcmVnaW9uX2Vycm9ycxgCIAMoCzIWLmdwdWJtcy52MS5SZWdpb25FcnJvciKxAgoNQ2FwYWNpdHlPZmZlchIRCglyZWdpb25faWQYASABKAkSEwoLcmVnaW9uX25hbWUYAiABKAkSEAoIZ29vZHNfaWQYAyABKAMSEgoKZ29vZHNfbmFtZRgEIAEoCRIjCgdjb21wdXRlGAUgASgLMhIuZ3B1Ym1zLnYxLkNvbXB1dGUSEwoLY2hhcmdlX3R5cGUYBiABKAkSEgoFc3RvY2sYByABKAVIAIgBARIvCgtvYnNlcnZlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdW5pdF9wcmljZRgJIAEoCRITCgt0cmFkZV9wcmljZRgKIAEoCRIQCghjdXJyZW5jeRgLIAEoCRIOCgZhbW91bnQYDCABKAVCCAoGX3N0b2NrIj8KC1JlZ2lvbkVycm9yEhEKCXJlZ2lvbl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkiaAoPV2F0Y2hHcHVSZXF1ZXN0EiEKC3Jlc291cmNlX2lkGAEgASgJQgy6SAnIAQFyBOizJwESMgoFdW50aWwYAiABKA4yEy5ncHVibXMudjEuR3B1U3RhdGVCDrpIC4IBCBgAGAIYBBgKIjYKEFdhdGNoR3B1UmVzcG9uc2USIgoFZXZlbnQYASABKAsyEy5ncHVibXMudjEuR3B1RXZlbnQiygEKCEdwdUV2ZW50EhMKC3Jlc291cmNlX2lkGAEgASgJEiIKBXN0YXRlGAIgASgOMhMuZ3B1Ym1zLnYxLkdwdVN0YXRlEhEKCXJhd19zdGF0ZRgDIAEoCRIvCgtvYnNlcnZlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoLd2F0Y2hlZF9mb3IYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJaGVhcnRiZWF0GAYgASgIIp0CCg9TZXRMZWFzZVJlcXVlc3QSKgoMcmVzb3VyY2VfaWRzGAEgAygJQhS6SBGSAQ4IARBkGAEiBnIE6LMnARItCglleHBpcmVfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIPukgMqgEJIgUIgLC9ECoAEjAKBmFjdGlvbhgEIAEoDjIWLmdwdWJtcy52MS5MZWFzZUFjdGlvbkIIukgFggECEAESKwoHc3RvcF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6F7pIFCISCglleHBpcmVfYXQKA3R0bBABIjQKEFNldExlYXNlUmVzcG9uc2USIAoGbGVhc2VzGAEgAygLMhAuZ3B1Ym1zLnYxLkxlYXNlIjYKEUxpc3RMZWFzZXNSZXF1ZXN0EiEKC3Jlc291cmNlX2lkGAEgASgJQgy6SAnYAQFyBOizJwEiNgoSTGlzdExlYXNlc1Jlc3BvbnNlEiAKBmxlYXNlcxgBIAMoCzIQLmdwdWJtcy52MS5MZWFzZSI/ChFDbGVhckxlYXNlUmVxdWVzdBIqCgxyZXNvdXJjZV9pZHMYASADKAlCFLpIEZIBDggBEGQYASIGcgTosycBIiUKEkNsZWFyTGVhc2VSZXNwb25zZRIPCgdjbGVhcmVkGAEgAygJIpADCgVMZWFzZRITCgtyZXNvdXJjZV9pZBgBIAEoCRImCgZhY3Rpb24YAiABKA4yFi5ncHVibXMudjEuTGVhc2VBY3Rpb24SLQoJZXhwaXJlX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdzdG9wX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgVzdGF0ZRgFIAEoDjIVLmdwdWJtcy52MS5MZWFzZVN0YXRlEg4KBmNhbGxlchgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYCSABKAkSMAoMbmV4dF9hdHRlbXB0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhdHRlbXB0cxgLIAEoBSJvChRTZXRQcm90ZWN0aW9uUmVxdWVzdBIqCgxyZXNvdXJjZV9pZHMYASADKAlCFLpIEZIBDggBEGQYASIGcgTosycBEhEKCXByb3RlY3RlZBgCIAEoCBIYCgZyZWFzb24YAyABKAlCCLpIBXIDGIACIkMKFVNldFByb3RlY3Rpb25SZXNwb25zZRIqCgtwcm90ZWN0aW9ucxgBIAMoCzIVLmdwdWJtcy52MS5Qcm90ZWN0aW9uIhgKFkxpc3RQcm90ZWN0aW9uc1JlcXVlc3QiRQoXTGlzdFByb3RlY3Rpb25zUmVzcG9uc2USKgoLcHJvdGVjdGlvbnMYASADKAsyFS5ncHVibXMudjEuUHJvdGVjdGlvbiKFAQoKUHJvdGVjdGlvbhITCgtyZXNvdXJjZV9pZBgBIAEoCRIRCglwcm90ZWN0ZWQYAiABKAgSDgoGcmVhc29uGAMgASgJEg4KBmNhbGxlchgEIAEoCRIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFgoUR2V0U2VydmVySW5mb1JlcXVlc3Qi0QEKFUdldFNlcnZlckluZm9SZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEg4KBmNvbW1pdBgCIAEoCRIvCgtjb21taXRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZ29fdmVyc2lvbhgEIAEoCRIQCghlbXVsYXRvchgFIAEoCBIQCghmZWF0dXJlcxgGIAMoCRIuCgpzdGFydF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKGAwoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIYCgZjYWxsZXIYASABKAlCCLpIBXIDGIABEoABCgNycGMYAiABKAlCc7pIcNgBAXJrUhFDcmVhdGVHcHVJbnN0YW5jZVIMUmVpbnN0YWxsR3B1Ug9PcGVyYXRlR3B1UG93ZXJSEkRlbGV0ZUdwdUluc3RhbmNlc1INU2V0UHJvdGVjdGlvblIIU2V0TGVhc2VSCkNsZWFyTGVhc2USIQoLcmVzb3VyY2VfaWQYAyABKAlCDLpICdgBAXIE6LMnARIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoJcGFnZV9zaXplGAYgASgFQgq6SAcaBRj0AygBSACIAQESHAoKcGFnZV90b2tlbhgHIAEoCUIIukgFcgMYgAJCDAoKX3BhZ2Vfc2l6ZSJZChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIlCgZldmVudHMYASADKAsyFS5ncHVibXMudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5AIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGY2FsbGVyGAMgASgJEgsKA3JwYxgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEiUKB3JlcXVlc3QYBiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EgwKBGNvZGUYByABKAkSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSEAoIdGFza19pZHMYCiADKAkSFAoMcmVzb3VyY2VfaWRzGAsgAygJEhsKE3Byb3ZpZGVyX3JlcXVlc3RfaWQYDCABKAkSKwoIZHVyYXRpb24YDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNdmFsaWRhdGVfb25seRgOIAEoCBIQCghyZXBsYXllZBgPIAEoCCqQAgoIR3B1U3RhdGUSGQoVR1BVX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSR1BVX1NUQVRFX0NSRUFUSU5HEAESFQoRR1BVX1NUQVRFX1JVTk5JTkcQAhIWChJHUFVfU1RBVEVfU1RPUFBJTkcQAxIVChFHUFVfU1RBVEVfU1RPUFBFRBAEEhYKEkdQVV9TVEFURV9TVEFSVElORxAFEhgKFEdQVV9TVEFURV9SRVNUQVJUSU5HEAYSGAoUR1BVX1NUQVRFX1JFQlVJTERJTkcQBxIWChJHUFVfU1RBVEVfREVMRVRJTkcQCBITCg9HUFVfU1RBVEVfRVJST1IQCRISCg5HUFVfU1RBVEVfR09ORRAKKqEBCgpMZWFzZVN0YXRlEhsKF0xFQVNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTEVBU0VfU1RBVEVfQUNUSVZFEAESFwoTTEVBU0VfU1RBVEVfU1RPUFBFRBACEhQKEExFQVNFX1NUQVRFX0RPTkUQAxIZChVMRUFTRV9TVEFURV9QUk9URUNURUQQBBIUChBMRUFTRV9TVEFURV9HT05FEAUy6AcKDEZsZWV0U2VydmljZRJvCg9MaXN0QXVkaXRFdmVudHMSIS5ncHVibXMudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBoiLmdwdWJtcy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIViLonAYLT5JMCCxIJL3YxL2F1ZGl0EnEKDEZpbmRDYXBhY2l0eRIeLmdwdWJtcy52MS5GaW5kQ2FwYWNpdHlSZXF1ZXN0Gh8uZ3B1Ym1zLnYxLkZpbmRDYXBhY2l0eVJlc3BvbnNlIiCIuicBgtPkkwIWOgEqIhEvdjEvY2FwYWNpdHk6ZmluZBJvCghXYXRjaEdwdRIaLmdwdWJtcy52MS5XYXRjaEdwdVJlcXVlc3QaGy5ncHVibXMudjEuV2F0Y2hHcHVSZXNwb25zZSIoiLonAYLT5JMCHhIcL3YxL2dwdXMve3Jlc291cmNlX2lkfTp3YXRjaDABEl4KCFNldExlYXNlEhouZ3B1Ym1zLnYxLlNldExlYXNlUmVxdWVzdBobLmdwdWJtcy52MS5TZXRMZWFzZVJlc3BvbnNlIhmIuicCgtPkkwIPOgEqIgovdjEvbGVhc2VzEmEKCkxpc3RMZWFzZXMSHC5ncHVibXMudjEuTGlzdExlYXNlc1JlcXVlc3QaHS5ncHVibXMudjEuTGlzdExlYXNlc1Jlc3BvbnNlIhaIuicBgtPkkwIMEgovdjEvbGVhc2VzEmoKCkNsZWFyTGVhc2USHC5ncHVibXMudjEuQ2xlYXJMZWFzZVJlcXVlc3QaHS5ncHVibXMudjEuQ2xlYXJMZWFzZVJlc3BvbnNlIh+IuicCgtPkkwIVOgEqIhAvdjEvbGVhc2VzOmNsZWFyEnMKDVNldFByb3RlY3Rpb24SHy5ncHVibXMudjEuU2V0UHJvdGVjdGlvblJlcXVlc3QaIC5ncHVibXMudjEuU2V0UHJvdGVjdGlvblJlc3BvbnNlIh+IuicCgtPkkwIVOgEqIhAvdjEvZ3B1czpwcm90ZWN0EnUKD0xpc3RQcm90ZWN0aW9ucxIhLmdwdWJtcy52MS5MaXN0UHJvdGVjdGlvbnNSZXF1ZXN0GiIuZ3B1Ym1zLnYxLkxpc3RQcm90ZWN0aW9uc1Jlc3BvbnNlIhuIuicBgtPkkwIREg8vdjEvcHJvdGVjdGlvbnMSaAoNR2V0U2VydmVySW5mbxIfLmdwdWJtcy52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBogLmdwdWJtcy52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2UiFIi6JwGC0+STAgoSCC92MS9pbmZvQjFaL2dpdGh1Yi5jb20vZ3B1Ym1zL2dwdWJtcy9nZW4vZ3B1Ym1zL3YxO2dwdWJtc3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_gpubms_v1_access, file_gpubms_v1_gpubms, file_gpubms_v1_rules]);
 
 /**
  * FindCapacityRequest is what is needed. Unset limits do not filter.
@@ -353,6 +353,222 @@ export const GpuEventSchema: GenMessage<GpuEvent> = /*@__PURE__*/
   messageDesc(file_gpubms_v1_fleet, 6);
 
 /**
+ * SetLeaseRequest gives servers an end.
+ *
+ * @generated from message gpubms.v1.SetLeaseRequest
+ */
+export type SetLeaseRequest = Message<"gpubms.v1.SetLeaseRequest"> & {
+  /**
+   * @generated from field: repeated string resource_ids = 1;
+   */
+  resourceIds: string[];
+
+  /**
+   * When the lease acts; or ttl from now.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_at = 2;
+   */
+  expireAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Duration ttl = 3;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * What it does then (default stop).
+   *
+   * @generated from field: gpubms.v1.LeaseAction action = 4;
+   */
+  action: LeaseAction;
+
+  /**
+   * With action delete: stop the server at stop_at already, before
+   * expire_at.
+   *
+   * @generated from field: google.protobuf.Timestamp stop_at = 5;
+   */
+  stopAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message gpubms.v1.SetLeaseRequest.
+ * Use `create(SetLeaseRequestSchema)` to create a new message.
+ */
+export const SetLeaseRequestSchema: GenMessage<SetLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 7);
+
+/**
+ * SetLeaseResponse is the leases set.
+ *
+ * @generated from message gpubms.v1.SetLeaseResponse
+ */
+export type SetLeaseResponse = Message<"gpubms.v1.SetLeaseResponse"> & {
+  /**
+   * @generated from field: repeated gpubms.v1.Lease leases = 1;
+   */
+  leases: Lease[];
+};
+
+/**
+ * Describes the message gpubms.v1.SetLeaseResponse.
+ * Use `create(SetLeaseResponseSchema)` to create a new message.
+ */
+export const SetLeaseResponseSchema: GenMessage<SetLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 8);
+
+/**
+ * ListLeasesRequest filters the leases.
+ *
+ * @generated from message gpubms.v1.ListLeasesRequest
+ */
+export type ListLeasesRequest = Message<"gpubms.v1.ListLeasesRequest"> & {
+  /**
+   * Only this server's.
+   *
+   * @generated from field: string resource_id = 1;
+   */
+  resourceId: string;
+};
+
+/**
+ * Describes the message gpubms.v1.ListLeasesRequest.
+ * Use `create(ListLeasesRequestSchema)` to create a new message.
+ */
+export const ListLeasesRequestSchema: GenMessage<ListLeasesRequest> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 9);
+
+/**
+ * ListLeasesResponse is the leases, soonest first.
+ *
+ * @generated from message gpubms.v1.ListLeasesResponse
+ */
+export type ListLeasesResponse = Message<"gpubms.v1.ListLeasesResponse"> & {
+  /**
+   * @generated from field: repeated gpubms.v1.Lease leases = 1;
+   */
+  leases: Lease[];
+};
+
+/**
+ * Describes the message gpubms.v1.ListLeasesResponse.
+ * Use `create(ListLeasesResponseSchema)` to create a new message.
+ */
+export const ListLeasesResponseSchema: GenMessage<ListLeasesResponse> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 10);
+
+/**
+ * ClearLeaseRequest names the servers whose leases go.
+ *
+ * @generated from message gpubms.v1.ClearLeaseRequest
+ */
+export type ClearLeaseRequest = Message<"gpubms.v1.ClearLeaseRequest"> & {
+  /**
+   * @generated from field: repeated string resource_ids = 1;
+   */
+  resourceIds: string[];
+};
+
+/**
+ * Describes the message gpubms.v1.ClearLeaseRequest.
+ * Use `create(ClearLeaseRequestSchema)` to create a new message.
+ */
+export const ClearLeaseRequestSchema: GenMessage<ClearLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 11);
+
+/**
+ * ClearLeaseResponse names the servers that had a lease.
+ *
+ * @generated from message gpubms.v1.ClearLeaseResponse
+ */
+export type ClearLeaseResponse = Message<"gpubms.v1.ClearLeaseResponse"> & {
+  /**
+   * @generated from field: repeated string cleared = 1;
+   */
+  cleared: string[];
+};
+
+/**
+ * Describes the message gpubms.v1.ClearLeaseResponse.
+ * Use `create(ClearLeaseResponseSchema)` to create a new message.
+ */
+export const ClearLeaseResponseSchema: GenMessage<ClearLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 12);
+
+/**
+ * Lease is a server's end.
+ *
+ * @generated from message gpubms.v1.Lease
+ */
+export type Lease = Message<"gpubms.v1.Lease"> & {
+  /**
+   * @generated from field: string resource_id = 1;
+   */
+  resourceId: string;
+
+  /**
+   * @generated from field: gpubms.v1.LeaseAction action = 2;
+   */
+  action: LeaseAction;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expire_at = 3;
+   */
+  expireAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp stop_at = 4;
+   */
+  stopAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: gpubms.v1.LeaseState state = 5;
+   */
+  state: LeaseState;
+
+  /**
+   * Who set it, and when.
+   *
+   * @generated from field: string caller = 6;
+   */
+  caller: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 7;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp update_time = 8;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * The last failure acting on it, retried at next_attempt.
+   *
+   * @generated from field: string last_error = 9;
+   */
+  lastError: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp next_attempt = 10;
+   */
+  nextAttempt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: int32 attempts = 11;
+   */
+  attempts: number;
+};
+
+/**
+ * Describes the message gpubms.v1.Lease.
+ * Use `create(LeaseSchema)` to create a new message.
+ */
+export const LeaseSchema: GenMessage<Lease> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 13);
+
+/**
  * SetProtectionRequest protects servers, or lifts their protection.
  *
  * @generated from message gpubms.v1.SetProtectionRequest
@@ -383,7 +599,7 @@ export type SetProtectionRequest = Message<"gpubms.v1.SetProtectionRequest"> & {
  * Use `create(SetProtectionRequestSchema)` to create a new message.
  */
 export const SetProtectionRequestSchema: GenMessage<SetProtectionRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 7);
+  messageDesc(file_gpubms_v1_fleet, 14);
 
 /**
  * SetProtectionResponse is the servers' protection now.
@@ -402,7 +618,7 @@ export type SetProtectionResponse = Message<"gpubms.v1.SetProtectionResponse"> &
  * Use `create(SetProtectionResponseSchema)` to create a new message.
  */
 export const SetProtectionResponseSchema: GenMessage<SetProtectionResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 8);
+  messageDesc(file_gpubms_v1_fleet, 15);
 
 /**
  * ListProtectionsRequest has no parameters.
@@ -417,7 +633,7 @@ export type ListProtectionsRequest = Message<"gpubms.v1.ListProtectionsRequest">
  * Use `create(ListProtectionsRequestSchema)` to create a new message.
  */
 export const ListProtectionsRequestSchema: GenMessage<ListProtectionsRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 9);
+  messageDesc(file_gpubms_v1_fleet, 16);
 
 /**
  * ListProtectionsResponse is every protected server, by resource id.
@@ -436,7 +652,7 @@ export type ListProtectionsResponse = Message<"gpubms.v1.ListProtectionsResponse
  * Use `create(ListProtectionsResponseSchema)` to create a new message.
  */
 export const ListProtectionsResponseSchema: GenMessage<ListProtectionsResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 10);
+  messageDesc(file_gpubms_v1_fleet, 17);
 
 /**
  * Protection is a server's protection.
@@ -477,7 +693,7 @@ export type Protection = Message<"gpubms.v1.Protection"> & {
  * Use `create(ProtectionSchema)` to create a new message.
  */
 export const ProtectionSchema: GenMessage<Protection> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 11);
+  messageDesc(file_gpubms_v1_fleet, 18);
 
 /**
  * GetServerInfoRequest has no parameters.
@@ -492,7 +708,7 @@ export type GetServerInfoRequest = Message<"gpubms.v1.GetServerInfoRequest"> & {
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 12);
+  messageDesc(file_gpubms_v1_fleet, 19);
 
 /**
  * GetServerInfoResponse is the server's build and mode.
@@ -558,7 +774,7 @@ export type GetServerInfoResponse = Message<"gpubms.v1.GetServerInfoResponse"> &
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 13);
+  messageDesc(file_gpubms_v1_fleet, 20);
 
 /**
  * ListAuditEventsRequest filters and pages the audit trail. Filters add up.
@@ -620,7 +836,7 @@ export type ListAuditEventsRequest = Message<"gpubms.v1.ListAuditEventsRequest">
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 14);
+  messageDesc(file_gpubms_v1_fleet, 21);
 
 /**
  * ListAuditEventsResponse is one page of the audit trail.
@@ -646,7 +862,7 @@ export type ListAuditEventsResponse = Message<"gpubms.v1.ListAuditEventsResponse
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 15);
+  messageDesc(file_gpubms_v1_fleet, 22);
 
 /**
  * AuditEvent is one mutating call: who asked what, and what came of it.
@@ -763,7 +979,7 @@ export type AuditEvent = Message<"gpubms.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 16);
+  messageDesc(file_gpubms_v1_fleet, 23);
 
 /**
  * GpuState is a server's state. The provider's raw value is passed on too
@@ -837,6 +1053,60 @@ export const GpuStateSchema: GenEnum<GpuState> = /*@__PURE__*/
   enumDesc(file_gpubms_v1_fleet, 0);
 
 /**
+ * LeaseState is where a lease is.
+ *
+ * @generated from enum gpubms.v1.LeaseState
+ */
+export enum LeaseState {
+  /**
+   * @generated from enum value: LEASE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for stop_at or expire_at.
+   *
+   * @generated from enum value: LEASE_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * Stopped at stop_at (or before a delete); the delete is still to come.
+   *
+   * @generated from enum value: LEASE_STATE_STOPPED = 2;
+   */
+  STOPPED = 2,
+
+  /**
+   * Done: the server was stopped or deleted.
+   *
+   * @generated from enum value: LEASE_STATE_DONE = 3;
+   */
+  DONE = 3,
+
+  /**
+   * Not acted on: the server is protected (retried while protected, until
+   * the protection is lifted or the lease cleared).
+   *
+   * @generated from enum value: LEASE_STATE_PROTECTED = 4;
+   */
+  PROTECTED = 4,
+
+  /**
+   * Closed: the server is gone.
+   *
+   * @generated from enum value: LEASE_STATE_GONE = 5;
+   */
+  GONE = 5,
+}
+
+/**
+ * Describes the enum gpubms.v1.LeaseState.
+ */
+export const LeaseStateSchema: GenEnum<LeaseState> = /*@__PURE__*/
+  enumDesc(file_gpubms_v1_fleet, 1);
+
+/**
  * FleetService answers questions about the fleet that the provider's
  * actions do not: first, who did what (the audit trail).
  *
@@ -889,6 +1159,42 @@ export const FleetService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchGpuRequestSchema;
     output: typeof WatchGpuResponseSchema;
+  },
+  /**
+   * SetLease gives servers an end: at expire_at (or after ttl) gpubms
+   * stops or deletes them (action), once, as the caller "lease", audited,
+   * retried with backoff while the provider fails transiently; a delete
+   * stops a running server first, and stop_at stops it earlier. A
+   * protected server is skipped (the refusal is audited); a lease whose
+   * server is gone is closed. Leases live in the store and survive
+   * restarts. Setting a lease replaces the server's lease.
+   *
+   * @generated from rpc gpubms.v1.FleetService.SetLease
+   */
+  setLease: {
+    methodKind: "unary";
+    input: typeof SetLeaseRequestSchema;
+    output: typeof SetLeaseResponseSchema;
+  },
+  /**
+   * ListLeases lists the leases, soonest first, finished ones included.
+   *
+   * @generated from rpc gpubms.v1.FleetService.ListLeases
+   */
+  listLeases: {
+    methodKind: "unary";
+    input: typeof ListLeasesRequestSchema;
+    output: typeof ListLeasesResponseSchema;
+  },
+  /**
+   * ClearLease removes servers' leases: they no longer end.
+   *
+   * @generated from rpc gpubms.v1.FleetService.ClearLease
+   */
+  clearLease: {
+    methodKind: "unary";
+    input: typeof ClearLeaseRequestSchema;
+    output: typeof ClearLeaseResponseSchema;
   },
   /**
    * SetProtection protects servers from deletion and reinstallation, or

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+)
+
+// LeaseTask is a lease to set on the servers a create's task makes, once
+// the task succeeds (CreateGpuInstance's lease_ttl, or the default lease).
+type LeaseTask struct {
+	TaskID  string               `json:"task_id"`
+	TTL     time.Duration        `json:"ttl"`
+	Action  gpubmsv1.LeaseAction `json:"action"`
+	Caller  string               `json:"caller"`
+	Created time.Time            `json:"created"`
+}
+
+// PutLeases stores leases, one per server, replacing what each server had.
+func (b *Bolt) PutLeases(_ context.Context, leases []*gpubmsv1.Lease) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketLeases)
+		for _, l := range leases {
+			v, err := proto.Marshal(l)
+			if err != nil {
+				return err
+			}
+			if err := bk.Put([]byte(l.GetResourceId()), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Leases returns every lease, soonest expiry first.
+func (b *Bolt) Leases(context.Context) ([]*gpubmsv1.Lease, error) {
+	var out []*gpubmsv1.Lease
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLeases).ForEach(func(_, v []byte) error {
+			l := new(gpubmsv1.Lease)
+			if err := proto.Unmarshal(v, l); err != nil {
+				return err
+			}
+			out = append(out, l)
+			return nil
+		})
+	})
+	slices.SortFunc(out, func(a, b *gpubmsv1.Lease) int {
+		return a.GetExpireAt().AsTime().Compare(b.GetExpireAt().AsTime())
+	})
+	return out, err
+}
+
+// DeleteLeases removes the leases of ids and returns the servers that had one.
+func (b *Bolt) DeleteLeases(_ context.Context, ids []string) ([]string, error) {
+	var had []string
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketLeases)
+		for _, id := range ids {
+			if bk.Get([]byte(id)) == nil {
+				continue
+			}
+			if err := bk.Delete([]byte(id)); err != nil {
+				return err
+			}
+			had = append(had, id)
+		}
+		return nil
+	})
+	return had, err
+}
+
+// UpdateLease stores l if the server's lease is still the one created at
+// l's create_time (not replaced or cleared meanwhile); it reports whether
+// it did.
+func (b *Bolt) UpdateLease(_ context.Context, l *gpubmsv1.Lease) (bool, error) {
+	ok := false
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketLeases)
+		v := bk.Get([]byte(l.GetResourceId()))
+		if v == nil {
+			return nil
+		}
+		cur := new(gpubmsv1.Lease)
+		if err := proto.Unmarshal(v, cur); err != nil {
+			return err
+		}
+		if !cur.GetCreateTime().AsTime().Equal(l.GetCreateTime().AsTime()) {
+			return nil
+		}
+		nv, err := proto.Marshal(l)
+		if err != nil {
+			return err
+		}
+		ok = true
+		return bk.Put([]byte(l.GetResourceId()), nv)
+	})
+	return ok, err
+}
+
+// PutLeaseTask keeps a lease to set when a task succeeds.
+func (b *Bolt) PutLeaseTask(_ context.Context, t LeaseTask) error {
+	v, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketLeaseTasks).Put([]byte(t.TaskID), v) })
+}
+
+// LeaseTasks returns the leases waiting for their tasks.
+func (b *Bolt) LeaseTasks(context.Context) ([]LeaseTask, error) {
+	var out []LeaseTask
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLeaseTasks).ForEach(func(_, v []byte) error {
+			var t LeaseTask
+			if err := json.Unmarshal(v, &t); err != nil {
+				return err
+			}
+			out = append(out, t)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteLeaseTask forgets the lease waiting for a task.
+func (b *Bolt) DeleteLeaseTask(_ context.Context, taskID string) error {
+	return b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketLeaseTasks).Delete([]byte(taskID)) })
+}
