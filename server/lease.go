@@ -23,8 +23,8 @@ func WithLeases(t LeaseTasks, defaultTTL time.Duration, defaultAction gpubmsv1.L
 	return func(o *options) { o.leaseTasks, o.defaultLease, o.defaultLeaseAction = t, defaultTTL, defaultAction }
 }
 
-// leaseAfter records the lease a create asks for (or the default one) for
-// its task. The create has happened: a failure to record is logged, not
+// leaseAfter records, for a create's task, who created its servers and the
+// lease it asks for (or the default one). The create has happened: a failure to record is logged, not
 // returned, so that the caller is not told an order failed that did not.
 func (s *Service) leaseAfter(ctx context.Context, req *gpubmsv1.CreateGpuInstanceRequest, taskID string) {
 	if s.leaseTasks == nil || taskID == "" {
@@ -34,9 +34,8 @@ func (s *Service) leaseAfter(ctx context.Context, req *gpubmsv1.CreateGpuInstanc
 	if req.LeaseTtl != nil {
 		ttl, action = req.GetLeaseTtl().AsDuration(), req.GetLeaseAction()
 	}
-	if ttl <= 0 {
-		return
-	}
+	// Recorded with no lease too: who created the servers (ListFleet).
+	ttl = max(ttl, 0)
 	c, _ := auth.FromContext(ctx)
 	t := store.LeaseTask{TaskID: taskID, TTL: ttl, Action: action, Caller: c.Name, Created: s.now()}
 	if err := s.leaseTasks.PutLeaseTask(context.WithoutCancel(ctx), t); err != nil {

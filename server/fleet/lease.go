@@ -41,6 +41,9 @@ type LeaseStore interface {
 	DeleteLeaseTask(ctx context.Context, taskID string) error
 	AppendAudit(ctx context.Context, ev *gpubmsv1.AuditEvent) error
 	Protected(ctx context.Context, ids []string) (map[string]*gpubmsv1.Protection, error)
+	PutCreations(ctx context.Context, cs []store.Creation) error
+	Creations(ctx context.Context) (map[string]store.Creation, error)
+	ListProtections(ctx context.Context) ([]*gpubmsv1.Protection, error)
 }
 
 // Servers is the GpuService the lease executor acts through, so that its
@@ -51,6 +54,7 @@ type Servers interface {
 	DescribeGpuTask(context.Context, *gpubmsv1.DescribeGpuTaskRequest) (*gpubmsv1.DescribeGpuTaskResponse, error)
 	OperateGpuPower(context.Context, *gpubmsv1.OperateGpuPowerRequest) (*gpubmsv1.OperateGpuPowerResponse, error)
 	DeleteGpuInstances(context.Context, *gpubmsv1.DeleteGpuInstancesRequest) (*gpubmsv1.DeleteGpuInstancesResponse, error)
+	DescribeGpu(context.Context, *gpubmsv1.DescribeGpuRequest) (*gpubmsv1.DescribeGpuResponse, error)
 }
 
 // WithLeases serves the lease RPCs from st and lets RunLeases act through
@@ -235,6 +239,17 @@ func (s *Service) resolveLeaseTasks(ctx context.Context) {
 		switch r.GetTaskStatus() {
 		case gpubmsv1.TaskStatus_TASK_STATUS_SUCCEED:
 			now := s.clock()
+			var cs []store.Creation
+			for _, id := range r.GetResourceIds() {
+				cs = append(cs, store.Creation{ResourceID: id, Caller: lt.Caller, TaskID: lt.TaskID, Time: lt.Created})
+			}
+			if err := s.leases.PutCreations(ctx, cs); err != nil {
+				continue
+			}
+			if lt.TTL <= 0 {
+				_ = s.leases.DeleteLeaseTask(ctx, lt.TaskID)
+				continue
+			}
 			existing, _ := s.leases.Leases(ctx)
 			has := map[string]bool{}
 			for _, l := range existing {

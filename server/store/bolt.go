@@ -31,6 +31,7 @@ var (
 	bucketProtection = []byte("protection")
 	bucketLeases     = []byte("leases")
 	bucketLeaseTasks = []byte("lease_tasks")
+	bucketCreations  = []byte("creations")
 )
 
 // maxScan bounds the events one ListAudit reads, so a selective filter over
@@ -91,7 +92,7 @@ func Open(dir string, opts ...BoltOption) (*Bolt, error) {
 	}
 	b.db = db
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketRecords, bucketAudit, bucketProtection, bucketLeases, bucketLeaseTasks} {
+		for _, name := range [][]byte{bucketRecords, bucketAudit, bucketProtection, bucketLeases, bucketLeaseTasks, bucketCreations} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -12,14 +12,56 @@ import (
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 )
 
-// LeaseTask is a lease to set on the servers a create's task makes, once
-// the task succeeds (CreateGpuInstance's lease_ttl, or the default lease).
+// LeaseTask is what to record once a create's task succeeds: who created
+// its servers, and the lease to set on them (CreateGpuInstance's
+// lease_ttl, or the default lease; a TTL of 0 sets none).
 type LeaseTask struct {
 	TaskID  string               `json:"task_id"`
 	TTL     time.Duration        `json:"ttl"`
 	Action  gpubmsv1.LeaseAction `json:"action"`
 	Caller  string               `json:"caller"`
 	Created time.Time            `json:"created"`
+}
+
+// Creation is who created a server through gpubms, and when.
+type Creation struct {
+	ResourceID string    `json:"resource_id"`
+	Caller     string    `json:"caller"`
+	TaskID     string    `json:"task_id"`
+	Time       time.Time `json:"time"`
+}
+
+// PutCreations records who created servers.
+func (b *Bolt) PutCreations(_ context.Context, cs []Creation) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketCreations)
+		for _, c := range cs {
+			v, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			if err := bk.Put([]byte(c.ResourceID), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Creations returns every creation recorded, by resource id.
+func (b *Bolt) Creations(context.Context) (map[string]Creation, error) {
+	out := map[string]Creation{}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCreations).ForEach(func(k, v []byte) error {
+			var c Creation
+			if err := json.Unmarshal(v, &c); err != nil {
+				return err
+			}
+			out[string(k)] = c
+			return nil
+		})
+	})
+	return out, err
 }
 
 // PutLeases stores leases, one per server, replacing what each server had.

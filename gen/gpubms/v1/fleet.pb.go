@@ -752,6 +752,232 @@ func (x *GpuEvent) GetHeartbeat() bool {
 	return false
 }
 
+// ListFleetRequest filters the fleet.
+type ListFleetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only servers this caller created through gpubms.
+	Caller string `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	// Only servers whose lease acts before this time.
+	ExpiringBefore *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expiring_before,json=expiringBefore,proto3" json:"expiring_before,omitempty"`
+	// Only servers with no lease still to act.
+	Unleased bool `protobuf:"varint,3,opt,name=unleased,proto3" json:"unleased,omitempty"`
+	// Only servers not protected.
+	Unprotected bool `protobuf:"varint,4,opt,name=unprotected,proto3" json:"unprotected,omitempty"`
+	// Only servers in this provider state, e.g. "running".
+	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// Only servers created before this time (by gpubms's record, else the
+	// provider's create date).
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFleetRequest) Reset() {
+	*x = ListFleetRequest{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFleetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFleetRequest) ProtoMessage() {}
+
+func (x *ListFleetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFleetRequest.ProtoReflect.Descriptor instead.
+func (*ListFleetRequest) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListFleetRequest) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *ListFleetRequest) GetExpiringBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiringBefore
+	}
+	return nil
+}
+
+func (x *ListFleetRequest) GetUnleased() bool {
+	if x != nil {
+		return x.Unleased
+	}
+	return false
+}
+
+func (x *ListFleetRequest) GetUnprotected() bool {
+	if x != nil {
+		return x.Unprotected
+	}
+	return false
+}
+
+func (x *ListFleetRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListFleetRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
+// ListFleetResponse is the servers, as the provider lists them.
+type ListFleetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Servers       []*FleetServer         `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFleetResponse) Reset() {
+	*x = ListFleetResponse{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFleetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFleetResponse) ProtoMessage() {}
+
+func (x *ListFleetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFleetResponse.ProtoReflect.Descriptor instead.
+func (*ListFleetResponse) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListFleetResponse) GetServers() []*FleetServer {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+// FleetServer is a server and what gpubms knows of it.
+type FleetServer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider's record, as DescribeGpu answers it.
+	Server *Gpu     `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	State  GpuState `protobuf:"varint,2,opt,name=state,proto3,enum=gpubms.v1.GpuState" json:"state,omitempty"`
+	// Who created it through gpubms; empty when gpubms did not.
+	Creator string `protobuf:"bytes,3,opt,name=creator,proto3" json:"creator,omitempty"`
+	// When it was created: gpubms's record, else the provider's create date.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Its lease, if any, and its protection, if any.
+	Lease         *Lease      `protobuf:"bytes,5,opt,name=lease,proto3" json:"lease,omitempty"`
+	Protection    *Protection `protobuf:"bytes,6,opt,name=protection,proto3" json:"protection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FleetServer) Reset() {
+	*x = FleetServer{}
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetServer) ProtoMessage() {}
+
+func (x *FleetServer) ProtoReflect() protoreflect.Message {
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetServer.ProtoReflect.Descriptor instead.
+func (*FleetServer) Descriptor() ([]byte, []int) {
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *FleetServer) GetServer() *Gpu {
+	if x != nil {
+		return x.Server
+	}
+	return nil
+}
+
+func (x *FleetServer) GetState() GpuState {
+	if x != nil {
+		return x.State
+	}
+	return GpuState_GPU_STATE_UNSPECIFIED
+}
+
+func (x *FleetServer) GetCreator() string {
+	if x != nil {
+		return x.Creator
+	}
+	return ""
+}
+
+func (x *FleetServer) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *FleetServer) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+func (x *FleetServer) GetProtection() *Protection {
+	if x != nil {
+		return x.Protection
+	}
+	return nil
+}
+
 // SetLeaseRequest gives servers an end.
 type SetLeaseRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -770,7 +996,7 @@ type SetLeaseRequest struct {
 
 func (x *SetLeaseRequest) Reset() {
 	*x = SetLeaseRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +1008,7 @@ func (x *SetLeaseRequest) String() string {
 func (*SetLeaseRequest) ProtoMessage() {}
 
 func (x *SetLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[7]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +1021,7 @@ func (x *SetLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLeaseRequest.ProtoReflect.Descriptor instead.
 func (*SetLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{7}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetLeaseRequest) GetResourceIds() []string {
@@ -843,7 +1069,7 @@ type SetLeaseResponse struct {
 
 func (x *SetLeaseResponse) Reset() {
 	*x = SetLeaseResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +1081,7 @@ func (x *SetLeaseResponse) String() string {
 func (*SetLeaseResponse) ProtoMessage() {}
 
 func (x *SetLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[8]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +1094,7 @@ func (x *SetLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLeaseResponse.ProtoReflect.Descriptor instead.
 func (*SetLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{8}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetLeaseResponse) GetLeases() []*Lease {
@@ -889,7 +1115,7 @@ type ListLeasesRequest struct {
 
 func (x *ListLeasesRequest) Reset() {
 	*x = ListLeasesRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +1127,7 @@ func (x *ListLeasesRequest) String() string {
 func (*ListLeasesRequest) ProtoMessage() {}
 
 func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[9]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1140,7 @@ func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesRequest.ProtoReflect.Descriptor instead.
 func (*ListLeasesRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{9}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListLeasesRequest) GetResourceId() string {
@@ -934,7 +1160,7 @@ type ListLeasesResponse struct {
 
 func (x *ListLeasesResponse) Reset() {
 	*x = ListLeasesResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1172,7 @@ func (x *ListLeasesResponse) String() string {
 func (*ListLeasesResponse) ProtoMessage() {}
 
 func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[10]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1185,7 @@ func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesResponse.ProtoReflect.Descriptor instead.
 func (*ListLeasesResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{10}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListLeasesResponse) GetLeases() []*Lease {
@@ -979,7 +1205,7 @@ type ClearLeaseRequest struct {
 
 func (x *ClearLeaseRequest) Reset() {
 	*x = ClearLeaseRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1217,7 @@ func (x *ClearLeaseRequest) String() string {
 func (*ClearLeaseRequest) ProtoMessage() {}
 
 func (x *ClearLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[11]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1230,7 @@ func (x *ClearLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearLeaseRequest.ProtoReflect.Descriptor instead.
 func (*ClearLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{11}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ClearLeaseRequest) GetResourceIds() []string {
@@ -1024,7 +1250,7 @@ type ClearLeaseResponse struct {
 
 func (x *ClearLeaseResponse) Reset() {
 	*x = ClearLeaseResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1262,7 @@ func (x *ClearLeaseResponse) String() string {
 func (*ClearLeaseResponse) ProtoMessage() {}
 
 func (x *ClearLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[12]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1275,7 @@ func (x *ClearLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearLeaseResponse.ProtoReflect.Descriptor instead.
 func (*ClearLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{12}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClearLeaseResponse) GetCleared() []string {
@@ -1081,7 +1307,7 @@ type Lease struct {
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1319,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[13]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1332,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{13}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Lease) GetResourceId() string {
@@ -1200,7 +1426,7 @@ type SetProtectionRequest struct {
 
 func (x *SetProtectionRequest) Reset() {
 	*x = SetProtectionRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1438,7 @@ func (x *SetProtectionRequest) String() string {
 func (*SetProtectionRequest) ProtoMessage() {}
 
 func (x *SetProtectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[14]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1451,7 @@ func (x *SetProtectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetProtectionRequest.ProtoReflect.Descriptor instead.
 func (*SetProtectionRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{14}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetProtectionRequest) GetResourceIds() []string {
@@ -1259,7 +1485,7 @@ type SetProtectionResponse struct {
 
 func (x *SetProtectionResponse) Reset() {
 	*x = SetProtectionResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1497,7 @@ func (x *SetProtectionResponse) String() string {
 func (*SetProtectionResponse) ProtoMessage() {}
 
 func (x *SetProtectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[15]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1510,7 @@ func (x *SetProtectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetProtectionResponse.ProtoReflect.Descriptor instead.
 func (*SetProtectionResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{15}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetProtectionResponse) GetProtections() []*Protection {
@@ -1303,7 +1529,7 @@ type ListProtectionsRequest struct {
 
 func (x *ListProtectionsRequest) Reset() {
 	*x = ListProtectionsRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1541,7 @@ func (x *ListProtectionsRequest) String() string {
 func (*ListProtectionsRequest) ProtoMessage() {}
 
 func (x *ListProtectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[16]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1554,7 @@ func (x *ListProtectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProtectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListProtectionsRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{16}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{19}
 }
 
 // ListProtectionsResponse is every protected server, by resource id.
@@ -1341,7 +1567,7 @@ type ListProtectionsResponse struct {
 
 func (x *ListProtectionsResponse) Reset() {
 	*x = ListProtectionsResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[17]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1579,7 @@ func (x *ListProtectionsResponse) String() string {
 func (*ListProtectionsResponse) ProtoMessage() {}
 
 func (x *ListProtectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[17]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1592,7 @@ func (x *ListProtectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProtectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListProtectionsResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{17}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListProtectionsResponse) GetProtections() []*Protection {
@@ -1391,7 +1617,7 @@ type Protection struct {
 
 func (x *Protection) Reset() {
 	*x = Protection{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[18]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1629,7 @@ func (x *Protection) String() string {
 func (*Protection) ProtoMessage() {}
 
 func (x *Protection) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[18]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1642,7 @@ func (x *Protection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Protection.ProtoReflect.Descriptor instead.
 func (*Protection) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{18}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Protection) GetResourceId() string {
@@ -1463,7 +1689,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[19]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1701,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[19]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1714,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{19}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{22}
 }
 
 // GetServerInfoResponse is the server's build and mode.
@@ -1517,7 +1743,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[20]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1755,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[20]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1768,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{20}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -1617,7 +1843,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[21]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1855,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[21]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1868,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{21}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListAuditEventsRequest) GetCaller() string {
@@ -1706,7 +1932,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[22]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1944,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[22]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1957,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{22}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1787,7 +2013,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[23]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +2025,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gpubms_v1_fleet_proto_msgTypes[23]
+	mi := &file_gpubms_v1_fleet_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +2038,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{23}
+	return file_gpubms_v1_fleet_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -1987,7 +2213,26 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"observedAt\x12:\n" +
 	"\vwatched_for\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"watchedFor\x12\x1c\n" +
-	"\theartbeat\x18\x06 \x01(\bR\theartbeat\"\xc9\x02\n" +
+	"\theartbeat\x18\x06 \x01(\bR\theartbeat\"\x99\x02\n" +
+	"\x10ListFleetRequest\x12 \n" +
+	"\x06caller\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06caller\x12C\n" +
+	"\x0fexpiring_before\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0eexpiringBefore\x12\x1a\n" +
+	"\bunleased\x18\x03 \x01(\bR\bunleased\x12 \n" +
+	"\vunprotected\x18\x04 \x01(\bR\vunprotected\x12\x1d\n" +
+	"\x05state\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18 R\x05state\x12A\n" +
+	"\x0ecreated_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"E\n" +
+	"\x11ListFleetResponse\x120\n" +
+	"\aservers\x18\x01 \x03(\v2\x16.gpubms.v1.FleetServerR\aservers\"\x96\x02\n" +
+	"\vFleetServer\x12&\n" +
+	"\x06server\x18\x01 \x01(\v2\x0e.gpubms.v1.GpuR\x06server\x12)\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x13.gpubms.v1.GpuStateR\x05state\x12\x18\n" +
+	"\acreator\x18\x03 \x01(\tR\acreator\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12&\n" +
+	"\x05lease\x18\x05 \x01(\v2\x10.gpubms.v1.LeaseR\x05lease\x125\n" +
+	"\n" +
+	"protection\x18\x06 \x01(\v2\x15.gpubms.v1.ProtectionR\n" +
+	"protection\"\xc9\x02\n" +
 	"\x0fSetLeaseRequest\x127\n" +
 	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\x127\n" +
 	"\texpire_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bexpireAt\x12<\n" +
@@ -2111,7 +2356,7 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\x13LEASE_STATE_STOPPED\x10\x02\x12\x14\n" +
 	"\x10LEASE_STATE_DONE\x10\x03\x12\x19\n" +
 	"\x15LEASE_STATE_PROTECTED\x10\x04\x12\x14\n" +
-	"\x10LEASE_STATE_GONE\x10\x052\xe8\a\n" +
+	"\x10LEASE_STATE_GONE\x10\x052\xc7\b\n" +
 	"\fFleetService\x12o\n" +
 	"\x0fListAuditEvents\x12!.gpubms.v1.ListAuditEventsRequest\x1a\".gpubms.v1.ListAuditEventsResponse\"\x15\x88\xba'\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit\x12q\n" +
 	"\fFindCapacity\x12\x1e.gpubms.v1.FindCapacityRequest\x1a\x1f.gpubms.v1.FindCapacityResponse\" \x88\xba'\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/capacity:find\x12o\n" +
@@ -2122,7 +2367,8 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"ListLeases\x12\x1c.gpubms.v1.ListLeasesRequest\x1a\x1d.gpubms.v1.ListLeasesResponse\"\x16\x88\xba'\x01\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/leases\x12j\n" +
 	"\n" +
-	"ClearLease\x12\x1c.gpubms.v1.ClearLeaseRequest\x1a\x1d.gpubms.v1.ClearLeaseResponse\"\x1f\x88\xba'\x02\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/leases:clear\x12s\n" +
+	"ClearLease\x12\x1c.gpubms.v1.ClearLeaseRequest\x1a\x1d.gpubms.v1.ClearLeaseResponse\"\x1f\x88\xba'\x02\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/leases:clear\x12]\n" +
+	"\tListFleet\x12\x1b.gpubms.v1.ListFleetRequest\x1a\x1c.gpubms.v1.ListFleetResponse\"\x15\x88\xba'\x01\x82\xd3\xe4\x93\x02\v\x12\t/v1/fleet\x12s\n" +
 	"\rSetProtection\x12\x1f.gpubms.v1.SetProtectionRequest\x1a .gpubms.v1.SetProtectionResponse\"\x1f\x88\xba'\x02\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/gpus:protect\x12u\n" +
 	"\x0fListProtections\x12!.gpubms.v1.ListProtectionsRequest\x1a\".gpubms.v1.ListProtectionsResponse\"\x1b\x88\xba'\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/protections\x12h\n" +
 	"\rGetServerInfo\x12\x1f.gpubms.v1.GetServerInfoRequest\x1a .gpubms.v1.GetServerInfoResponse\"\x14\x88\xba'\x01\x82\xd3\xe4\x93\x02\n" +
@@ -2141,7 +2387,7 @@ func file_gpubms_v1_fleet_proto_rawDescGZIP() []byte {
 }
 
 var file_gpubms_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_gpubms_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_gpubms_v1_fleet_proto_goTypes = []any{
 	(GpuState)(0),                   // 0: gpubms.v1.GpuState
 	(LeaseState)(0),                 // 1: gpubms.v1.LeaseState
@@ -2152,86 +2398,100 @@ var file_gpubms_v1_fleet_proto_goTypes = []any{
 	(*WatchGpuRequest)(nil),         // 6: gpubms.v1.WatchGpuRequest
 	(*WatchGpuResponse)(nil),        // 7: gpubms.v1.WatchGpuResponse
 	(*GpuEvent)(nil),                // 8: gpubms.v1.GpuEvent
-	(*SetLeaseRequest)(nil),         // 9: gpubms.v1.SetLeaseRequest
-	(*SetLeaseResponse)(nil),        // 10: gpubms.v1.SetLeaseResponse
-	(*ListLeasesRequest)(nil),       // 11: gpubms.v1.ListLeasesRequest
-	(*ListLeasesResponse)(nil),      // 12: gpubms.v1.ListLeasesResponse
-	(*ClearLeaseRequest)(nil),       // 13: gpubms.v1.ClearLeaseRequest
-	(*ClearLeaseResponse)(nil),      // 14: gpubms.v1.ClearLeaseResponse
-	(*Lease)(nil),                   // 15: gpubms.v1.Lease
-	(*SetProtectionRequest)(nil),    // 16: gpubms.v1.SetProtectionRequest
-	(*SetProtectionResponse)(nil),   // 17: gpubms.v1.SetProtectionResponse
-	(*ListProtectionsRequest)(nil),  // 18: gpubms.v1.ListProtectionsRequest
-	(*ListProtectionsResponse)(nil), // 19: gpubms.v1.ListProtectionsResponse
-	(*Protection)(nil),              // 20: gpubms.v1.Protection
-	(*GetServerInfoRequest)(nil),    // 21: gpubms.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),   // 22: gpubms.v1.GetServerInfoResponse
-	(*ListAuditEventsRequest)(nil),  // 23: gpubms.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 24: gpubms.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 25: gpubms.v1.AuditEvent
-	(*Compute)(nil),                 // 26: gpubms.v1.Compute
-	(*timestamppb.Timestamp)(nil),   // 27: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 28: google.protobuf.Duration
-	(LeaseAction)(0),                // 29: gpubms.v1.LeaseAction
-	(*anypb.Any)(nil),               // 30: google.protobuf.Any
+	(*ListFleetRequest)(nil),        // 9: gpubms.v1.ListFleetRequest
+	(*ListFleetResponse)(nil),       // 10: gpubms.v1.ListFleetResponse
+	(*FleetServer)(nil),             // 11: gpubms.v1.FleetServer
+	(*SetLeaseRequest)(nil),         // 12: gpubms.v1.SetLeaseRequest
+	(*SetLeaseResponse)(nil),        // 13: gpubms.v1.SetLeaseResponse
+	(*ListLeasesRequest)(nil),       // 14: gpubms.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),      // 15: gpubms.v1.ListLeasesResponse
+	(*ClearLeaseRequest)(nil),       // 16: gpubms.v1.ClearLeaseRequest
+	(*ClearLeaseResponse)(nil),      // 17: gpubms.v1.ClearLeaseResponse
+	(*Lease)(nil),                   // 18: gpubms.v1.Lease
+	(*SetProtectionRequest)(nil),    // 19: gpubms.v1.SetProtectionRequest
+	(*SetProtectionResponse)(nil),   // 20: gpubms.v1.SetProtectionResponse
+	(*ListProtectionsRequest)(nil),  // 21: gpubms.v1.ListProtectionsRequest
+	(*ListProtectionsResponse)(nil), // 22: gpubms.v1.ListProtectionsResponse
+	(*Protection)(nil),              // 23: gpubms.v1.Protection
+	(*GetServerInfoRequest)(nil),    // 24: gpubms.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),   // 25: gpubms.v1.GetServerInfoResponse
+	(*ListAuditEventsRequest)(nil),  // 26: gpubms.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 27: gpubms.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 28: gpubms.v1.AuditEvent
+	(*Compute)(nil),                 // 29: gpubms.v1.Compute
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 31: google.protobuf.Duration
+	(*Gpu)(nil),                     // 32: gpubms.v1.Gpu
+	(LeaseAction)(0),                // 33: gpubms.v1.LeaseAction
+	(*anypb.Any)(nil),               // 34: google.protobuf.Any
 }
 var file_gpubms_v1_fleet_proto_depIdxs = []int32{
 	4,  // 0: gpubms.v1.FindCapacityResponse.offers:type_name -> gpubms.v1.CapacityOffer
 	5,  // 1: gpubms.v1.FindCapacityResponse.region_errors:type_name -> gpubms.v1.RegionError
-	26, // 2: gpubms.v1.CapacityOffer.compute:type_name -> gpubms.v1.Compute
-	27, // 3: gpubms.v1.CapacityOffer.observed_at:type_name -> google.protobuf.Timestamp
+	29, // 2: gpubms.v1.CapacityOffer.compute:type_name -> gpubms.v1.Compute
+	30, // 3: gpubms.v1.CapacityOffer.observed_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: gpubms.v1.WatchGpuRequest.until:type_name -> gpubms.v1.GpuState
 	8,  // 5: gpubms.v1.WatchGpuResponse.event:type_name -> gpubms.v1.GpuEvent
 	0,  // 6: gpubms.v1.GpuEvent.state:type_name -> gpubms.v1.GpuState
-	27, // 7: gpubms.v1.GpuEvent.observed_at:type_name -> google.protobuf.Timestamp
-	28, // 8: gpubms.v1.GpuEvent.watched_for:type_name -> google.protobuf.Duration
-	27, // 9: gpubms.v1.SetLeaseRequest.expire_at:type_name -> google.protobuf.Timestamp
-	28, // 10: gpubms.v1.SetLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	29, // 11: gpubms.v1.SetLeaseRequest.action:type_name -> gpubms.v1.LeaseAction
-	27, // 12: gpubms.v1.SetLeaseRequest.stop_at:type_name -> google.protobuf.Timestamp
-	15, // 13: gpubms.v1.SetLeaseResponse.leases:type_name -> gpubms.v1.Lease
-	15, // 14: gpubms.v1.ListLeasesResponse.leases:type_name -> gpubms.v1.Lease
-	29, // 15: gpubms.v1.Lease.action:type_name -> gpubms.v1.LeaseAction
-	27, // 16: gpubms.v1.Lease.expire_at:type_name -> google.protobuf.Timestamp
-	27, // 17: gpubms.v1.Lease.stop_at:type_name -> google.protobuf.Timestamp
-	1,  // 18: gpubms.v1.Lease.state:type_name -> gpubms.v1.LeaseState
-	27, // 19: gpubms.v1.Lease.create_time:type_name -> google.protobuf.Timestamp
-	27, // 20: gpubms.v1.Lease.update_time:type_name -> google.protobuf.Timestamp
-	27, // 21: gpubms.v1.Lease.next_attempt:type_name -> google.protobuf.Timestamp
-	20, // 22: gpubms.v1.SetProtectionResponse.protections:type_name -> gpubms.v1.Protection
-	20, // 23: gpubms.v1.ListProtectionsResponse.protections:type_name -> gpubms.v1.Protection
-	27, // 24: gpubms.v1.Protection.update_time:type_name -> google.protobuf.Timestamp
-	27, // 25: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
-	27, // 26: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	27, // 27: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	27, // 28: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	25, // 29: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
-	27, // 30: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	30, // 31: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
-	28, // 32: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
-	23, // 33: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
-	2,  // 34: gpubms.v1.FleetService.FindCapacity:input_type -> gpubms.v1.FindCapacityRequest
-	6,  // 35: gpubms.v1.FleetService.WatchGpu:input_type -> gpubms.v1.WatchGpuRequest
-	9,  // 36: gpubms.v1.FleetService.SetLease:input_type -> gpubms.v1.SetLeaseRequest
-	11, // 37: gpubms.v1.FleetService.ListLeases:input_type -> gpubms.v1.ListLeasesRequest
-	13, // 38: gpubms.v1.FleetService.ClearLease:input_type -> gpubms.v1.ClearLeaseRequest
-	16, // 39: gpubms.v1.FleetService.SetProtection:input_type -> gpubms.v1.SetProtectionRequest
-	18, // 40: gpubms.v1.FleetService.ListProtections:input_type -> gpubms.v1.ListProtectionsRequest
-	21, // 41: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
-	24, // 42: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
-	3,  // 43: gpubms.v1.FleetService.FindCapacity:output_type -> gpubms.v1.FindCapacityResponse
-	7,  // 44: gpubms.v1.FleetService.WatchGpu:output_type -> gpubms.v1.WatchGpuResponse
-	10, // 45: gpubms.v1.FleetService.SetLease:output_type -> gpubms.v1.SetLeaseResponse
-	12, // 46: gpubms.v1.FleetService.ListLeases:output_type -> gpubms.v1.ListLeasesResponse
-	14, // 47: gpubms.v1.FleetService.ClearLease:output_type -> gpubms.v1.ClearLeaseResponse
-	17, // 48: gpubms.v1.FleetService.SetProtection:output_type -> gpubms.v1.SetProtectionResponse
-	19, // 49: gpubms.v1.FleetService.ListProtections:output_type -> gpubms.v1.ListProtectionsResponse
-	22, // 50: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
-	42, // [42:51] is the sub-list for method output_type
-	33, // [33:42] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	30, // 7: gpubms.v1.GpuEvent.observed_at:type_name -> google.protobuf.Timestamp
+	31, // 8: gpubms.v1.GpuEvent.watched_for:type_name -> google.protobuf.Duration
+	30, // 9: gpubms.v1.ListFleetRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	30, // 10: gpubms.v1.ListFleetRequest.created_before:type_name -> google.protobuf.Timestamp
+	11, // 11: gpubms.v1.ListFleetResponse.servers:type_name -> gpubms.v1.FleetServer
+	32, // 12: gpubms.v1.FleetServer.server:type_name -> gpubms.v1.Gpu
+	0,  // 13: gpubms.v1.FleetServer.state:type_name -> gpubms.v1.GpuState
+	30, // 14: gpubms.v1.FleetServer.create_time:type_name -> google.protobuf.Timestamp
+	18, // 15: gpubms.v1.FleetServer.lease:type_name -> gpubms.v1.Lease
+	23, // 16: gpubms.v1.FleetServer.protection:type_name -> gpubms.v1.Protection
+	30, // 17: gpubms.v1.SetLeaseRequest.expire_at:type_name -> google.protobuf.Timestamp
+	31, // 18: gpubms.v1.SetLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	33, // 19: gpubms.v1.SetLeaseRequest.action:type_name -> gpubms.v1.LeaseAction
+	30, // 20: gpubms.v1.SetLeaseRequest.stop_at:type_name -> google.protobuf.Timestamp
+	18, // 21: gpubms.v1.SetLeaseResponse.leases:type_name -> gpubms.v1.Lease
+	18, // 22: gpubms.v1.ListLeasesResponse.leases:type_name -> gpubms.v1.Lease
+	33, // 23: gpubms.v1.Lease.action:type_name -> gpubms.v1.LeaseAction
+	30, // 24: gpubms.v1.Lease.expire_at:type_name -> google.protobuf.Timestamp
+	30, // 25: gpubms.v1.Lease.stop_at:type_name -> google.protobuf.Timestamp
+	1,  // 26: gpubms.v1.Lease.state:type_name -> gpubms.v1.LeaseState
+	30, // 27: gpubms.v1.Lease.create_time:type_name -> google.protobuf.Timestamp
+	30, // 28: gpubms.v1.Lease.update_time:type_name -> google.protobuf.Timestamp
+	30, // 29: gpubms.v1.Lease.next_attempt:type_name -> google.protobuf.Timestamp
+	23, // 30: gpubms.v1.SetProtectionResponse.protections:type_name -> gpubms.v1.Protection
+	23, // 31: gpubms.v1.ListProtectionsResponse.protections:type_name -> gpubms.v1.Protection
+	30, // 32: gpubms.v1.Protection.update_time:type_name -> google.protobuf.Timestamp
+	30, // 33: gpubms.v1.GetServerInfoResponse.commit_time:type_name -> google.protobuf.Timestamp
+	30, // 34: gpubms.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	30, // 35: gpubms.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	30, // 36: gpubms.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	28, // 37: gpubms.v1.ListAuditEventsResponse.events:type_name -> gpubms.v1.AuditEvent
+	30, // 38: gpubms.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	34, // 39: gpubms.v1.AuditEvent.request:type_name -> google.protobuf.Any
+	31, // 40: gpubms.v1.AuditEvent.duration:type_name -> google.protobuf.Duration
+	26, // 41: gpubms.v1.FleetService.ListAuditEvents:input_type -> gpubms.v1.ListAuditEventsRequest
+	2,  // 42: gpubms.v1.FleetService.FindCapacity:input_type -> gpubms.v1.FindCapacityRequest
+	6,  // 43: gpubms.v1.FleetService.WatchGpu:input_type -> gpubms.v1.WatchGpuRequest
+	12, // 44: gpubms.v1.FleetService.SetLease:input_type -> gpubms.v1.SetLeaseRequest
+	14, // 45: gpubms.v1.FleetService.ListLeases:input_type -> gpubms.v1.ListLeasesRequest
+	16, // 46: gpubms.v1.FleetService.ClearLease:input_type -> gpubms.v1.ClearLeaseRequest
+	9,  // 47: gpubms.v1.FleetService.ListFleet:input_type -> gpubms.v1.ListFleetRequest
+	19, // 48: gpubms.v1.FleetService.SetProtection:input_type -> gpubms.v1.SetProtectionRequest
+	21, // 49: gpubms.v1.FleetService.ListProtections:input_type -> gpubms.v1.ListProtectionsRequest
+	24, // 50: gpubms.v1.FleetService.GetServerInfo:input_type -> gpubms.v1.GetServerInfoRequest
+	27, // 51: gpubms.v1.FleetService.ListAuditEvents:output_type -> gpubms.v1.ListAuditEventsResponse
+	3,  // 52: gpubms.v1.FleetService.FindCapacity:output_type -> gpubms.v1.FindCapacityResponse
+	7,  // 53: gpubms.v1.FleetService.WatchGpu:output_type -> gpubms.v1.WatchGpuResponse
+	13, // 54: gpubms.v1.FleetService.SetLease:output_type -> gpubms.v1.SetLeaseResponse
+	15, // 55: gpubms.v1.FleetService.ListLeases:output_type -> gpubms.v1.ListLeasesResponse
+	17, // 56: gpubms.v1.FleetService.ClearLease:output_type -> gpubms.v1.ClearLeaseResponse
+	10, // 57: gpubms.v1.FleetService.ListFleet:output_type -> gpubms.v1.ListFleetResponse
+	20, // 58: gpubms.v1.FleetService.SetProtection:output_type -> gpubms.v1.SetProtectionResponse
+	22, // 59: gpubms.v1.FleetService.ListProtections:output_type -> gpubms.v1.ListProtectionsResponse
+	25, // 60: gpubms.v1.FleetService.GetServerInfo:output_type -> gpubms.v1.GetServerInfoResponse
+	51, // [51:61] is the sub-list for method output_type
+	41, // [41:51] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_gpubms_v1_fleet_proto_init() }
@@ -2244,14 +2504,14 @@ func file_gpubms_v1_fleet_proto_init() {
 	file_gpubms_v1_rules_proto_init()
 	file_gpubms_v1_fleet_proto_msgTypes[0].OneofWrappers = []any{}
 	file_gpubms_v1_fleet_proto_msgTypes[2].OneofWrappers = []any{}
-	file_gpubms_v1_fleet_proto_msgTypes[21].OneofWrappers = []any{}
+	file_gpubms_v1_fleet_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gpubms_v1_fleet_proto_rawDesc), len(file_gpubms_v1_fleet_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	FleetService_SetLease_FullMethodName        = "/gpubms.v1.FleetService/SetLease"
 	FleetService_ListLeases_FullMethodName      = "/gpubms.v1.FleetService/ListLeases"
 	FleetService_ClearLease_FullMethodName      = "/gpubms.v1.FleetService/ClearLease"
+	FleetService_ListFleet_FullMethodName       = "/gpubms.v1.FleetService/ListFleet"
 	FleetService_SetProtection_FullMethodName   = "/gpubms.v1.FleetService/SetProtection"
 	FleetService_ListProtections_FullMethodName = "/gpubms.v1.FleetService/ListProtections"
 	FleetService_GetServerInfo_FullMethodName   = "/gpubms.v1.FleetService/GetServerInfo"
@@ -74,6 +75,10 @@ type FleetServiceClient interface {
 	ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error)
 	// ClearLease removes servers' leases: they no longer end.
 	ClearLease(ctx context.Context, in *ClearLeaseRequest, opts ...grpc.CallOption) (*ClearLeaseResponse, error)
+	// ListFleet lists every server the provider has (all pages), joined with
+	// what gpubms knows of each: who created it through gpubms and when, its
+	// lease and its protection. Filters add up.
+	ListFleet(ctx context.Context, in *ListFleetRequest, opts ...grpc.CallOption) (*ListFleetResponse, error)
 	// SetProtection protects servers from deletion and reinstallation, or
 	// lifts the protection. gpubms refuses DeleteGpuInstances and ReinstallGpu
 	// naming a protected server with FailedPrecondition (ErrorInfo reason
@@ -164,6 +169,16 @@ func (c *fleetServiceClient) ClearLease(ctx context.Context, in *ClearLeaseReque
 	return out, nil
 }
 
+func (c *fleetServiceClient) ListFleet(ctx context.Context, in *ListFleetRequest, opts ...grpc.CallOption) (*ListFleetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFleetResponse)
+	err := c.cc.Invoke(ctx, FleetService_ListFleet_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fleetServiceClient) SetProtection(ctx context.Context, in *SetProtectionRequest, opts ...grpc.CallOption) (*SetProtectionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetProtectionResponse)
@@ -236,6 +251,10 @@ type FleetServiceServer interface {
 	ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error)
 	// ClearLease removes servers' leases: they no longer end.
 	ClearLease(context.Context, *ClearLeaseRequest) (*ClearLeaseResponse, error)
+	// ListFleet lists every server the provider has (all pages), joined with
+	// what gpubms knows of each: who created it through gpubms and when, its
+	// lease and its protection. Filters add up.
+	ListFleet(context.Context, *ListFleetRequest) (*ListFleetResponse, error)
 	// SetProtection protects servers from deletion and reinstallation, or
 	// lifts the protection. gpubms refuses DeleteGpuInstances and ReinstallGpu
 	// naming a protected server with FailedPrecondition (ErrorInfo reason
@@ -274,6 +293,9 @@ func (UnimplementedFleetServiceServer) ListLeases(context.Context, *ListLeasesRe
 }
 func (UnimplementedFleetServiceServer) ClearLease(context.Context, *ClearLeaseRequest) (*ClearLeaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClearLease not implemented")
+}
+func (UnimplementedFleetServiceServer) ListFleet(context.Context, *ListFleetRequest) (*ListFleetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFleet not implemented")
 }
 func (UnimplementedFleetServiceServer) SetProtection(context.Context, *SetProtectionRequest) (*SetProtectionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetProtection not implemented")
@@ -406,6 +428,24 @@ func _FleetService_ClearLease_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetService_ListFleet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFleetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).ListFleet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_ListFleet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).ListFleet(ctx, req.(*ListFleetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FleetService_SetProtection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SetProtectionRequest)
 	if err := dec(in); err != nil {
@@ -486,6 +526,10 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ClearLease",
 			Handler:    _FleetService_ClearLease_Handler,
+		},
+		{
+			MethodName: "ListFleet",
+			Handler:    _FleetService_ListFleet_Handler,
 		},
 		{
 			MethodName: "SetProtection",

@@ -11,7 +11,7 @@ import { file_google_api_annotations } from "../../google/api/annotations_pb.js"
 import type { Any, Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_gpubms_v1_access } from "./access_pb.js";
-import type { Compute, LeaseAction } from "./gpubms_pb.js";
+import type { Compute, Gpu, LeaseAction } from "./gpubms_pb.js";
 import { file_gpubms_v1_gpubms } from "./gpubms_pb.js";
 import { file_gpubms_v1_rules } from "./rules_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gpubms/v1/fleet.proto.
  */
 export const file_gpubms_v1_fleet: GenFile = /*@__PURE__*/
-  fileDesc("ChVncHVibXMvdjEvZmxlZXQucHJvdG8SCWdwdWJtcy52MSLDAwoTRmluZENhcGFjaXR5UmVxdWVzdBIYCgdtaW5fY3B1GAEgASgFQge6SAQaAigAEhsKCm1pbl9yYW1fZ2IYAiABKAVCB7pIBBoCKAASFAoDZ3B1GAMgASgJQge6SARyAhhAEhwKC21pbl9kaXNrX2diGAQgASgFQge6SAQaAigAEhoKCWRpc2tfdHlwZRgFIAEoCUIHukgEcgIYIBIwCgtjaGFyZ2VfdHlwZRgGIAEoCUIbukgY2AEBchNSB1ByZVBhaWRSCFBvc3RQYWlkEh4KBmFtb3VudBgHIAEoBUIJukgGGgQYZCgBSACIAQESJQoNcHJlcGFpZF9tb250aBgIIAEoBUIJukgGGgQYJCgASAGIAQESJgoKcmVnaW9uX2lkcxgJIAMoCUISukgPkgEMEGQYASIGcgTosycBEj8KDm1heF91bml0X3ByaWNlGAogASgJQie6SCTYAQFyHzIdXlswLTldezEsMTJ9KFsuXVswLTldezEsNH0pPyQSJgoMbWF4X2N1cnJlbmN5GAsgASgJQhC6SA3YAQFyCFICQ05SAlVTQgkKB19hbW91bnRCEAoOX3ByZXBhaWRfbW9udGgibwoURmluZENhcGFjaXR5UmVzcG9uc2USKAoGb2ZmZXJzGAEgAygLMhguZ3B1Ym1zLnYxLkNhcGFjaXR5T2ZmZXISLQoNcmVnaW9uX2Vycm9ycxgCIAMoCzIWLmdwdWJtcy52MS5SZWdpb25FcnJvciKxAgoNQ2FwYWNpdHlPZmZlchIRCglyZWdpb25faWQYASABKAkSEwoLcmVnaW9uX25hbWUYAiABKAkSEAoIZ29vZHNfaWQYAyABKAMSEgoKZ29vZHNfbmFtZRgEIAEoCRIjCgdjb21wdXRlGAUgASgLMhIuZ3B1Ym1zLnYxLkNvbXB1dGUSEwoLY2hhcmdlX3R5cGUYBiABKAkSEgoFc3RvY2sYByABKAVIAIgBARIvCgtvYnNlcnZlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdW5pdF9wcmljZRgJIAEoCRITCgt0cmFkZV9wcmljZRgKIAEoCRIQCghjdXJyZW5jeRgLIAEoCRIOCgZhbW91bnQYDCABKAVCCAoGX3N0b2NrIj8KC1JlZ2lvbkVycm9yEhEKCXJlZ2lvbl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkiaAoPV2F0Y2hHcHVSZXF1ZXN0EiEKC3Jlc291cmNlX2lkGAEgASgJQgy6SAnIAQFyBOizJwESMgoFdW50aWwYAiABKA4yEy5ncHVibXMudjEuR3B1U3RhdGVCDrpIC4IBCBgAGAIYBBgKIjYKEFdhdGNoR3B1UmVzcG9uc2USIgoFZXZlbnQYASABKAsyEy5ncHVibXMudjEuR3B1RXZlbnQiygEKCEdwdUV2ZW50EhMKC3Jlc291cmNlX2lkGAEgASgJEiIKBXN0YXRlGAIgASgOMhMuZ3B1Ym1zLnYxLkdwdVN0YXRlEhEKCXJhd19zdGF0ZRgDIAEoCRIvCgtvYnNlcnZlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoLd2F0Y2hlZF9mb3IYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJaGVhcnRiZWF0GAYgASgIIp0CCg9TZXRMZWFzZVJlcXVlc3QSKgoMcmVzb3VyY2VfaWRzGAEgAygJQhS6SBGSAQ4IARBkGAEiBnIE6LMnARItCglleHBpcmVfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIPukgMqgEJIgUIgLC9ECoAEjAKBmFjdGlvbhgEIAEoDjIWLmdwdWJtcy52MS5MZWFzZUFjdGlvbkIIukgFggECEAESKwoHc3RvcF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6F7pIFCISCglleHBpcmVfYXQKA3R0bBABIjQKEFNldExlYXNlUmVzcG9uc2USIAoGbGVhc2VzGAEgAygLMhAuZ3B1Ym1zLnYxLkxlYXNlIjYKEUxpc3RMZWFzZXNSZXF1ZXN0EiEKC3Jlc291cmNlX2lkGAEgASgJQgy6SAnYAQFyBOizJwEiNgoSTGlzdExlYXNlc1Jlc3BvbnNlEiAKBmxlYXNlcxgBIAMoCzIQLmdwdWJtcy52MS5MZWFzZSI/ChFDbGVhckxlYXNlUmVxdWVzdBIqCgxyZXNvdXJjZV9pZHMYASADKAlCFLpIEZIBDggBEGQYASIGcgTosycBIiUKEkNsZWFyTGVhc2VSZXNwb25zZRIPCgdjbGVhcmVkGAEgAygJIpADCgVMZWFzZRITCgtyZXNvdXJjZV9pZBgBIAEoCRImCgZhY3Rpb24YAiABKA4yFi5ncHVibXMudjEuTGVhc2VBY3Rpb24SLQoJZXhwaXJlX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdzdG9wX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgVzdGF0ZRgFIAEoDjIVLmdwdWJtcy52MS5MZWFzZVN0YXRlEg4KBmNhbGxlchgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYCSABKAkSMAoMbmV4dF9hdHRlbXB0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhdHRlbXB0cxgLIAEoBSJvChRTZXRQcm90ZWN0aW9uUmVxdWVzdBIqCgxyZXNvdXJjZV9pZHMYASADKAlCFLpIEZIBDggBEGQYASIGcgTosycBEhEKCXByb3RlY3RlZBgCIAEoCBIYCgZyZWFzb24YAyABKAlCCLpIBXIDGIACIkMKFVNldFByb3RlY3Rpb25SZXNwb25zZRIqCgtwcm90ZWN0aW9ucxgBIAMoCzIVLmdwdWJtcy52MS5Qcm90ZWN0aW9uIhgKFkxpc3RQcm90ZWN0aW9uc1JlcXVlc3QiRQoXTGlzdFByb3RlY3Rpb25zUmVzcG9uc2USKgoLcHJvdGVjdGlvbnMYASADKAsyFS5ncHVibXMudjEuUHJvdGVjdGlvbiKFAQoKUHJvdGVjdGlvbhITCgtyZXNvdXJjZV9pZBgBIAEoCRIRCglwcm90ZWN0ZWQYAiABKAgSDgoGcmVhc29uGAMgASgJEg4KBmNhbGxlchgEIAEoCRIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFgoUR2V0U2VydmVySW5mb1JlcXVlc3Qi0QEKFUdldFNlcnZlckluZm9SZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEg4KBmNvbW1pdBgCIAEoCRIvCgtjb21taXRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZ29fdmVyc2lvbhgEIAEoCRIQCghlbXVsYXRvchgFIAEoCBIQCghmZWF0dXJlcxgGIAMoCRIuCgpzdGFydF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKGAwoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIYCgZjYWxsZXIYASABKAlCCLpIBXIDGIABEoABCgNycGMYAiABKAlCc7pIcNgBAXJrUhFDcmVhdGVHcHVJbnN0YW5jZVIMUmVpbnN0YWxsR3B1Ug9PcGVyYXRlR3B1UG93ZXJSEkRlbGV0ZUdwdUluc3RhbmNlc1INU2V0UHJvdGVjdGlvblIIU2V0TGVhc2VSCkNsZWFyTGVhc2USIQoLcmVzb3VyY2VfaWQYAyABKAlCDLpICdgBAXIE6LMnARIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoJcGFnZV9zaXplGAYgASgFQgq6SAcaBRj0AygBSACIAQESHAoKcGFnZV90b2tlbhgHIAEoCUIIukgFcgMYgAJCDAoKX3BhZ2Vfc2l6ZSJZChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIlCgZldmVudHMYASADKAsyFS5ncHVibXMudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5AIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGY2FsbGVyGAMgASgJEgsKA3JwYxgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEiUKB3JlcXVlc3QYBiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EgwKBGNvZGUYByABKAkSDgoGcmVhc29uGAggASgJEg8KB21lc3NhZ2UYCSABKAkSEAoIdGFza19pZHMYCiADKAkSFAoMcmVzb3VyY2VfaWRzGAsgAygJEhsKE3Byb3ZpZGVyX3JlcXVlc3RfaWQYDCABKAkSKwoIZHVyYXRpb24YDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNdmFsaWRhdGVfb25seRgOIAEoCBIQCghyZXBsYXllZBgPIAEoCCqQAgoIR3B1U3RhdGUSGQoVR1BVX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSR1BVX1NUQVRFX0NSRUFUSU5HEAESFQoRR1BVX1NUQVRFX1JVTk5JTkcQAhIWChJHUFVfU1RBVEVfU1RPUFBJTkcQAxIVChFHUFVfU1RBVEVfU1RPUFBFRBAEEhYKEkdQVV9TVEFURV9TVEFSVElORxAFEhgKFEdQVV9TVEFURV9SRVNUQVJUSU5HEAYSGAoUR1BVX1NUQVRFX1JFQlVJTERJTkcQBxIWChJHUFVfU1RBVEVfREVMRVRJTkcQCBITCg9HUFVfU1RBVEVfRVJST1IQCRISCg5HUFVfU1RBVEVfR09ORRAKKqEBCgpMZWFzZVN0YXRlEhsKF0xFQVNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTEVBU0VfU1RBVEVfQUNUSVZFEAESFwoTTEVBU0VfU1RBVEVfU1RPUFBFRBACEhQKEExFQVNFX1NUQVRFX0RPTkUQAxIZChVMRUFTRV9TVEFURV9QUk9URUNURUQQBBIUChBMRUFTRV9TVEFURV9HT05FEAUy6AcKDEZsZWV0U2VydmljZRJvCg9MaXN0QXVkaXRFdmVudHMSIS5ncHVibXMudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBoiLmdwdWJtcy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIViLonAYLT5JMCCxIJL3YxL2F1ZGl0EnEKDEZpbmRDYXBhY2l0eRIeLmdwdWJtcy52MS5GaW5kQ2FwYWNpdHlSZXF1ZXN0Gh8uZ3B1Ym1zLnYxLkZpbmRDYXBhY2l0eVJlc3BvbnNlIiCIuicBgtPkkwIWOgEqIhEvdjEvY2FwYWNpdHk6ZmluZBJvCghXYXRjaEdwdRIaLmdwdWJtcy52MS5XYXRjaEdwdVJlcXVlc3QaGy5ncHVibXMudjEuV2F0Y2hHcHVSZXNwb25zZSIoiLonAYLT5JMCHhIcL3YxL2dwdXMve3Jlc291cmNlX2lkfTp3YXRjaDABEl4KCFNldExlYXNlEhouZ3B1Ym1zLnYxLlNldExlYXNlUmVxdWVzdBobLmdwdWJtcy52MS5TZXRMZWFzZVJlc3BvbnNlIhmIuicCgtPkkwIPOgEqIgovdjEvbGVhc2VzEmEKCkxpc3RMZWFzZXMSHC5ncHVibXMudjEuTGlzdExlYXNlc1JlcXVlc3QaHS5ncHVibXMudjEuTGlzdExlYXNlc1Jlc3BvbnNlIhaIuicBgtPkkwIMEgovdjEvbGVhc2VzEmoKCkNsZWFyTGVhc2USHC5ncHVibXMudjEuQ2xlYXJMZWFzZVJlcXVlc3QaHS5ncHVibXMudjEuQ2xlYXJMZWFzZVJlc3BvbnNlIh+IuicCgtPkkwIVOgEqIhAvdjEvbGVhc2VzOmNsZWFyEnMKDVNldFByb3RlY3Rpb24SHy5ncHVibXMudjEuU2V0UHJvdGVjdGlvblJlcXVlc3QaIC5ncHVibXMudjEuU2V0UHJvdGVjdGlvblJlc3BvbnNlIh+IuicCgtPkkwIVOgEqIhAvdjEvZ3B1czpwcm90ZWN0EnUKD0xpc3RQcm90ZWN0aW9ucxIhLmdwdWJtcy52MS5MaXN0UHJvdGVjdGlvbnNSZXF1ZXN0GiIuZ3B1Ym1zLnYxLkxpc3RQcm90ZWN0aW9uc1Jlc3BvbnNlIhuIuicBgtPkkwIREg8vdjEvcHJvdGVjdGlvbnMSaAoNR2V0U2VydmVySW5mbxIfLmdwdWJtcy52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBogLmdwdWJtcy52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2UiFIi6JwGC0+STAgoSCC92MS9pbmZvQjFaL2dpdGh1Yi5jb20vZ3B1Ym1zL2dwdWJtcy9nZW4vZ3B1Ym1zL3YxO2dwdWJtc3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_gpubms_v1_access, file_gpubms_v1_gpubms, file_gpubms_v1_rules]);
+  fileDesc("ChVncHVibXMvdjEvZmxlZXQucHJvdG8SCWdwdWJtcy52MSLDAwoTRmluZENhcGFjaXR5UmVxdWVzdBIYCgdtaW5fY3B1GAEgASgFQge6SAQaAigAEhsKCm1pbl9yYW1fZ2IYAiABKAVCB7pIBBoCKAASFAoDZ3B1GAMgASgJQge6SARyAhhAEhwKC21pbl9kaXNrX2diGAQgASgFQge6SAQaAigAEhoKCWRpc2tfdHlwZRgFIAEoCUIHukgEcgIYIBIwCgtjaGFyZ2VfdHlwZRgGIAEoCUIbukgY2AEBchNSB1ByZVBhaWRSCFBvc3RQYWlkEh4KBmFtb3VudBgHIAEoBUIJukgGGgQYZCgBSACIAQESJQoNcHJlcGFpZF9tb250aBgIIAEoBUIJukgGGgQYJCgASAGIAQESJgoKcmVnaW9uX2lkcxgJIAMoCUISukgPkgEMEGQYASIGcgTosycBEj8KDm1heF91bml0X3ByaWNlGAogASgJQie6SCTYAQFyHzIdXlswLTldezEsMTJ9KFsuXVswLTldezEsNH0pPyQSJgoMbWF4X2N1cnJlbmN5GAsgASgJQhC6SA3YAQFyCFICQ05SAlVTQgkKB19hbW91bnRCEAoOX3ByZXBhaWRfbW9udGgibwoURmluZENhcGFjaXR5UmVzcG9uc2USKAoGb2ZmZXJzGAEgAygLMhguZ3B1Ym1zLnYxLkNhcGFjaXR5T2ZmZXISLQoNcmVnaW9uX2Vycm9ycxgCIAMoCzIWLmdwdWJtcy52MS5SZWdpb25FcnJvciKxAgoNQ2FwYWNpdHlPZmZlchIRCglyZWdpb25faWQYASABKAkSEwoLcmVnaW9uX25hbWUYAiABKAkSEAoIZ29vZHNfaWQYAyABKAMSEgoKZ29vZHNfbmFtZRgEIAEoCRIjCgdjb21wdXRlGAUgASgLMhIuZ3B1Ym1zLnYxLkNvbXB1dGUSEwoLY2hhcmdlX3R5cGUYBiABKAkSEgoFc3RvY2sYByABKAVIAIgBARIvCgtvYnNlcnZlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdW5pdF9wcmljZRgJIAEoCRITCgt0cmFkZV9wcmljZRgKIAEoCRIQCghjdXJyZW5jeRgLIAEoCRIOCgZhbW91bnQYDCABKAVCCAoGX3N0b2NrIj8KC1JlZ2lvbkVycm9yEhEKCXJlZ2lvbl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkiaAoPV2F0Y2hHcHVSZXF1ZXN0EiEKC3Jlc291cmNlX2lkGAEgASgJQgy6SAnIAQFyBOizJwESMgoFdW50aWwYAiABKA4yEy5ncHVibXMudjEuR3B1U3RhdGVCDrpIC4IBCBgAGAIYBBgKIjYKEFdhdGNoR3B1UmVzcG9uc2USIgoFZXZlbnQYASABKAsyEy5ncHVibXMudjEuR3B1RXZlbnQiygEKCEdwdUV2ZW50EhMKC3Jlc291cmNlX2lkGAEgASgJEiIKBXN0YXRlGAIgASgOMhMuZ3B1Ym1zLnYxLkdwdVN0YXRlEhEKCXJhd19zdGF0ZRgDIAEoCRIvCgtvYnNlcnZlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoLd2F0Y2hlZF9mb3IYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJaGVhcnRiZWF0GAYgASgIItQBChBMaXN0RmxlZXRSZXF1ZXN0EhgKBmNhbGxlchgBIAEoCUIIukgFcgMYgAESMwoPZXhwaXJpbmdfYmVmb3JlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh1bmxlYXNlZBgDIAEoCBITCgt1bnByb3RlY3RlZBgEIAEoCBIWCgVzdGF0ZRgFIAEoCUIHukgEcgIYIBIyCg5jcmVhdGVkX2JlZm9yZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoRTGlzdEZsZWV0UmVzcG9uc2USJwoHc2VydmVycxgBIAMoCzIWLmdwdWJtcy52MS5GbGVldFNlcnZlciLfAQoLRmxlZXRTZXJ2ZXISHgoGc2VydmVyGAEgASgLMg4uZ3B1Ym1zLnYxLkdwdRIiCgVzdGF0ZRgCIAEoDjITLmdwdWJtcy52MS5HcHVTdGF0ZRIPCgdjcmVhdG9yGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIfCgVsZWFzZRgFIAEoCzIQLmdwdWJtcy52MS5MZWFzZRIpCgpwcm90ZWN0aW9uGAYgASgLMhUuZ3B1Ym1zLnYxLlByb3RlY3Rpb24inQIKD1NldExlYXNlUmVxdWVzdBIqCgxyZXNvdXJjZV9pZHMYASADKAlCFLpIEZIBDggBEGQYASIGcgTosycBEi0KCWV4cGlyZV9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoDdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg+6SAyqAQkiBQiAsL0QKgASMAoGYWN0aW9uGAQgASgOMhYuZ3B1Ym1zLnYxLkxlYXNlQWN0aW9uQgi6SAWCAQIQARIrCgdzdG9wX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoXukgUIhIKCWV4cGlyZV9hdAoDdHRsEAEiNAoQU2V0TGVhc2VSZXNwb25zZRIgCgZsZWFzZXMYASADKAsyEC5ncHVibXMudjEuTGVhc2UiNgoRTGlzdExlYXNlc1JlcXVlc3QSIQoLcmVzb3VyY2VfaWQYASABKAlCDLpICdgBAXIE6LMnASI2ChJMaXN0TGVhc2VzUmVzcG9uc2USIAoGbGVhc2VzGAEgAygLMhAuZ3B1Ym1zLnYxLkxlYXNlIj8KEUNsZWFyTGVhc2VSZXF1ZXN0EioKDHJlc291cmNlX2lkcxgBIAMoCUIUukgRkgEOCAEQZBgBIgZyBOizJwEiJQoSQ2xlYXJMZWFzZVJlc3BvbnNlEg8KB2NsZWFyZWQYASADKAkikAMKBUxlYXNlEhMKC3Jlc291cmNlX2lkGAEgASgJEiYKBmFjdGlvbhgCIAEoDjIWLmdwdWJtcy52MS5MZWFzZUFjdGlvbhItCglleHBpcmVfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3N0b3BfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBXN0YXRlGAUgASgOMhUuZ3B1Ym1zLnYxLkxlYXNlU3RhdGUSDgoGY2FsbGVyGAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFzdF9lcnJvchgJIAEoCRIwCgxuZXh0X2F0dGVtcHQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGF0dGVtcHRzGAsgASgFIm8KFFNldFByb3RlY3Rpb25SZXF1ZXN0EioKDHJlc291cmNlX2lkcxgBIAMoCUIUukgRkgEOCAEQZBgBIgZyBOizJwESEQoJcHJvdGVjdGVkGAIgASgIEhgKBnJlYXNvbhgDIAEoCUIIukgFcgMYgAIiQwoVU2V0UHJvdGVjdGlvblJlc3BvbnNlEioKC3Byb3RlY3Rpb25zGAEgAygLMhUuZ3B1Ym1zLnYxLlByb3RlY3Rpb24iGAoWTGlzdFByb3RlY3Rpb25zUmVxdWVzdCJFChdMaXN0UHJvdGVjdGlvbnNSZXNwb25zZRIqCgtwcm90ZWN0aW9ucxgBIAMoCzIVLmdwdWJtcy52MS5Qcm90ZWN0aW9uIoUBCgpQcm90ZWN0aW9uEhMKC3Jlc291cmNlX2lkGAEgASgJEhEKCXByb3RlY3RlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkSDgoGY2FsbGVyGAQgASgJEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLRAQoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDgoGY29tbWl0GAIgASgJEi8KC2NvbW1pdF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnb192ZXJzaW9uGAQgASgJEhAKCGVtdWxhdG9yGAUgASgIEhAKCGZlYXR1cmVzGAYgAygJEi4KCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoYDChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhgKBmNhbGxlchgBIAEoCUIIukgFcgMYgAESgAEKA3JwYxgCIAEoCUJzukhw2AEBcmtSEUNyZWF0ZUdwdUluc3RhbmNlUgxSZWluc3RhbGxHcHVSD09wZXJhdGVHcHVQb3dlclISRGVsZXRlR3B1SW5zdGFuY2VzUg1TZXRQcm90ZWN0aW9uUghTZXRMZWFzZVIKQ2xlYXJMZWFzZRIhCgtyZXNvdXJjZV9pZBgDIAEoCUIMukgJ2AEBcgTosycBEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCglwYWdlX3NpemUYBiABKAVCCrpIBxoFGPQDKAFIAIgBARIcCgpwYWdlX3Rva2VuGAcgASgJQgi6SAVyAxiAAkIMCgpfcGFnZV9zaXplIlkKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiUKBmV2ZW50cxgBIAMoCzIVLmdwdWJtcy52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLkAgoKQXVkaXRFdmVudBIKCgJpZBgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZjYWxsZXIYAyABKAkSCwoDcnBjGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkSJQoHcmVxdWVzdBgGIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSDAoEY29kZRgHIAEoCRIOCgZyZWFzb24YCCABKAkSDwoHbWVzc2FnZRgJIAEoCRIQCgh0YXNrX2lkcxgKIAMoCRIUCgxyZXNvdXJjZV9pZHMYCyADKAkSGwoTcHJvdmlkZXJfcmVxdWVzdF9pZBgMIAEoCRIrCghkdXJhdGlvbhgNIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg12YWxpZGF0ZV9vbmx5GA4gASgIEhAKCHJlcGxheWVkGA8gASgIKpACCghHcHVTdGF0ZRIZChVHUFVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJHUFVfU1RBVEVfQ1JFQVRJTkcQARIVChFHUFVfU1RBVEVfUlVOTklORxACEhYKEkdQVV9TVEFURV9TVE9QUElORxADEhUKEUdQVV9TVEFURV9TVE9QUEVEEAQSFgoSR1BVX1NUQVRFX1NUQVJUSU5HEAUSGAoUR1BVX1NUQVRFX1JFU1RBUlRJTkcQBhIYChRHUFVfU1RBVEVfUkVCVUlMRElORxAHEhYKEkdQVV9TVEFURV9ERUxFVElORxAIEhMKD0dQVV9TVEFURV9FUlJPUhAJEhIKDkdQVV9TVEFURV9HT05FEAoqoQEKCkxlYXNlU3RhdGUSGwoXTEVBU0VfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJMRUFTRV9TVEFURV9BQ1RJVkUQARIXChNMRUFTRV9TVEFURV9TVE9QUEVEEAISFAoQTEVBU0VfU1RBVEVfRE9ORRADEhkKFUxFQVNFX1NUQVRFX1BST1RFQ1RFRBAEEhQKEExFQVNFX1NUQVRFX0dPTkUQBTLHCAoMRmxlZXRTZXJ2aWNlEm8KD0xpc3RBdWRpdEV2ZW50cxIhLmdwdWJtcy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiIuZ3B1Ym1zLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIhWIuicBgtPkkwILEgkvdjEvYXVkaXQScQoMRmluZENhcGFjaXR5Eh4uZ3B1Ym1zLnYxLkZpbmRDYXBhY2l0eVJlcXVlc3QaHy5ncHVibXMudjEuRmluZENhcGFjaXR5UmVzcG9uc2UiIIi6JwGC0+STAhY6ASoiES92MS9jYXBhY2l0eTpmaW5kEm8KCFdhdGNoR3B1EhouZ3B1Ym1zLnYxLldhdGNoR3B1UmVxdWVzdBobLmdwdWJtcy52MS5XYXRjaEdwdVJlc3BvbnNlIiiIuicBgtPkkwIeEhwvdjEvZ3B1cy97cmVzb3VyY2VfaWR9OndhdGNoMAESXgoIU2V0TGVhc2USGi5ncHVibXMudjEuU2V0TGVhc2VSZXF1ZXN0GhsuZ3B1Ym1zLnYxLlNldExlYXNlUmVzcG9uc2UiGYi6JwKC0+STAg86ASoiCi92MS9sZWFzZXMSYQoKTGlzdExlYXNlcxIcLmdwdWJtcy52MS5MaXN0TGVhc2VzUmVxdWVzdBodLmdwdWJtcy52MS5MaXN0TGVhc2VzUmVzcG9uc2UiFoi6JwGC0+STAgwSCi92MS9sZWFzZXMSagoKQ2xlYXJMZWFzZRIcLmdwdWJtcy52MS5DbGVhckxlYXNlUmVxdWVzdBodLmdwdWJtcy52MS5DbGVhckxlYXNlUmVzcG9uc2UiH4i6JwKC0+STAhU6ASoiEC92MS9sZWFzZXM6Y2xlYXISXQoJTGlzdEZsZWV0EhsuZ3B1Ym1zLnYxLkxpc3RGbGVldFJlcXVlc3QaHC5ncHVibXMudjEuTGlzdEZsZWV0UmVzcG9uc2UiFYi6JwGC0+STAgsSCS92MS9mbGVldBJzCg1TZXRQcm90ZWN0aW9uEh8uZ3B1Ym1zLnYxLlNldFByb3RlY3Rpb25SZXF1ZXN0GiAuZ3B1Ym1zLnYxLlNldFByb3RlY3Rpb25SZXNwb25zZSIfiLonAoLT5JMCFToBKiIQL3YxL2dwdXM6cHJvdGVjdBJ1Cg9MaXN0UHJvdGVjdGlvbnMSIS5ncHVibXMudjEuTGlzdFByb3RlY3Rpb25zUmVxdWVzdBoiLmdwdWJtcy52MS5MaXN0UHJvdGVjdGlvbnNSZXNwb25zZSIbiLonAYLT5JMCERIPL3YxL3Byb3RlY3Rpb25zEmgKDUdldFNlcnZlckluZm8SHy5ncHVibXMudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaIC5ncHVibXMudjEuR2V0U2VydmVySW5mb1Jlc3BvbnNlIhSIuicBgtPkkwIKEggvdjEvaW5mb0IxWi9naXRodWIuY29tL2dwdWJtcy9ncHVibXMvZ2VuL2dwdWJtcy92MTtncHVibXN2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_gpubms_v1_access, file_gpubms_v1_gpubms, file_gpubms_v1_rules]);
 
 /**
  * FindCapacityRequest is what is needed. Unset limits do not filter.
@@ -353,6 +353,134 @@ export const GpuEventSchema: GenMessage<GpuEvent> = /*@__PURE__*/
   messageDesc(file_gpubms_v1_fleet, 6);
 
 /**
+ * ListFleetRequest filters the fleet.
+ *
+ * @generated from message gpubms.v1.ListFleetRequest
+ */
+export type ListFleetRequest = Message<"gpubms.v1.ListFleetRequest"> & {
+  /**
+   * Only servers this caller created through gpubms.
+   *
+   * @generated from field: string caller = 1;
+   */
+  caller: string;
+
+  /**
+   * Only servers whose lease acts before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp expiring_before = 2;
+   */
+  expiringBefore?: Timestamp | undefined;
+
+  /**
+   * Only servers with no lease still to act.
+   *
+   * @generated from field: bool unleased = 3;
+   */
+  unleased: boolean;
+
+  /**
+   * Only servers not protected.
+   *
+   * @generated from field: bool unprotected = 4;
+   */
+  unprotected: boolean;
+
+  /**
+   * Only servers in this provider state, e.g. "running".
+   *
+   * @generated from field: string state = 5;
+   */
+  state: string;
+
+  /**
+   * Only servers created before this time (by gpubms's record, else the
+   * provider's create date).
+   *
+   * @generated from field: google.protobuf.Timestamp created_before = 6;
+   */
+  createdBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message gpubms.v1.ListFleetRequest.
+ * Use `create(ListFleetRequestSchema)` to create a new message.
+ */
+export const ListFleetRequestSchema: GenMessage<ListFleetRequest> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 7);
+
+/**
+ * ListFleetResponse is the servers, as the provider lists them.
+ *
+ * @generated from message gpubms.v1.ListFleetResponse
+ */
+export type ListFleetResponse = Message<"gpubms.v1.ListFleetResponse"> & {
+  /**
+   * @generated from field: repeated gpubms.v1.FleetServer servers = 1;
+   */
+  servers: FleetServer[];
+};
+
+/**
+ * Describes the message gpubms.v1.ListFleetResponse.
+ * Use `create(ListFleetResponseSchema)` to create a new message.
+ */
+export const ListFleetResponseSchema: GenMessage<ListFleetResponse> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 8);
+
+/**
+ * FleetServer is a server and what gpubms knows of it.
+ *
+ * @generated from message gpubms.v1.FleetServer
+ */
+export type FleetServer = Message<"gpubms.v1.FleetServer"> & {
+  /**
+   * The provider's record, as DescribeGpu answers it.
+   *
+   * @generated from field: gpubms.v1.Gpu server = 1;
+   */
+  server?: Gpu | undefined;
+
+  /**
+   * @generated from field: gpubms.v1.GpuState state = 2;
+   */
+  state: GpuState;
+
+  /**
+   * Who created it through gpubms; empty when gpubms did not.
+   *
+   * @generated from field: string creator = 3;
+   */
+  creator: string;
+
+  /**
+   * When it was created: gpubms's record, else the provider's create date.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 4;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * Its lease, if any, and its protection, if any.
+   *
+   * @generated from field: gpubms.v1.Lease lease = 5;
+   */
+  lease?: Lease | undefined;
+
+  /**
+   * @generated from field: gpubms.v1.Protection protection = 6;
+   */
+  protection?: Protection | undefined;
+};
+
+/**
+ * Describes the message gpubms.v1.FleetServer.
+ * Use `create(FleetServerSchema)` to create a new message.
+ */
+export const FleetServerSchema: GenMessage<FleetServer> = /*@__PURE__*/
+  messageDesc(file_gpubms_v1_fleet, 9);
+
+/**
  * SetLeaseRequest gives servers an end.
  *
  * @generated from message gpubms.v1.SetLeaseRequest
@@ -396,7 +524,7 @@ export type SetLeaseRequest = Message<"gpubms.v1.SetLeaseRequest"> & {
  * Use `create(SetLeaseRequestSchema)` to create a new message.
  */
 export const SetLeaseRequestSchema: GenMessage<SetLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 7);
+  messageDesc(file_gpubms_v1_fleet, 10);
 
 /**
  * SetLeaseResponse is the leases set.
@@ -415,7 +543,7 @@ export type SetLeaseResponse = Message<"gpubms.v1.SetLeaseResponse"> & {
  * Use `create(SetLeaseResponseSchema)` to create a new message.
  */
 export const SetLeaseResponseSchema: GenMessage<SetLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 8);
+  messageDesc(file_gpubms_v1_fleet, 11);
 
 /**
  * ListLeasesRequest filters the leases.
@@ -436,7 +564,7 @@ export type ListLeasesRequest = Message<"gpubms.v1.ListLeasesRequest"> & {
  * Use `create(ListLeasesRequestSchema)` to create a new message.
  */
 export const ListLeasesRequestSchema: GenMessage<ListLeasesRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 9);
+  messageDesc(file_gpubms_v1_fleet, 12);
 
 /**
  * ListLeasesResponse is the leases, soonest first.
@@ -455,7 +583,7 @@ export type ListLeasesResponse = Message<"gpubms.v1.ListLeasesResponse"> & {
  * Use `create(ListLeasesResponseSchema)` to create a new message.
  */
 export const ListLeasesResponseSchema: GenMessage<ListLeasesResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 10);
+  messageDesc(file_gpubms_v1_fleet, 13);
 
 /**
  * ClearLeaseRequest names the servers whose leases go.
@@ -474,7 +602,7 @@ export type ClearLeaseRequest = Message<"gpubms.v1.ClearLeaseRequest"> & {
  * Use `create(ClearLeaseRequestSchema)` to create a new message.
  */
 export const ClearLeaseRequestSchema: GenMessage<ClearLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 11);
+  messageDesc(file_gpubms_v1_fleet, 14);
 
 /**
  * ClearLeaseResponse names the servers that had a lease.
@@ -493,7 +621,7 @@ export type ClearLeaseResponse = Message<"gpubms.v1.ClearLeaseResponse"> & {
  * Use `create(ClearLeaseResponseSchema)` to create a new message.
  */
 export const ClearLeaseResponseSchema: GenMessage<ClearLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 12);
+  messageDesc(file_gpubms_v1_fleet, 15);
 
 /**
  * Lease is a server's end.
@@ -566,7 +694,7 @@ export type Lease = Message<"gpubms.v1.Lease"> & {
  * Use `create(LeaseSchema)` to create a new message.
  */
 export const LeaseSchema: GenMessage<Lease> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 13);
+  messageDesc(file_gpubms_v1_fleet, 16);
 
 /**
  * SetProtectionRequest protects servers, or lifts their protection.
@@ -599,7 +727,7 @@ export type SetProtectionRequest = Message<"gpubms.v1.SetProtectionRequest"> & {
  * Use `create(SetProtectionRequestSchema)` to create a new message.
  */
 export const SetProtectionRequestSchema: GenMessage<SetProtectionRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 14);
+  messageDesc(file_gpubms_v1_fleet, 17);
 
 /**
  * SetProtectionResponse is the servers' protection now.
@@ -618,7 +746,7 @@ export type SetProtectionResponse = Message<"gpubms.v1.SetProtectionResponse"> &
  * Use `create(SetProtectionResponseSchema)` to create a new message.
  */
 export const SetProtectionResponseSchema: GenMessage<SetProtectionResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 15);
+  messageDesc(file_gpubms_v1_fleet, 18);
 
 /**
  * ListProtectionsRequest has no parameters.
@@ -633,7 +761,7 @@ export type ListProtectionsRequest = Message<"gpubms.v1.ListProtectionsRequest">
  * Use `create(ListProtectionsRequestSchema)` to create a new message.
  */
 export const ListProtectionsRequestSchema: GenMessage<ListProtectionsRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 16);
+  messageDesc(file_gpubms_v1_fleet, 19);
 
 /**
  * ListProtectionsResponse is every protected server, by resource id.
@@ -652,7 +780,7 @@ export type ListProtectionsResponse = Message<"gpubms.v1.ListProtectionsResponse
  * Use `create(ListProtectionsResponseSchema)` to create a new message.
  */
 export const ListProtectionsResponseSchema: GenMessage<ListProtectionsResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 17);
+  messageDesc(file_gpubms_v1_fleet, 20);
 
 /**
  * Protection is a server's protection.
@@ -693,7 +821,7 @@ export type Protection = Message<"gpubms.v1.Protection"> & {
  * Use `create(ProtectionSchema)` to create a new message.
  */
 export const ProtectionSchema: GenMessage<Protection> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 18);
+  messageDesc(file_gpubms_v1_fleet, 21);
 
 /**
  * GetServerInfoRequest has no parameters.
@@ -708,7 +836,7 @@ export type GetServerInfoRequest = Message<"gpubms.v1.GetServerInfoRequest"> & {
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 19);
+  messageDesc(file_gpubms_v1_fleet, 22);
 
 /**
  * GetServerInfoResponse is the server's build and mode.
@@ -774,7 +902,7 @@ export type GetServerInfoResponse = Message<"gpubms.v1.GetServerInfoResponse"> &
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 20);
+  messageDesc(file_gpubms_v1_fleet, 23);
 
 /**
  * ListAuditEventsRequest filters and pages the audit trail. Filters add up.
@@ -836,7 +964,7 @@ export type ListAuditEventsRequest = Message<"gpubms.v1.ListAuditEventsRequest">
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 21);
+  messageDesc(file_gpubms_v1_fleet, 24);
 
 /**
  * ListAuditEventsResponse is one page of the audit trail.
@@ -862,7 +990,7 @@ export type ListAuditEventsResponse = Message<"gpubms.v1.ListAuditEventsResponse
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 22);
+  messageDesc(file_gpubms_v1_fleet, 25);
 
 /**
  * AuditEvent is one mutating call: who asked what, and what came of it.
@@ -979,7 +1107,7 @@ export type AuditEvent = Message<"gpubms.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_gpubms_v1_fleet, 23);
+  messageDesc(file_gpubms_v1_fleet, 26);
 
 /**
  * GpuState is a server's state. The provider's raw value is passed on too
@@ -1195,6 +1323,18 @@ export const FleetService: GenService<{
     methodKind: "unary";
     input: typeof ClearLeaseRequestSchema;
     output: typeof ClearLeaseResponseSchema;
+  },
+  /**
+   * ListFleet lists every server the provider has (all pages), joined with
+   * what gpubms knows of each: who created it through gpubms and when, its
+   * lease and its protection. Filters add up.
+   *
+   * @generated from rpc gpubms.v1.FleetService.ListFleet
+   */
+  listFleet: {
+    methodKind: "unary";
+    input: typeof ListFleetRequestSchema;
+    output: typeof ListFleetResponseSchema;
   },
   /**
    * SetProtection protects servers from deletion and reinstallation, or
