@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	gpubms "github.com/gpubms/gpubms/clients/go"
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
@@ -151,6 +153,8 @@ func (a *app) createCommand() *cobra.Command {
 		reserveEIP, passwordStdin bool
 		wait                      bool
 		waitMode                  string
+		leaseTTL                  time.Duration
+		atExpiry                  string
 		months, autoRenew, raid   int32
 		segments, partitions      []string
 		mut                       mutationFlags
@@ -211,6 +215,15 @@ listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 			req.AutoRenew = optionalInt32(f, "auto-renew", autoRenew)
 			req.Raid = optionalInt32(f, "raid", raid)
 			req.RequestId, req.ValidateOnly = mut.requestID.ptr(), mut.dryRun
+			if leaseTTL > 0 {
+				action, err := leaseAction(atExpiry)
+				if err != nil {
+					return err
+				}
+				req.LeaseTtl, req.LeaseAction = durationpb.New(leaseTTL), action
+			} else if f.Changed("at-expiry") {
+				return usagef("--at-expiry needs --ttl")
+			}
 
 			switch waitMode {
 			case "", waitTask, waitReady:
@@ -259,6 +272,8 @@ listed: adopt them (gpubmsctl get ID) rather than creating again.`,
 	f.StringArrayVar(&partitions, "partition", nil, "system disk partition as PATH:GB, the first one /, e.g. /:100 swap:16 (repeatable)")
 	f.StringVar(&req.SubjectId, "subject-id", "", "trial credit id")
 	f.StringVar(&req.PortMode, "port-mode", "", "switch port mode: trunk or access (default: the provider's)")
+	f.DurationVar(&leaseTTL, "ttl", 0, "give every server made a lease: it ends this long after the task succeeds, e.g. 8h")
+	f.StringVar(&atExpiry, "at-expiry", "stop", "what the --ttl lease does: stop or delete")
 	f.StringVar(&waitMode, "wait", "", "follow the task until it ends (--wait), or then every server until running (--wait=ready), printing progress on stderr")
 	f.Lookup("wait").NoOptDefVal = waitTask
 	markRequired(cmd, "region", "name", "charge", "goods", "compute", "image")
@@ -590,6 +605,15 @@ func minArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
 			return usagef("%s needs %s", cmd.Name(), what)
+		}
+		return nil
+	}
+}
+
+func maxArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > n {
+			return usagef("%s takes %s, got %d argument(s)", cmd.Name(), what, len(args))
 		}
 		return nil
 	}

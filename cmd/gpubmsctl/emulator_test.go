@@ -31,6 +31,7 @@ func startGpubmsWith(t *testing.T, taskDelay time.Duration) string {
 		DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		WatchPollInterval: 50 * time.Millisecond, WatchMaxDuration: time.Minute, WatchMaxPollRate: 100,
 		Emulator: true, EmulatorConfig: ec, LogFormat: "text", ShutdownTimeout: 5 * time.Second,
+		LeaseInterval: 50 * time.Millisecond,
 	}
 	var lc net.ListenConfig
 	grpcLn, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
@@ -204,5 +205,55 @@ func TestReadyAndGoneOnEmulator(t *testing.T) {
 		"--goods", "7685", "--compute", "c", "--image", "i", "--password-stdin", "--wait=soon")
 	if r.code != 2 || !strings.Contains(r.stderr, "--wait is task or ready") {
 		t.Errorf("--wait=soon: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+}
+
+// TestFleetOnEmulator: create --ttl sets a lease once the task succeeds;
+// fleet, lease and protect show and change what gpubms knows of servers.
+func TestFleetOnEmulator(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"GPUBMS_ADDR": startGpubms(t)}
+	r := runCLI(t, env, "Cli-e2e-passw0rd", "-o", "json", "create", "--region", "CN_Hohhot_B", "--name", "fleet",
+		"--charge", "PostPaid", "--goods", "7685", "--compute", "8fbdb61e-b941-46db-89f6-f8953b278ec9",
+		"--image", "d32af696-5774-4936-8f09-e9f4cf069b31", "--password-stdin", "--wait", "--ttl", "8h", "--at-expiry", "delete")
+	var doc struct {
+		Tasks []struct {
+			ResourceIDs []string `json:"resource_ids"`
+		} `json:"tasks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); r.code != 0 || err != nil || len(doc.Tasks) != 1 || len(doc.Tasks[0].ResourceIDs) != 1 {
+		t.Fatalf("create --ttl: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	id := doc.Tasks[0].ResourceIDs[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = runCLI(t, env, "", "lease", "list", id)
+		if r.code == 0 && strings.Contains(r.stdout, "delete") && strings.Contains(r.stdout, "active") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease list %s: exit %d\n%s%s", id, r.code, r.stdout, r.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r = runCLI(t, env, "", "protect", id, "--reason", "demo"); r.code != 0 {
+		t.Fatalf("protect: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runCLI(t, env, "", "fleet", "--state", "running")
+	if r.code != 0 || !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, "demo") || !strings.Contains(r.stdout, "delete 20") {
+		t.Errorf("fleet: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, env, "", "delete", "--yes", id)
+	if r.code != 1 || !strings.Contains(r.stderr, "protected") {
+		t.Errorf("delete of a protected server: exit %d, want 1 naming the protection\n%s", r.code, r.stderr)
+	}
+	if r = runCLI(t, env, "", "lease", "clear", id); r.code != 0 || !strings.Contains(r.stdout, "cleared "+id) {
+		t.Errorf("lease clear: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r = runCLI(t, env, "", "fleet", "--unleased", "--older-than", "1h"); r.code != 0 || strings.Contains(r.stdout, id) {
+		t.Errorf("fleet --older-than 1h lists a server made just now:\n%s", r.stdout)
+	}
+	if r = runCLI(t, env, "", "lease", "set", id); r.code != 2 {
+		t.Errorf("lease set without --ttl or --at: exit %d, want 2", r.code)
 	}
 }

@@ -285,7 +285,8 @@ failed, 130 interrupted (Ctrl-C), 143 terminated.`,
 		a.regionsCommand(), a.goodsCommand(), a.priceCommand(), a.imagesCommand(),
 		a.networksCommand(), a.listCommand(), a.getCommand(), a.createCommand(), a.reinstallCommand(),
 		a.powerCommand(), a.deleteCommand(), a.taskCommand(), a.watchCommand(),
-		a.capacityCommand(), a.configCommand(), a.versionCommand(),
+		a.capacityCommand(), a.fleetCommand(), a.leaseCommand(), a.protectCommand(true), a.protectCommand(false),
+		a.configCommand(), a.versionCommand(),
 	)
 	a.registerCompletions(root)
 	return root
