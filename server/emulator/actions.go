@@ -467,7 +467,7 @@ func (e *Emulator) deleteServers(a *args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := e.transition(now, ss, []string{stateRunning, stateStopped}, stateDeleting, "", nil, true); err != nil {
+	if _, err := e.transition(now, ss, []string{stateRunning, stateStopped, stateError}, stateDeleting, "", nil, true); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil

@@ -88,6 +88,8 @@ func (c *Config) registerFlags(fs *flag.FlagSet, getenv func(string) string) {
 		"rate of replies that are not JSON")
 	reg(rateValue(&c.Faults.TaskFailureRate), "fault-task-failure-rate", "GPUBMS_EMULATOR_FAULT_TASK_FAILURE_RATE",
 		"rate of emulated tasks that fail")
+	reg(rateValue(&c.Faults.ErrorStateRate), "fault-error-state-rate", "GPUBMS_EMULATOR_FAULT_ERROR_STATE_RATE",
+		"rate of emulated tasks that fail leaving their servers in the error state")
 	reg(value[uint64]{&c.FaultSeed, func(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) },
 		func(n uint64) string { return strconv.FormatUint(n, 10) }}, "fault-seed", "GPUBMS_EMULATOR_FAULT_SEED",
 		"seed of fault injection; 0: random")

@@ -142,7 +142,9 @@
 // DeleteGpuInstances returns no task id, so its task is internal; the servers
 // stay listed as "deleting" until it finishes. With the task-failure fault a
 // task ends "failed" and rolls back: its servers return to their previous
-// state (a failed create removes them and returns the stock).
+// state (a failed create removes them and returns the stock). With the
+// error-state fault a task ends "failed" and leaves its servers in the state
+// "error", from which they can only be deleted.
 //
 // DescribeGpu lists servers oldest first; Name matches as a substring, AppId
 // (the VPC id) exactly; PageNumber and PageSize default to 1 and 500.

@@ -10,7 +10,7 @@ import (
 // enabled reports whether any fault is configured.
 func (f *Faults) enabled() bool {
 	return f.Latency > 0 || len(f.ErrorRate) > 0 || f.ServerErrorRate > 0 ||
-		f.ThrottleRate > 0 || f.MalformedRate > 0 || f.TaskFailureRate > 0
+		f.ThrottleRate > 0 || f.MalformedRate > 0 || f.TaskFailureRate > 0 || f.ErrorStateRate > 0
 }
 
 // roll reports true with probability p, drawing from the emulator's random

@@ -41,6 +41,9 @@ type Faults struct {
 	MalformedRate float64
 	// TaskFailureRate is the rate of tasks that end "failed" (and roll back).
 	TaskFailureRate float64
+	// ErrorStateRate is the rate of tasks that end "failed" leaving their
+	// servers in the state "error" (a server that can only be deleted).
+	ErrorStateRate float64
 }
 
 // maxLatency bounds Faults.Latency: a demo knob, not a way to hang clients.
@@ -52,7 +55,7 @@ func (f Faults) validate() error {
 	}
 	for name, r := range map[string]float64{
 		"5xx": f.ServerErrorRate, "throttle": f.ThrottleRate,
-		"malformed": f.MalformedRate, "task failure": f.TaskFailureRate,
+		"malformed": f.MalformedRate, "task failure": f.TaskFailureRate, "error state": f.ErrorStateRate,
 	} {
 		if err := checkRate(name, r); err != nil {
 			return err

@@ -19,6 +19,9 @@ const (
 	stateRestarting = "restarting"
 	stateRebuilding = "rebuilding"
 	stateDeleting   = "deleting"
+	// stateError: a task failed and left the server broken; it can only be
+	// deleted (Faults.ErrorStateRate).
+	stateError = "error"
 )
 
 var statusText = map[string]string{
@@ -30,6 +33,7 @@ var statusText = map[string]string{
 	stateRestarting: "重启中",
 	stateRebuilding: "重装中",
 	stateDeleting:   "删除中",
+	stateError:      "异常",
 }
 
 // Task statuses.
@@ -78,6 +82,7 @@ type task struct {
 	next        string
 	image       *image // reinstall: the image after success
 	fails       bool
+	breaks      bool // fails, leaving the servers in stateError
 	due         time.Time
 	status      string
 	ended       time.Time
@@ -92,6 +97,7 @@ func (e *Emulator) newTask(now time.Time, ids, prev []string, next string) *task
 		prev:        prev,
 		next:        next,
 		fails:       e.roll(e.opts.faults.TaskFailureRate),
+		breaks:      e.roll(e.opts.faults.ErrorStateRate),
 		due:         now.Add(e.opts.taskDelay),
 		status:      taskInit,
 	}
@@ -120,7 +126,7 @@ func (e *Emulator) settle(now time.Time) {
 // finish ends t as of its due time, however late it is noticed.
 func (e *Emulator) finish(t *task) {
 	t.status, t.ended = taskSucceed, t.due
-	if t.fails {
+	if t.fails || t.breaks {
 		t.status = taskFailed
 	}
 	for i, id := range t.resourceIDs {
@@ -129,7 +135,10 @@ func (e *Emulator) finish(t *task) {
 			continue
 		}
 		state := t.next
-		if t.fails {
+		switch {
+		case t.breaks && t.next != "":
+			state = stateError
+		case t.fails || t.breaks:
 			state = t.prev[i]
 		}
 		if state == "" {
@@ -146,7 +155,9 @@ func (e *Emulator) finish(t *task) {
 }
 
 // busy reports whether s is between two stable states.
-func (s *server) busy() bool { return s.state != stateRunning && s.state != stateStopped }
+func (s *server) busy() bool {
+	return s.state != stateRunning && s.state != stateStopped && s.state != stateError
+}
 
 // lookupServers finds every id or fails with InstanceNotFound. Must hold e.mu.
 func (e *Emulator) lookupServers(ids []string) ([]*server, error) {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	"github.com/gpubms/gpubms/server/emulator"
 )
 
 // TestWatchGpu: a server's states in order, from running through a stop
@@ -119,4 +120,42 @@ func TestWatchGpu(t *testing.T) {
 	}
 	_, err = collect(ctx(t), gpubmsv1.GpuState_GPU_STATE_RUNNING, nil)
 	wantCode(t, err, codes.NotFound, "")
+}
+
+// TestWatchGpuErrorState: a create whose task leaves its server in error
+// fails a wait for running fast, with FailedPrecondition; the server can
+// still be deleted.
+func TestWatchGpuErrorState(t *testing.T) {
+	t.Parallel()
+	h := start(t, withFaults(emulator.Faults{ErrorStateRate: 1}), withTaskDelay(300*time.Millisecond))
+	fleet := gpubmsv1.NewFleetServiceClient(h.c.conn)
+	o := findOffer(t, h.c, 1)
+	created, err := h.c.CreateGpuInstance(ctx(t), o.createRequest("broken", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := serversNamed(t, h.c, "broken")
+	s, err := fleet.WatchGpu(ctx(t), &gpubmsv1.WatchGpuRequest{ResourceId: ids[0], Until: gpubmsv1.GpuState_GPU_STATE_RUNNING})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for {
+		r, err := s.Recv()
+		if err != nil {
+			wantCode(t, err, codes.FailedPrecondition, "")
+			break
+		}
+		states = append(states, r.GetEvent().GetState().String())
+	}
+	if !slices.Equal(states, []string{"GPU_STATE_CREATING", "GPU_STATE_ERROR"}) {
+		t.Errorf("states %v, want creating then error", states)
+	}
+	task, err := h.c.DescribeGpuTask(ctx(t), &gpubmsv1.DescribeGpuTaskRequest{TaskId: created.GetTaskId()})
+	if err != nil || task.GetTaskStatus() != gpubmsv1.TaskStatus_TASK_STATUS_FAILED {
+		t.Errorf("task %v, %v; want failed", task, err)
+	}
+	if _, err := h.c.DeleteGpuInstances(ctx(t), &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: ids}); err != nil {
+		t.Errorf("delete of a server in error: %v", err)
+	}
 }
