@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -35,6 +36,15 @@ type Store interface {
 	SetProtection(ctx context.Context, ids []string, protected bool, reason, caller string) ([]*gpubmsv1.Protection, error)
 	Protected(ctx context.Context, ids []string) (map[string]*gpubmsv1.Protection, error)
 	ListProtections(ctx context.Context) ([]*gpubmsv1.Protection, error)
+	PutLeases(ctx context.Context, leases []*gpubmsv1.Lease) error
+	Leases(ctx context.Context) ([]*gpubmsv1.Lease, error)
+	DeleteLeases(ctx context.Context, ids []string) ([]string, error)
+	UpdateLease(ctx context.Context, l *gpubmsv1.Lease) (bool, error)
+	PutLeaseTask(ctx context.Context, t LeaseTask) error
+	LeaseTasks(ctx context.Context) ([]LeaseTask, error)
+	DeleteLeaseTask(ctx context.Context, taskID string) error
+	PutCreations(ctx context.Context, cs []Creation) error
+	Creations(ctx context.Context) (map[string]Creation, error)
 }
 
 var _ Store = (*Bolt)(nil)
@@ -237,6 +247,62 @@ func testStore(t *testing.T, open func(t *testing.T, now func() time.Time) Store
 		}
 		if p, _ := s.Protected(ctx, []string{"gpu-1"}); len(p) != 0 {
 			t.Errorf("gpu-1 still protected: %v", p)
+		}
+	})
+
+	t.Run("Leases", func(t *testing.T) {
+		c, s := env(t)
+		lease := func(id string, expire time.Duration, created time.Time) *gpubmsv1.Lease {
+			return &gpubmsv1.Lease{ResourceId: id, ExpireAt: timestamppb.New(c.Now().Add(expire)), CreateTime: timestamppb.New(created),
+				State: gpubmsv1.LeaseState_LEASE_STATE_ACTIVE}
+		}
+		if err := s.PutLeases(ctx, []*gpubmsv1.Lease{lease("late", 2*time.Hour, c.Now()), lease("soon", time.Hour, c.Now())}); err != nil {
+			t.Fatal(err)
+		}
+		ls, err := s.Leases(ctx)
+		if err != nil || len(ls) != 2 || ls[0].GetResourceId() != "soon" {
+			t.Fatalf("Leases = %v, %v; want soon first", ls, err)
+		}
+		// UpdateLease changes the lease it read, not one set since.
+		done := proto.CloneOf(ls[0])
+		done.State = gpubmsv1.LeaseState_LEASE_STATE_DONE
+		if ok, err := s.UpdateLease(ctx, done); !ok || err != nil {
+			t.Fatalf("UpdateLease = %v, %v", ok, err)
+		}
+		c.Advance(time.Second)
+		if err := s.PutLeases(ctx, []*gpubmsv1.Lease{lease("soon", 3*time.Hour, c.Now())}); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.UpdateLease(ctx, done); ok || err != nil {
+			t.Errorf("UpdateLease of a replaced lease = %v, %v; want not done", ok, err)
+		}
+		had, err := s.DeleteLeases(ctx, []string{"soon", "never"})
+		if err != nil || len(had) != 1 || had[0] != "soon" {
+			t.Errorf("DeleteLeases = %v, %v", had, err)
+		}
+		if ok, _ := s.UpdateLease(ctx, done); ok {
+			t.Error("UpdateLease of a cleared lease was done")
+		}
+
+		if err := s.PutLeaseTask(ctx, LeaseTask{TaskID: "t1", TTL: time.Hour, Caller: "ci", Created: c.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		lt, err := s.LeaseTasks(ctx)
+		if err != nil || len(lt) != 1 || lt[0].TTL != time.Hour || lt[0].Caller != "ci" {
+			t.Fatalf("LeaseTasks = %v, %v", lt, err)
+		}
+		if err := s.DeleteLeaseTask(ctx, "t1"); err != nil {
+			t.Fatal(err)
+		}
+		if lt, _ := s.LeaseTasks(ctx); len(lt) != 0 {
+			t.Errorf("LeaseTasks after delete = %v", lt)
+		}
+		if err := s.PutCreations(ctx, []Creation{{ResourceID: "g1", Caller: "ci", TaskID: "t1", Time: c.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := s.Creations(ctx)
+		if err != nil || cs["g1"].Caller != "ci" || !cs["g1"].Time.Equal(c.Now()) {
+			t.Errorf("Creations = %v, %v", cs, err)
 		}
 	})
 
