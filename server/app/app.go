@@ -171,7 +171,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	// Metrics live on a registry of this Serve's own (nil when off).
 	var m *metrics
 	upOpts := []upstream.Option{upstream.WithLogger(logger.With("component", "upstream")), upstream.WithVPCBaseURL(cfg.VPCURL),
-		upstream.WithTracerProvider(tp)}
+		upstream.WithTracerProvider(tp), upstream.WithRequestRate(cfg.ProviderRateLimit)}
 	if cfg.Metrics {
 		if m, err = newMetrics(); err != nil {
 			return fmt.Errorf("metrics: %w", err)

@@ -81,6 +81,10 @@ type Config struct {
 	MaxConnections      int
 	RateLimit           float64
 	RateLimitPerCaller  float64
+	// ProviderRateLimit caps the requests sent to the provider per second,
+	// every call and attempt together (FindCapacity's fan-out included);
+	// 0: no cap.
+	ProviderRateLimit float64
 	MaxWatchesPerCaller int
 
 	// Task watching.
@@ -241,6 +245,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.HTTPAllowedHosts = list(os.Getenv("GPUBMS_HTTP_ALLOWED_HOSTS"))
 	fs.Int64Var(&c.HTTPMaxBodyBytes, "http-max-body-bytes", c.envInt64("GPUBMS_HTTP_MAX_BODY_BYTES", DefaultHTTPMaxBodyBytes), "largest HTTP request body, and gRPC request message (GPUBMS_HTTP_MAX_BODY_BYTES)")
 	fs.IntVar(&c.MaxConnections, "max-connections", int(c.envInt64("GPUBMS_MAX_CONNECTIONS", 0)), "connections per listener, 0 for a quarter of the file limit (GPUBMS_MAX_CONNECTIONS)")
+	fs.Float64Var(&c.ProviderRateLimit, "provider-rate-limit", c.envFloat("GPUBMS_PROVIDER_RATE_LIMIT", 0), "requests per second sent to the provider, every call and retry together, 0 for no cap (GPUBMS_PROVIDER_RATE_LIMIT)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.envFloat("GPUBMS_RATE_LIMIT", 0), "calls per second over the whole server, 0 for none (GPUBMS_RATE_LIMIT)")
 	fs.Float64Var(&c.RateLimitPerCaller, "rate-limit-per-caller", c.envFloat("GPUBMS_RATE_LIMIT_PER_CALLER", 0), "calls per second of each caller, 0 for none (GPUBMS_RATE_LIMIT_PER_CALLER)")
 	fs.IntVar(&c.MaxWatchesPerCaller, "max-watches-per-caller", int(c.envInt64("GPUBMS_MAX_WATCHES_PER_CALLER", DefaultMaxWatches)), "open watch streams per caller, 0 for no cap (GPUBMS_MAX_WATCHES_PER_CALLER)")
@@ -311,7 +316,7 @@ func (c *Config) Validate() error {
 	if c.GRPCAddr == "" || c.HTTPAddr == "" {
 		errs = append(errs, errors.New("grpc and http addresses are required"))
 	}
-	if c.RateLimit < 0 || c.RateLimitPerCaller < 0 || c.WatchMaxPollRate <= 0 {
+	if c.RateLimit < 0 || c.RateLimitPerCaller < 0 || c.WatchMaxPollRate <= 0 || c.ProviderRateLimit < 0 {
 		errs = append(errs, errors.New("rate limits must not be negative, and the watch poll rate must be positive"))
 	}
 	if c.HTTPMaxBodyBytes < 0 || c.MaxConnections < 0 || c.MaxWatchesPerCaller < 0 {

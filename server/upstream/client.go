@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 
 	"github.com/gpubms/gpubms/clients/go/backoff"
 
@@ -63,7 +64,8 @@ type Client struct {
 	// that started in its epoch (see flightKey).
 	epoch *atomic.Uint64
 
-	tracer trace.Tracer
+	tracer  trace.Tracer
+	limiter *rate.Limiter // nil: no cap
 }
 
 // New returns a client of the provider at baseURL (DefaultBaseURL when
@@ -124,6 +126,7 @@ func New(baseURL, accessKeyID string, secret Secret, opts ...Option) (*Client, e
 		flights:   new(flightGroup),
 		epoch:     new(atomic.Uint64),
 		tracer:    o.tracer(),
+		limiter:   o.limiter(),
 	}, nil
 }
 
@@ -379,6 +382,14 @@ func (c *Client) newRequest(rctx context.Context, k call) (*http.Request, error)
 // attempt sends one freshly signed request on rctx, the shallow context of
 // the call's ctx, and decodes its reply.
 func (c *Client) attempt(ctx, rctx context.Context, k call, attempt int, counter *Counter, out any) (time.Duration, error) {
+	if c.limiter != nil {
+		// Nothing is sent (or signed) before the cap allows it; a wait
+		// that would pass the deadline is a timeout at once.
+		if err := c.limiter.Wait(ctx); err != nil {
+			return 0, &TransportError{Action: k.action, Kind: KindTimeout, Attempts: attempt - 1, unsent: true,
+				Err: fmt.Errorf("provider request cap (%g/s): %w", float64(c.limiter.Limit()), err)}
+		}
+	}
 	req, err := c.newRequest(rctx, k)
 	if err != nil {
 		return 0, err

@@ -555,3 +555,33 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// TestRequestRate: with a cap, requests wait their turn (every action and
+// attempt together); a call whose deadline would pass first is a timeout
+// naming the cap, with nothing sent for it.
+func TestRequestRate(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t, ok(`{"TaskIds":["t"]}`))
+	c := p.client(t, WithRequestRate(1))
+	if _, err := c.OperateGpuPower(t.Context(), &OperateGpuPowerRequest{Operate: "stop", ResourceIDs: []string{"r"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The burst (1) is spent: the next request would wait about a second.
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.OperateGpuPower(ctx, &OperateGpuPowerRequest{Operate: "stop", ResourceIDs: []string{"r"}})
+	var te *TransportError
+	if !errors.As(err, &te) || te.Kind != KindTimeout || !strings.Contains(err.Error(), "request cap") || te.OutcomeUnknown {
+		t.Fatalf("over the cap within 100ms: %v (outcome unknown %v), want a timeout naming the cap, known not sent", err, te.OutcomeUnknown)
+	}
+	if n := p.n.Load(); n != 1 {
+		t.Errorf("%d requests reached the provider, want 1", n)
+	}
+	// With time to wait, the next one goes.
+	if _, err := c.OperateGpuPower(t.Context(), &OperateGpuPowerRequest{Operate: "start", ResourceIDs: []string{"r"}}); err != nil {
+		t.Errorf("within the cap: %v", err)
+	}
+	if _, err := New("", "AK", "s", WithRequestRate(-1)); err == nil {
+		t.Error("a negative rate was accepted")
+	}
+}

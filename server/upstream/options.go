@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 )
 
 // Defaults applied by New unless an Option says otherwise.
@@ -60,6 +61,7 @@ type options struct {
 	cacheEntries   int                      // the cache's bound
 	cacheObserver  func(kind, event string) // nil: none
 	tracerProvider trace.TracerProvider     // nil: no tracing
+	requestRate    float64                  // provider requests per second; 0: no cap
 }
 
 func defaultOptions() options {
@@ -114,6 +116,9 @@ func (o *options) validate() error {
 	}
 	if o.cacheEntries < 1 {
 		errs = append(errs, fmt.Errorf("cache bound %d must be at least 1", o.cacheEntries))
+	}
+	if !(o.requestRate >= 0) { // NaN too
+		errs = append(errs, fmt.Errorf("request rate %v must not be negative", o.requestRate))
 	}
 	return errors.Join(errs...)
 }
@@ -230,4 +235,19 @@ func newHTTPClient() *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// WithRequestRate caps the requests sent to the provider, every action and
+// attempt together, at perSecond (bursts of up to perSecond, at least 1):
+// a request waits for its turn, within its call's deadline, before it is
+// signed. 0 (the default) sets no cap.
+func WithRequestRate(perSecond float64) Option {
+	return func(o *options) { o.requestRate = perSecond }
+}
+
+func (o *options) limiter() *rate.Limiter {
+	if o.requestRate <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(o.requestRate), max(int(o.requestRate), 1))
 }
