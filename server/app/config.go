@@ -77,14 +77,14 @@ type Config struct {
 	// process's file limit); RateLimit caps calls per second over the whole
 	// server and RateLimitPerCaller per caller (0: no cap);
 	// MaxWatchesPerCaller caps each caller's open watch streams.
-	HTTPMaxBodyBytes    int64
-	MaxConnections      int
-	RateLimit           float64
-	RateLimitPerCaller  float64
+	HTTPMaxBodyBytes   int64
+	MaxConnections     int
+	RateLimit          float64
+	RateLimitPerCaller float64
 	// ProviderRateLimit caps the requests sent to the provider per second,
 	// every call and attempt together (FindCapacity's fan-out included);
 	// 0: no cap.
-	ProviderRateLimit float64
+	ProviderRateLimit   float64
 	MaxWatchesPerCaller int
 
 	// Task watching.
