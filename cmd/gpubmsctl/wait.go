@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	gpubms "github.com/gpubms/gpubms/clients/go"
@@ -63,10 +65,21 @@ func (a *app) waitTasks(ctx context.Context, c *gpubms.Client, ids []string, onE
 		}
 		evs = append(evs, ev)
 	}
-	if err != nil && ctx.Err() != nil {
+	if err != nil && ended(ctx, err) {
 		err = a.stoppedWaiting(evs, err)
 	}
 	return evs, err
+}
+
+// ended reports whether waiting stopped because ctx ended: its error is
+// set, or the server already answered DeadlineExceeded for the deadline
+// that has just passed (a moment before ctx's own timer fires).
+func ended(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && status.Code(err) == codes.DeadlineExceeded && !time.Now().Before(d)
 }
 
 // stoppedWaiting says that the tasks still running go on at the provider,
