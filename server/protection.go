@@ -34,7 +34,7 @@ func (s *Service) refuseProtected(ctx context.Context, action string, ids []stri
 	}
 	p, err := s.protections.Protected(ctx, ids)
 	if err != nil {
-		return withInfo(status.Newf(codes.Unavailable, "%s: the protection of the servers cannot be read: %v", action, err),
+		return withInfo(status.Newf(codes.Unavailable, "%s: the store cannot say whether the servers are protected: %v", action, err),
 			ReasonStoreUnavailable, action, "", 0).Err()
 	}
 	if len(p) == 0 {

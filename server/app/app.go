@@ -230,9 +230,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		return err
 	}
 	defer removeDir()
-	st, err := store.Open(dir,
-		store.WithAuditRetention(cmp.Or(cfg.AuditRetention, DefaultAuditRetention)),
-		store.WithLogger(logger.With("component", "store")))
+	st, fpKey, err := openStore(ctx, cfg, dir, logger.With("component", "store"))
 	if err != nil {
 		return err
 	}
@@ -251,10 +249,6 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		}
 	}()
 	maxPrice, currency, _ := cfg.maxOrderPrice() // checked by Validate
-	fpKey, err := fingerprintKey(dir)
-	if err != nil {
-		return err
-	}
 	svc := server.New(up, server.WithHub(hub), server.WithLogger(logger),
 		server.WithRecords(st, cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL)),
 		server.WithAudit(st),
@@ -275,9 +269,17 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		"auth": authn.Enabled(), "tls": certs != nil, "client_certificates": cfg.TLSClientCA != "",
 		"cache": cfg.Cache, "metrics": cfg.Metrics, "spend_guard": maxPrice != nil, "tracing": traced,
 	}, time.Now())
-	fleetSvc := fleet.New(st, fleet.WithServerInfo(info), fleet.WithCatalogue(up, server.Status),
+	fleetOpts := []fleet.Option{fleet.WithServerInfo(info), fleet.WithCatalogue(up, server.Status),
 		fleet.WithProtection(st, logger.With("component", "fleet")), fleet.WithServerHub(serverHub),
-		fleet.WithLeases(st, svc, cmp.Or(cfg.LeaseInterval, DefaultLeaseInterval), nil))
+		fleet.WithLeases(st, svc, cmp.Or(cfg.LeaseInterval, DefaultLeaseInterval), nil)}
+	if rs, ok := st.(*store.Redis); ok {
+		// One replica runs the lease executor at a time; its steps carry
+		// request ids in the shared records, so a handover never acts twice.
+		every := cmp.Or(cfg.LeaseInterval, DefaultLeaseInterval)
+		l := newLeader(rs.Client(), rs.Prefix()+"lease-executor", 3*every, logger.With("component", "fleet"))
+		fleetOpts = append(fleetOpts, fleet.WithLeader(l.lead))
+	}
+	fleetSvc := fleet.New(st, fleetOpts...)
 	register(gs, inproc, &gpubmsv1.FleetService_ServiceDesc, fleetSvc)
 	register(gs, inproc, &gpubmsv1.NetworkService_ServiceDesc, svc.Networks())
 	// Read from what is registered; no call is served before this.

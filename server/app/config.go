@@ -97,6 +97,11 @@ type Config struct {
 	// it instead of the real provider.
 	Emulator       bool
 	EmulatorConfig emulator.Config
+	// RedisURL, when set (redis:// or rediss://, with user, password and
+	// database), keeps every piece of shared state in that Redis, so that
+	// several replicas behave as one; empty: the embedded bbolt store.
+	RedisURL string
+
 	// LeaseInterval is how often the lease executor looks at the leases;
 	// zero: DefaultLeaseInterval.
 	LeaseInterval time.Duration
@@ -200,6 +205,7 @@ const (
 // RegisterFlags registers the configuration's flags on fs, each defaulting
 // to its environment variable, then to the built-in default.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.RedisURL = os.Getenv("GPUBMS_REDIS_URL")
 	fs.StringVar(&c.AccessKeyID, "access-key-id", os.Getenv("GPUBMS_ACCESS_KEY_ID"), "provider access key id (GPUBMS_ACCESS_KEY_ID)")
 	fs.Func("access-key-secret", "provider access key secret; prefer the environment variable (GPUBMS_ACCESS_KEY_SECRET)", func(s string) error {
 		c.AccessKeySecret = upstream.Secret(s)
@@ -270,6 +276,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTLPrices, "cache-ttl-prices", c.envDuration("GPUBMS_CACHE_TTL_PRICES", DefaultCacheTTLPrices), "how long prices are cached (GPUBMS_CACHE_TTL_PRICES)")
 	fs.DurationVar(&c.CacheTTLNetworks, "cache-ttl-networks", c.envDuration("GPUBMS_CACHE_TTL_NETWORKS", DefaultCacheTTLNetworks), "how long VPC and subnet reads are cached (GPUBMS_CACHE_TTL_NETWORKS)")
 	fs.BoolVar(&c.Emulator, "emulator", c.envBool("GPUBMS_EMULATOR", false), "serve against the embedded provider emulator instead of the provider (GPUBMS_EMULATOR)")
+	fs.Func("redis-url", "Redis holding the state several replicas share, redis://[user:password@]host:port/db; prefer the environment variable (GPUBMS_REDIS_URL)", func(v string) error {
+		c.RedisURL = v
+		return nil
+	})
 	fs.DurationVar(&c.LeaseInterval, "lease-interval", c.envDuration("GPUBMS_LEASE_INTERVAL", DefaultLeaseInterval), "how often the lease executor looks at the leases (GPUBMS_LEASE_INTERVAL)")
 	fs.DurationVar(&c.DefaultLease, "default-lease", c.envDuration("GPUBMS_DEFAULT_LEASE", 0), "a lease on every created server the create gave none, e.g. 24h; 0: none (GPUBMS_DEFAULT_LEASE)")
 	fs.StringVar(&c.DefaultLeaseAction, "default-lease-action", envOr("GPUBMS_DEFAULT_LEASE_ACTION", "stop"), "what the default lease does: stop or delete (GPUBMS_DEFAULT_LEASE_ACTION)")

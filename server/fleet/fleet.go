@@ -43,6 +43,7 @@ type Service struct {
 	gpus       Servers
 	leaseEvery time.Duration
 	now        func() time.Time
+	lead       func(context.Context) bool // nil: this replica always leads
 }
 
 // Option configures a Service.

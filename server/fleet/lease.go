@@ -75,6 +75,12 @@ func (s *Service) clock() time.Time {
 	return time.Now()
 }
 
+// WithLeader makes the lease executor act only in the rounds lead says this
+// replica leads (one replica of several at a time). Default: always.
+func WithLeader(lead func(context.Context) bool) Option {
+	return func(s *Service) { s.lead = lead }
+}
+
 // SetLease gives servers an end.
 func (s *Service) SetLease(ctx context.Context, req *gpubmsv1.SetLeaseRequest) (*gpubmsv1.SetLeaseResponse, error) {
 	if s.leases == nil {
@@ -193,7 +199,9 @@ func (s *Service) RunLeases(ctx context.Context) {
 	t := time.NewTicker(s.leaseEvery)
 	defer t.Stop()
 	for {
-		s.leaseRound(ctx)
+		if s.lead == nil || s.lead(ctx) {
+			s.leaseRound(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return

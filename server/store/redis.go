@@ -29,6 +29,17 @@ type Redis struct {
 	log       *slog.Logger
 }
 
+// The client library's own log (dial failures and the like, written to
+// stderr by default) goes to slog at debug: the store's callers report the
+// failures that matter, with their context.
+func init() { redis.SetLogger(slogLogger{}) }
+
+type slogLogger struct{}
+
+func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
 // RedisOption configures OpenRedis.
 type RedisOption func(*Redis)
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,6 +19,8 @@ import (
 type Server struct {
 	Addr string // host:port
 	cmd  *exec.Cmd
+	args []string
+	t    testing.TB
 }
 
 // URL is the server's redis:// URL, with the database db.
@@ -39,21 +40,26 @@ func Start(t testing.TB) *Server {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--protected-mode", "no", "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), t: t, args: []string{bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no", "--loglevel", "warning"}}
+	t.Cleanup(s.Stop)
+	s.run()
+	return s
+}
+
+// run starts the process and waits (at most 10 s) until it answers.
+func (s *Server) run() {
+	t := s.t
+	t.Helper()
+	// Its log goes nowhere: the start-up check says when it does not start.
+	s.cmd = exec.Command(s.args[0], s.args[1:]...)
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if ping(s.Addr) == nil {
-			return s
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("redis-server on %s did not answer within 10s", s.Addr)
@@ -62,12 +68,17 @@ func Start(t testing.TB) *Server {
 	}
 }
 
-// Stop kills the server (to test an outage); Restart starts it again on the
-// same port.
+// Stop kills the server (an outage); Restart starts it again on the same
+// port, empty (nothing is persisted).
 func (s *Server) Stop() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
 }
+
+// Restart starts a stopped server again.
+func (s *Server) Restart() { s.run() }
 
 func ping(addr string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

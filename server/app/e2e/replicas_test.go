@@ -1,0 +1,122 @@
+package e2e_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	"github.com/gpubms/gpubms/server/emulator"
+	"github.com/gpubms/gpubms/server/store/redistest"
+)
+
+// TestReplicas: three gpubmsd on one Redis and one provider behave as one:
+// a create retried on another replica orders once; protection and leases
+// set on one hold on all, and a lease acts once though every replica runs
+// an executor; the audit trail is one; with Redis gone, mutations fail
+// Unavailable naming the store, reads go on, readiness says why, and all
+// recovers when it is back.
+func TestReplicas(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	ec := emulator.DefaultConfig()
+	ec.TaskDelay = taskDelay
+	prov := newProvider(t, ec)
+	var hs []*harness
+	for range 3 {
+		hs = append(hs, start(t, func(c *setup) {
+			c.provider, c.RedisURL, c.LeaseInterval, c.ReadyInterval = prov, rs.URL(0), 50*time.Millisecond, 50*time.Millisecond
+		}))
+	}
+	a, b, c := hs[0], hs[1], hs[2]
+	o := findOffer(t, a.c, 2)
+
+	req := withRequestID(o.createRequest("replicated", 1), "replicas-create-1")
+	first, err := a.c.CreateGpuInstance(ctx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.c.CreateGpuInstance(ctx(t), req)
+	if err != nil || again.GetTaskId() != first.GetTaskId() {
+		t.Fatalf("the same request_id on another replica: %v, %v; want task %s", again, err, first.GetTaskId())
+	}
+	if n := prov.calls("CreateGpuInstance"); n != 1 {
+		t.Fatalf("%d creates reached the provider, want 1", n)
+	}
+	watchTask(t, c.c, first.GetTaskId())
+	ids := serversNamed(t, c.c, "replicated")
+
+	fa, fb, fc := gpubmsv1.NewFleetServiceClient(a.c.conn), gpubmsv1.NewFleetServiceClient(b.c.conn), gpubmsv1.NewFleetServiceClient(c.c.conn)
+	if _, err := fa.SetProtection(ctx(t), &gpubmsv1.SetProtectionRequest{ResourceIds: ids, Protected: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.c.DeleteGpuInstances(ctx(t), &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: ids})
+	wantCode(t, err, codes.FailedPrecondition, "PROTECTED")
+	if _, err := fc.SetProtection(ctx(t), &gpubmsv1.SetProtectionRequest{ResourceIds: ids, Protected: false}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := fb.SetLease(ctx(t), &gpubmsv1.SetLeaseRequest{ResourceIds: ids, Ttl: durationpb.New(200 * time.Millisecond),
+		Action: gpubmsv1.LeaseAction_LEASE_ACTION_DELETE}); err != nil {
+		t.Fatal(err)
+	}
+	waitLease(t, fa, ids[0], gpubmsv1.LeaseState_LEASE_STATE_DONE)
+	time.Sleep(300 * time.Millisecond) // more rounds, on every replica
+	if n := prov.calls("DeleteGpuInstances"); n != 1 {
+		t.Errorf("%d deletes reached the provider, want 1 (one lease, three executors)", n)
+	}
+	ev, err := fc.ListAuditEvents(ctx(t), &gpubmsv1.ListAuditEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpcs := map[string]int{}
+	for _, e := range ev.GetEvents() {
+		rpcs[e.GetRpc()]++
+	}
+	if rpcs["CreateGpuInstance"] != 2 || rpcs["SetProtection"] != 2 || rpcs["SetLease"] != 1 || rpcs["DeleteGpuInstances"] < 2 {
+		t.Errorf("one audit trail across the replicas: %v", rpcs)
+	}
+
+	// Redis goes away.
+	rs.Stop()
+	_, err = a.c.DeleteGpuInstances(ctx(t), &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: []string{"gpu-x"}})
+	wantCode(t, err, codes.Unavailable, "")
+	if !strings.Contains(strings.ToLower(err.Error()), "store") {
+		t.Errorf("the refusal %v does not name the store", err)
+	}
+	if _, err := a.c.DescribeGpuRegions(ctx(t), &gpubmsv1.DescribeGpuRegionsRequest{}); err != nil {
+		t.Errorf("a read without Redis: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := a.httpDo(t, http.MethodGet, "/readyz", nil, nil)
+		if code == http.StatusServiceUnavailable && strings.Contains(string(body), "store") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz without Redis: %d %s, want 503 naming the store", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Redis is back: ready again, and mutations go through.
+	rs.Restart()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		code, body := a.httpDo(t, http.MethodGet, "/readyz", nil, nil)
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz after Redis came back: %d %s, want 200", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := a.c.CreateGpuInstance(ctx(t), withRequestID(o.createRequest("after", 1), "replicas-after-1")); err != nil {
+		t.Errorf("a create after Redis came back: %v", err)
+	}
+}

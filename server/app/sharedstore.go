@@ -1,0 +1,143 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	"github.com/gpubms/gpubms/server/store"
+)
+
+// appStore is what the server keeps: the embedded store (store.Bolt) or,
+// with GPUBMS_REDIS_URL, the one several replicas share (store.Redis).
+type appStore interface {
+	PutIfAbsent(ctx context.Context, r store.Record) (store.Record, bool, error)
+	CompareAndSwap(ctx context.Context, from store.State, r store.Record) (bool, error)
+	DeleteIf(ctx context.Context, key string, state store.State) (bool, error)
+	Get(ctx context.Context, key string) (store.Record, bool, error)
+	AppendAudit(ctx context.Context, ev *gpubmsv1.AuditEvent) error
+	ListAudit(ctx context.Context, q store.AuditQuery) ([]*gpubmsv1.AuditEvent, string, error)
+	SetProtection(ctx context.Context, ids []string, protected bool, reason, caller string) ([]*gpubmsv1.Protection, error)
+	Protected(ctx context.Context, ids []string) (map[string]*gpubmsv1.Protection, error)
+	ListProtections(ctx context.Context) ([]*gpubmsv1.Protection, error)
+	PutLeases(ctx context.Context, leases []*gpubmsv1.Lease) error
+	Leases(ctx context.Context) ([]*gpubmsv1.Lease, error)
+	DeleteLeases(ctx context.Context, ids []string) ([]string, error)
+	UpdateLease(ctx context.Context, l *gpubmsv1.Lease) (bool, error)
+	PutLeaseTask(ctx context.Context, t store.LeaseTask) error
+	LeaseTasks(ctx context.Context) ([]store.LeaseTask, error)
+	DeleteLeaseTask(ctx context.Context, taskID string) error
+	PutCreations(ctx context.Context, cs []store.Creation) error
+	Creations(ctx context.Context) (map[string]store.Creation, error)
+	Check(ctx context.Context) error
+	Run(ctx context.Context, interval time.Duration)
+	Path() string
+	Close() error
+}
+
+var (
+	_ appStore = (*store.Bolt)(nil)
+	_ appStore = (*store.Redis)(nil)
+)
+
+// openStore opens the store of cfg: Redis when GPUBMS_REDIS_URL is set
+// (with the fingerprint key kept there, the same for every replica), else
+// the bbolt file in dir (with the key beside it).
+func openStore(ctx context.Context, cfg Config, dir string, logger *slog.Logger) (appStore, []byte, error) {
+	retention := cmp.Or(cfg.AuditRetention, DefaultAuditRetention)
+	if cfg.RedisURL == "" {
+		st, err := store.Open(dir, store.WithAuditRetention(retention), store.WithLogger(logger))
+		if err != nil {
+			return nil, nil, err
+		}
+		key, err := fingerprintKey(dir)
+		if err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		return st, key, nil
+	}
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := store.OpenRedis(octx, cfg.RedisURL, store.WithRedisAuditRetention(retention), store.WithRedisLogger(logger))
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := sharedFingerprintKey(octx, st.Client(), st.Prefix()+"fingerprint-key")
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, key, nil
+}
+
+// sharedFingerprintKey is the replicas' one fingerprint key: the first
+// replica to start makes it (SET NX), the others read it.
+func sharedFingerprintKey(ctx context.Context, c redis.UniversalClient, k string) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	if err := c.SetNX(ctx, k, hex.EncodeToString(fresh), 0).Err(); err != nil {
+		return nil, fmt.Errorf("store: redis: the fingerprint key: %w", err)
+	}
+	v, err := c.Get(ctx, k).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: redis: the fingerprint key: %w", err)
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil || len(key) < 32 {
+		return nil, errors.New("store: redis: the fingerprint key there is not 32 or more bytes of hex")
+	}
+	return key, nil
+}
+
+// renewLock extends a lock held with token; 0 when another holds it.
+var renewLock = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`)
+
+// leader is one replica's claim on a job only one replica may run at a
+// time (the lease executor): a key holding the replica's token, taken with
+// SET NX PX and renewed while it leads; when the leader stops renewing, the
+// key expires and another takes it.
+type leader struct {
+	c     redis.UniversalClient
+	key   string
+	token string
+	ttl   time.Duration
+	log   *slog.Logger
+	was   bool
+}
+
+func newLeader(c redis.UniversalClient, key string, ttl time.Duration, log *slog.Logger) *leader {
+	tok := make([]byte, 16)
+	_, _ = rand.Read(tok)
+	return &leader{c: c, key: key, token: hex.EncodeToString(tok), ttl: ttl, log: log}
+}
+
+// lead reports whether this replica leads now, taking or renewing the key.
+func (l *leader) lead(ctx context.Context) bool {
+	ok := false
+	if n, err := renewLock.Run(ctx, l.c, []string{l.key}, l.token, l.ttl.Milliseconds()).Int(); err == nil && n == 1 {
+		ok = true
+	} else if set, err := l.c.SetNX(ctx, l.key, l.token, l.ttl).Result(); err == nil && set {
+		ok = true
+	}
+	if ok != l.was {
+		l.log.Info("lease executor", "leading", ok)
+		l.was = ok
+	}
+	return ok
+}
