@@ -76,7 +76,6 @@ generate: tools third_party
 		> gen/openapiv2/gpubms/v1/openapi.go
 	@gofmt -w gen/openapiv2/gpubms/v1/openapi.go
 	$(MAKE) generate-ts
-	$(MAKE) generate-python
 
 # check-generated fails when gen/ differs from what proto/ generates.
 check-generated: generate
@@ -106,7 +105,6 @@ vet:
 test: $(TOOLS)/grpcurl
 	$(GO) test -race -count=1 ./...
 	$(MAKE) test-ts
-	$(MAKE) test-python
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -149,23 +147,3 @@ generate-ts: third_party
 # generates.
 check-generated-ts: generate-ts
 	@test -z "$$(git status --porcelain clients/ts/src/gen)" || { git status --short clients/ts/src/gen; echo 'clients/ts/src/gen is stale: run make generate-ts and commit'; exit 1; }
-
-# The Python client (clients/python; Debian's protobuf-compiler,
-# protobuf-compiler-grpc, python3-grpcio, python3-protobuf and
-# python3-pytest): its tests, against a gpubmsd on the emulator, and
-# regenerating its committed gpubms/v1 and gpubms/_vendor. PYTHON is Debian's
-# interpreter, which sees those packages; a pyenv or virtualenv python3
-# first on PATH does not.
-PYTHON ?= /usr/bin/python3
-PY_GEN := clients/python/gpubms/v1 clients/python/gpubms/_vendor
-.PHONY: test-python generate-python check-generated-python
-test-python:
-	cd clients/python && $(PYTHON) -m pytest -q
-
-generate-python: $(BUF) third_party
-	BUF=$(BUF) GO=$(GO) clients/python/scripts/generate.sh
-
-# check-generated-python fails when clients/python/gpubms/{v1,_vendor}
-# differs from what proto/ generates.
-check-generated-python: generate-python
-	@test -z "$$(git status --porcelain $(PY_GEN))" || { git status --short $(PY_GEN); echo 'clients/python/gpubms/{v1,_vendor} is stale: run make generate-python and commit'; exit 1; }
