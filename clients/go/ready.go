@@ -40,8 +40,12 @@ func (c *Client) WaitGpu(ctx context.Context, resourceID string, until gpubmsv1.
 				}
 			}
 		}
-		if ctx.Err() != nil {
-			return last, &contextError{what: "server " + resourceID, err: ctx.Err()}
+		if ctxDone(ctx) {
+			cause := ctx.Err()
+			if cause == nil { // the deadline passed a moment before ctx's timer
+				cause = context.DeadlineExceeded
+			}
+			return last, &contextError{what: "server " + resourceID, err: cause}
 		}
 		if !errors.Is(err, io.EOF) && status.Code(err) != codes.Unavailable {
 			return last, annotate(err, "gpubms: wait for server "+resourceID)

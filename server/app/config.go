@@ -320,8 +320,14 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("default lease action %q is not stop or delete (GPUBMS_DEFAULT_LEASE_ACTION)", c.DefaultLeaseAction))
 	}
-	if c.DefaultLease < 0 || c.LeaseInterval < 0 {
-		errs = append(errs, errors.New("the default lease and the lease interval cannot be negative"))
+	if c.DefaultLease < 0 {
+		errs = append(errs, errors.New("the default lease cannot be negative (GPUBMS_DEFAULT_LEASE)"))
+	}
+	if c.LeaseInterval != 0 && c.LeaseInterval < 10*time.Millisecond {
+		errs = append(errs, errors.New("the lease interval must be at least 10ms (GPUBMS_LEASE_INTERVAL)"))
+	}
+	if c.ReadyInterval != 0 && c.ReadyInterval < 10*time.Millisecond {
+		errs = append(errs, errors.New("the readiness interval must be at least 10ms (GPUBMS_READY_INTERVAL)"))
 	}
 	if c.GRPCAddr == "" || c.HTTPAddr == "" {
 		errs = append(errs, errors.New("grpc and http addresses are required"))

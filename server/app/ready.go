@@ -49,11 +49,22 @@ func newReadiness(interval time.Duration, probe, store func(context.Context) err
 	}
 }
 
-// observe records a provider request (an upstream observer).
+// observe records a provider request (an upstream observer). A request
+// its caller gave up on (cancelled, or past the caller's deadline) says
+// nothing of the provider and is not recorded; the probe's own timeout is
+// (see run).
 func (r *readiness) observe(a upstream.Attempt) {
-	bad := providerDown(a)
+	if t, ok := upstream.AsTransportError(a.Err); ok && (t.Kind == upstream.KindCanceled || t.Kind == upstream.KindTimeout) {
+		return
+	}
+	r.record(a.Action, providerDown(a))
+}
+
+// record notes the provider's last answer: bad is why it cannot serve, ""
+// when it can.
+func (r *readiness) record(action, bad string) {
 	r.mu.Lock()
-	r.last, r.lastCode = r.now(), a.Action
+	r.last, r.lastCode = r.now(), action
 	r.lastErr = bad
 	r.mu.Unlock()
 }
@@ -113,7 +124,10 @@ func (r *readiness) run(ctx context.Context) {
 		r.mu.Unlock()
 		if stale {
 			pctx, cancel := context.WithTimeout(ctx, r.interval)
-			_ = r.probe(upstream.NoCache(pctx)) // observe records its outcome
+			err := r.probe(upstream.NoCache(pctx)) // observe records its outcome
+			if t, ok := upstream.AsTransportError(err); ok && t.Kind == upstream.KindTimeout && ctx.Err() == nil {
+				r.record("probe", fmt.Sprintf("no answer within %s", r.interval))
+			}
 			cancel()
 		}
 		r.publish(ctx)

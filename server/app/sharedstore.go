@@ -31,6 +31,7 @@ type appStore interface {
 	PutLeases(ctx context.Context, leases []*gpubmsv1.Lease) error
 	Leases(ctx context.Context) ([]*gpubmsv1.Lease, error)
 	DeleteLeases(ctx context.Context, ids []string) ([]string, error)
+	GetLease(ctx context.Context, id string) (*gpubmsv1.Lease, bool, error)
 	UpdateLease(ctx context.Context, l *gpubmsv1.Lease) (bool, error)
 	PutLeaseTask(ctx context.Context, t store.LeaseTask) error
 	LeaseTasks(ctx context.Context) ([]store.LeaseTask, error)

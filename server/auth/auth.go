@@ -97,6 +97,10 @@ type Caller struct {
 // Anonymous is the name of every caller when caller authentication is off.
 const Anonymous = "anonymous"
 
+// Lease is the name the server's own lease executor acts under; no caller
+// may have it.
+const Lease = "lease"
+
 type callerKey struct{}
 
 // NewContext returns ctx carrying c.

@@ -214,8 +214,9 @@ func shown(what, value string) string {
 	return "the " + what + " (not shown: it is as long as a token)"
 }
 
-// checkName accepts 1 to 128 printable ASCII characters, not Anonymous:
-// a name travels in gRPC metadata and log lines.
+// checkName accepts 1 to 128 printable ASCII characters, not Anonymous or
+// Lease (the server's own names): a name travels in gRPC metadata and log
+// lines.
 func checkName(name string) error {
 	if name == "" {
 		return errors.New("caller name is empty")
@@ -223,8 +224,8 @@ func checkName(name string) error {
 	if len(name) > 128 {
 		return errors.New("caller name longer than 128 characters")
 	}
-	if name == Anonymous {
-		return fmt.Errorf("caller name %q is reserved", Anonymous)
+	if name == Anonymous || name == Lease {
+		return fmt.Errorf("caller name %q is reserved", name)
 	}
 	for i := range len(name) {
 		if c := name[i]; c <= ' ' || c > '~' {

@@ -479,6 +479,12 @@ func TestNewErrors(t *testing.T) {
 			want:  []string{`"anonymous" is reserved`},
 		},
 		{
+			name:  "reserved name lease",
+			file:  fmt.Sprintf("alice operator %s\nlease operator %s\n", a1, b1),
+			where: "FILE:2",
+			want:  []string{`"lease" is reserved`},
+		},
+		{
 			name:  "reserved name anonymous, certificate-only",
 			file:  "anonymous operator -\n",
 			where: "FILE:1",

@@ -105,10 +105,15 @@ type finder struct {
 	errs   []*gpubmsv1.RegionError
 }
 
+// fail reports a region that could not be asked (fully): once per region,
+// its first failure.
 func (f *finder) fail(region, action string, err error) {
 	st := f.s.status(action, err)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if slices.ContainsFunc(f.errs, func(e *gpubmsv1.RegionError) bool { return e.GetRegionId() == region }) {
+		return
+	}
 	f.errs = append(f.errs, &gpubmsv1.RegionError{RegionId: region, Code: st.Code().String(), Message: st.Message()})
 }
 
@@ -184,12 +189,12 @@ func (f *finder) price(ctx context.Context, o *gpubmsv1.CapacityOffer) {
 		return
 	}
 	o.UnitPrice, o.TradePrice, o.Currency = p.UnitPrice, p.TradeAmount, p.Currency
+	if c := f.req.GetMaxCurrency(); c != "" && c != p.Currency {
+		return
+	}
 	if f.maxPrice != nil {
 		unit, ok := new(big.Rat).SetString(p.UnitPrice)
 		if !ok || unit.Cmp(f.maxPrice) > 0 {
-			return
-		}
-		if c := f.req.GetMaxCurrency(); c != "" && c != p.Currency {
 			return
 		}
 	}
@@ -198,10 +203,14 @@ func (f *finder) price(ctx context.Context, o *gpubmsv1.CapacityOffer) {
 	f.mu.Unlock()
 }
 
-// compareOffers ranks offers: the lower unit price first (a price that does
-// not parse last), then more stock (unknown after known), then region,
-// goods, compute and charge type, so the order is stable.
+// compareOffers ranks offers: by currency (prices in two currencies do not
+// compare), then the lower unit price first (a price that does not parse
+// last), then more stock (unknown after known), then region, goods,
+// compute and charge type, so the order is stable.
 func compareOffers(a, b *gpubmsv1.CapacityOffer) int {
+	if c := strings.Compare(a.GetCurrency(), b.GetCurrency()); c != 0 {
+		return c
+	}
 	pa, oka := new(big.Rat).SetString(a.GetUnitPrice())
 	pb, okb := new(big.Rat).SetString(b.GetUnitPrice())
 	switch {

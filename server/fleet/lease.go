@@ -23,8 +23,8 @@ import (
 )
 
 // LeaseCaller is the caller the lease executor acts as, in the audit trail
-// and the idempotency records.
-const LeaseCaller = "lease"
+// and the idempotency records: a name no caller may have.
+const LeaseCaller = auth.Lease
 
 // ReasonProtected is the ErrorInfo reason of a refusal on a protected
 // server (server.ReasonProtected).
@@ -36,6 +36,7 @@ type LeaseStore interface {
 	PutLeases(ctx context.Context, leases []*gpubmsv1.Lease) error
 	Leases(ctx context.Context) ([]*gpubmsv1.Lease, error)
 	DeleteLeases(ctx context.Context, ids []string) ([]string, error)
+	GetLease(ctx context.Context, id string) (*gpubmsv1.Lease, bool, error)
 	UpdateLease(ctx context.Context, l *gpubmsv1.Lease) (bool, error)
 	LeaseTasks(ctx context.Context) ([]store.LeaseTask, error)
 	DeleteLeaseTask(ctx context.Context, taskID string) error
@@ -224,12 +225,22 @@ func (s *Service) leaseRound(ctx context.Context) {
 			return
 		}
 		if due(l, now) {
-			s.act(ctx, l, now)
+			// One lease's slow provider does not hold the others for long.
+			lctx, cancel := context.WithTimeout(ctx, leaseStepTimeout)
+			s.act(lctx, l.GetResourceId(), l.GetCreateTime(), now)
+			cancel()
 		}
 	}
 }
 
-// resolveLeaseTasks sets the leases of the create tasks that succeeded.
+// leaseStepTimeout bounds one lease's step in a round.
+const leaseStepTimeout = 2 * time.Minute
+
+// resolveLeaseTasks records who created the servers of the create tasks
+// that ended, and sets their leases. A failed create's servers that exist
+// (in error) get them too; those that do not are closed as gone. A task the
+// provider does not know is dropped after an hour (the provider may not
+// list a task at once).
 func (s *Service) resolveLeaseTasks(ctx context.Context) {
 	tasks, err := s.leases.LeaseTasks(ctx)
 	if err != nil {
@@ -239,43 +250,44 @@ func (s *Service) resolveLeaseTasks(ctx context.Context) {
 		r, err := s.gpus.DescribeGpuTask(ctx, &gpubmsv1.DescribeGpuTaskRequest{TaskId: lt.TaskID})
 		switch {
 		case status.Code(err) == codes.NotFound:
-			_ = s.leases.DeleteLeaseTask(ctx, lt.TaskID)
+			if s.clock().Sub(lt.Created) > time.Hour {
+				_ = s.leases.DeleteLeaseTask(ctx, lt.TaskID)
+			}
 			continue
 		case err != nil:
 			continue // asked again next round
 		}
 		switch r.GetTaskStatus() {
-		case gpubmsv1.TaskStatus_TASK_STATUS_SUCCEED:
-			now := s.clock()
-			var cs []store.Creation
-			for _, id := range r.GetResourceIds() {
-				cs = append(cs, store.Creation{ResourceID: id, Caller: lt.Caller, TaskID: lt.TaskID, Time: lt.Created})
-			}
-			if err := s.leases.PutCreations(ctx, cs); err != nil {
-				continue
-			}
-			if lt.TTL <= 0 {
-				_ = s.leases.DeleteLeaseTask(ctx, lt.TaskID)
-				continue
-			}
-			existing, _ := s.leases.Leases(ctx)
-			has := map[string]bool{}
-			for _, l := range existing {
-				has[l.GetResourceId()] = true
-			}
+		case gpubmsv1.TaskStatus_TASK_STATUS_SUCCEED, gpubmsv1.TaskStatus_TASK_STATUS_FAILED:
+		default:
+			continue
+		}
+		now := s.clock()
+		var cs []store.Creation
+		for _, id := range r.GetResourceIds() {
+			cs = append(cs, store.Creation{ResourceID: id, Caller: lt.Caller, TaskID: lt.TaskID, Time: lt.Created})
+		}
+		if err := s.leases.PutCreations(ctx, cs); err != nil {
+			continue
+		}
+		if lt.TTL > 0 {
 			var leases []*gpubmsv1.Lease
+			failed := false
 			for _, id := range r.GetResourceIds() {
-				if !has[id] { // a lease set since, by hand, wins
+				_, has, err := s.leases.GetLease(ctx, id)
+				if err != nil {
+					failed = true
+					break
+				}
+				if !has { // a lease set since, by hand, wins
 					leases = append(leases, newLease(id, orStop(lt.Action), now.Add(lt.TTL), nil, lt.Caller, now))
 				}
 			}
-			if err := s.leases.PutLeases(ctx, leases); err != nil {
+			if failed || s.leases.PutLeases(ctx, leases) != nil {
 				continue
 			}
-			_ = s.leases.DeleteLeaseTask(ctx, lt.TaskID)
-		case gpubmsv1.TaskStatus_TASK_STATUS_FAILED:
-			_ = s.leases.DeleteLeaseTask(ctx, lt.TaskID)
 		}
+		_ = s.leases.DeleteLeaseTask(ctx, lt.TaskID)
 	}
 }
 
@@ -286,90 +298,119 @@ func orStop(a gpubmsv1.LeaseAction) gpubmsv1.LeaseAction {
 	return a
 }
 
-// due reports whether the executor should look at l now.
+// due reports whether the executor should look at l now: at its next
+// attempt when one is set, else at stop_at (before its stop is done) or
+// expire_at.
 func due(l *gpubmsv1.Lease, now time.Time) bool {
 	switch l.GetState() {
 	case gpubmsv1.LeaseState_LEASE_STATE_DONE, gpubmsv1.LeaseState_LEASE_STATE_GONE:
 		return false
 	}
-	if na := l.GetNextAttempt(); na != nil && now.Before(na.AsTime()) {
-		return false
+	if na := l.GetNextAttempt(); na != nil {
+		return !now.Before(na.AsTime())
 	}
-	at := l.GetExpireAt().AsTime()
-	if sa := l.GetStopAt(); sa != nil && l.GetState() == gpubmsv1.LeaseState_LEASE_STATE_ACTIVE {
-		at = sa.AsTime()
-	}
-	return !now.Before(at)
+	return !now.Before(dueAt(l))
 }
 
-// act takes the next step of a due lease and records where it is.
-func (s *Service) act(ctx context.Context, l *gpubmsv1.Lease, now time.Time) {
-	l = proto.CloneOf(l)
-	id := l.GetResourceId()
-	expired := !now.Before(l.GetExpireAt().AsTime())
+// dueAt is when a lease acts next without a retry pending.
+func dueAt(l *gpubmsv1.Lease) time.Time {
+	if sa := l.GetStopAt(); sa != nil && l.GetState() != gpubmsv1.LeaseState_LEASE_STATE_STOPPED {
+		return sa.AsTime()
+	}
+	return l.GetExpireAt().AsTime()
+}
+
+// act takes the next step of the server's lease, as the server now is: a
+// step is done when the server shows it (stopped, or gone), not when the
+// provider accepts the call, and a step that did not take is sent again as
+// a new request (steps counts them). It reads the lease afresh first, so
+// a lease cleared or replaced meanwhile is left alone.
+func (s *Service) act(ctx context.Context, id string, created *timestamppb.Timestamp, now time.Time) {
+	cur, ok, err := s.leases.GetLease(ctx, id)
+	if err != nil || !ok || !cur.GetCreateTime().AsTime().Equal(created.AsTime()) || !due(cur, now) {
+		return
+	}
+	l := proto.CloneOf(cur)
 	d, err := s.gpus.DescribeGpuDetail(ctx, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: id})
 	switch {
-	case status.Code(err) == codes.NotFound:
-		s.settle(ctx, l, gpubmsv1.LeaseState_LEASE_STATE_GONE, now, nil)
-		return
-	case err != nil:
+	case err != nil && status.Code(err) != codes.NotFound:
 		s.settle(ctx, l, l.GetState(), now, err)
 		return
 	}
+	expired := !now.Before(l.GetExpireAt().AsTime())
+	deletes := expired && l.GetAction() == gpubmsv1.LeaseAction_LEASE_ACTION_DELETE
+	if err != nil { // gone: deleted by this lease, or by someone else
+		next := gpubmsv1.LeaseState_LEASE_STATE_GONE
+		if deletes && l.GetSteps() > 0 {
+			next = gpubmsv1.LeaseState_LEASE_STATE_DONE
+		}
+		s.settle(ctx, l, next, now, nil)
+		return
+	}
 	state := d.GetState()
-	stopNow := !expired || l.GetAction() == gpubmsv1.LeaseAction_LEASE_ACTION_STOP
+	var step string // the call to make, if any
+	switch {
+	case deletes && (state == "stopped" || state == "error"):
+		step = "delete"
+	case state == "running":
+		step = "stop"
+	case !deletes && state == "stopped":
+		next := gpubmsv1.LeaseState_LEASE_STATE_STOPPED
+		if expired {
+			next = gpubmsv1.LeaseState_LEASE_STATE_DONE
+		}
+		l.NextAttempt = nil
+		s.settle(ctx, l, next, now, nil)
+		return
+	case !deletes && state == "error":
+		s.settle(ctx, l, l.GetState(), now, status.Error(codes.FailedPrecondition, "the server is in error: it cannot be stopped, only deleted"))
+		return
+	default:
+		// In between (stopping, deleting, creating, rebuilding...): look
+		// again next round.
+		l.NextAttempt = timestamppb.New(now.Add(s.leaseEvery))
+		s.settle(ctx, l, l.GetState(), now, nil)
+		return
+	}
 	if p, perr := s.leases.Protected(ctx, []string{id}); perr != nil {
 		s.settle(ctx, l, l.GetState(), now, status.Errorf(codes.Unavailable, "the protection cannot be read: %v", perr))
 		return
 	} else if pr := p[id]; pr != nil {
-		// Never on a protected server: the refusal is recorded instead.
-		rpc := "OperateGpuPower"
-		if !stopNow {
-			rpc = "DeleteGpuInstances"
-		}
+		// Never on a protected server: the refusal is recorded instead,
+		// once, when the lease meets the protection.
 		msg := fmt.Sprintf("lease: %s is protected (%s), not changed", id, pr.GetReason())
-		if aerr := s.leases.AppendAudit(context.WithoutCancel(ctx), &gpubmsv1.AuditEvent{
-			Time: timestamppb.New(now), Caller: LeaseCaller, Rpc: rpc, ResourceIds: []string{id},
-			Code: codes.FailedPrecondition.String(), Reason: ReasonProtected, Message: msg,
-		}); aerr != nil {
-			s.logger().LogAttrs(ctx, slog.LevelError, "audit trail: cannot record a lease's refusal", slog.String("error", aerr.Error()))
+		if l.GetState() != gpubmsv1.LeaseState_LEASE_STATE_PROTECTED {
+			rpc := "OperateGpuPower"
+			if step == "delete" {
+				rpc = "DeleteGpuInstances"
+			}
+			if aerr := s.leases.AppendAudit(context.WithoutCancel(ctx), &gpubmsv1.AuditEvent{
+				Time: timestamppb.New(now), Caller: LeaseCaller, Rpc: rpc, ResourceIds: []string{id},
+				Code: codes.FailedPrecondition.String(), Reason: ReasonProtected, Message: msg,
+			}); aerr != nil {
+				s.logger().LogAttrs(ctx, slog.LevelError, "audit trail: cannot record a lease's refusal", slog.String("error", aerr.Error()))
+			}
 		}
 		s.settle(ctx, l, l.GetState(), now, protectedError(msg))
 		return
 	}
-	switch {
-	case stopNow && state == "stopped":
-		next := gpubmsv1.LeaseState_LEASE_STATE_STOPPED
-		if expired {
-			next = gpubmsv1.LeaseState_LEASE_STATE_DONE
-		}
-		s.settle(ctx, l, next, now, nil)
-	case stopNow && state == "running":
-		_, err := s.gpus.OperateGpuPower(ctx, &gpubmsv1.OperateGpuPowerRequest{
-			Operate: "stop", ResourceIds: []string{id}, RequestId: proto.String(leaseRequestID(l, "stop")),
-		})
-		next := gpubmsv1.LeaseState_LEASE_STATE_STOPPED
-		if expired {
-			next = gpubmsv1.LeaseState_LEASE_STATE_DONE
-		}
-		s.settle(ctx, l, next, now, err)
-	case !stopNow && state == "running":
-		// A delete stops the server first; the delete follows once stopped.
-		_, err := s.gpus.OperateGpuPower(ctx, &gpubmsv1.OperateGpuPowerRequest{
-			Operate: "stop", ResourceIds: []string{id}, RequestId: proto.String(leaseRequestID(l, "stop")),
-		})
-		l.NextAttempt = timestamppb.New(now.Add(s.leaseEvery))
-		s.settle(ctx, l, gpubmsv1.LeaseState_LEASE_STATE_STOPPED, now, err)
-	case !stopNow && state == "stopped":
-		_, err := s.gpus.DeleteGpuInstances(ctx, &gpubmsv1.DeleteGpuInstancesRequest{
-			ResourceIds: []string{id}, RequestId: proto.String(leaseRequestID(l, "delete")),
-		})
-		s.settle(ctx, l, gpubmsv1.LeaseState_LEASE_STATE_DONE, now, err)
-	default:
-		// In between (stopping, creating, rebuilding...): look again later.
-		l.NextAttempt = timestamppb.New(now.Add(s.leaseEvery))
-		s.settle(ctx, l, l.GetState(), now, nil)
+	rid := proto.String(leaseRequestID(l, step))
+	if step == "delete" {
+		_, err = s.gpus.DeleteGpuInstances(ctx, &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: []string{id}, RequestId: rid})
+	} else {
+		_, err = s.gpus.OperateGpuPower(ctx, &gpubmsv1.OperateGpuPowerRequest{Operate: "stop", ResourceIds: []string{id}, RequestId: rid})
 	}
+	if ctx.Err() != nil && err != nil {
+		return // shutting down (or out of time): the step is decided next round
+	}
+	if err == nil || isOutcomeUnknown(err) {
+		// Sent (or perhaps sent): the next round sees whether it took; if
+		// not, the next step is a new request.
+		l.Steps++
+		l.NextAttempt = timestamppb.New(now.Add(s.leaseEvery))
+		err = nil
+	}
+	s.settle(ctx, l, l.GetState(), now, err)
 }
 
 // settle records a lease's new state, or the failure of a step: a
@@ -379,7 +420,10 @@ func (s *Service) settle(ctx context.Context, l *gpubmsv1.Lease, next gpubmsv1.L
 	l.UpdateTime = timestamppb.New(now)
 	switch {
 	case err == nil:
-		l.State, l.LastError, l.Attempts = next, "", 0
+		l.LastError, l.Attempts, l.State = "", 0, next
+		if l.State == gpubmsv1.LeaseState_LEASE_STATE_PROTECTED {
+			l.State = gpubmsv1.LeaseState_LEASE_STATE_ACTIVE // no longer in the way
+		}
 		if next == gpubmsv1.LeaseState_LEASE_STATE_DONE || next == gpubmsv1.LeaseState_LEASE_STATE_GONE {
 			l.NextAttempt = nil
 		}
@@ -394,9 +438,20 @@ func (s *Service) settle(ctx context.Context, l *gpubmsv1.Lease, next gpubmsv1.L
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "lease: a step failed; retrying",
 			slog.String("resource_id", l.GetResourceId()), slog.Int("attempt", int(l.Attempts)), slog.String("error", l.LastError))
 	}
-	if _, uerr := s.leases.UpdateLease(ctx, l); uerr != nil {
+	if _, uerr := s.leases.UpdateLease(context.WithoutCancel(ctx), l); uerr != nil {
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "lease: the store cannot be written", slog.String("error", uerr.Error()))
 	}
+}
+
+// isOutcomeUnknown reports whether a step's reply was lost after it may
+// have reached the provider (REQUEST_OUTCOME_UNKNOWN, or UpstreamOutcomeUnknown).
+func isOutcomeUnknown(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if ei, ok := d.(*errdetails.ErrorInfo); ok && (ei.GetReason() == "REQUEST_OUTCOME_UNKNOWN" || ei.GetReason() == "UpstreamOutcomeUnknown") {
+			return true
+		}
+	}
+	return false
 }
 
 func protectedError(msg string) error {
@@ -417,8 +472,10 @@ func isProtected(err error) bool {
 }
 
 // leaseRequestID is the request_id of one step of a lease: the same for
-// every attempt of that step of that lease, another for a new lease.
+// every attempt of that step (across restarts too), another for the next
+// step, or for a new lease.
 func leaseRequestID(l *gpubmsv1.Lease, step string) string {
-	h := sha256.Sum256([]byte(l.GetResourceId() + "\x00" + step + "\x00" + strconv.FormatInt(l.GetCreateTime().AsTime().UnixNano(), 10)))
+	h := sha256.Sum256([]byte(l.GetResourceId() + "\x00" + step + "\x00" + strconv.FormatInt(l.GetCreateTime().AsTime().UnixNano(), 10) +
+		"\x00" + strconv.Itoa(int(l.GetSteps()))))
 	return "lease-" + step + "-" + hex.EncodeToString(h[:12])
 }

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,18 +25,28 @@ type fakeGpus struct {
 	mu       sync.Mutex
 	states   map[string]string
 	tasks    map[string]*gpubmsv1.DescribeGpuTaskResponse
-	calls    []string // "rpc id request_id caller"
+	calls    []string // "rpc id request_id caller", of the calls that reached it
 	failNext map[string]error
+	done     map[string]bool // request ids answered: a repeat is replayed, not done again
 }
 
-func (f *fakeGpus) record(ctx context.Context, rpc, id, rid string) error {
+// record notes a call; it reports false for a request id already answered
+// (replayed, as gpubms's idempotency records do).
+func (f *fakeGpus) record(ctx context.Context, rpc, id, rid string) (bool, error) {
+	if f.done[rid] {
+		return false, nil
+	}
 	c, _ := auth.FromContext(ctx)
 	f.calls = append(f.calls, rpc+" "+id+" "+rid+" "+c.Name)
 	if err := f.failNext[rpc]; err != nil {
 		delete(f.failNext, rpc)
-		return err
+		return false, err
 	}
-	return nil
+	if f.done == nil {
+		f.done = map[string]bool{}
+	}
+	f.done[rid] = true
+	return true, nil
 }
 
 func (f *fakeGpus) DescribeGpuDetail(_ context.Context, r *gpubmsv1.DescribeGpuDetailRequest) (*gpubmsv1.DescribeGpuDetailResponse, error) {
@@ -60,8 +71,8 @@ func (f *fakeGpus) DescribeGpuTask(_ context.Context, r *gpubmsv1.DescribeGpuTas
 func (f *fakeGpus) OperateGpuPower(ctx context.Context, r *gpubmsv1.OperateGpuPowerRequest) (*gpubmsv1.OperateGpuPowerResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.record(ctx, "stop", r.GetResourceIds()[0], r.GetRequestId()); err != nil {
-		return nil, err
+	if fresh, err := f.record(ctx, "stop", r.GetResourceIds()[0], r.GetRequestId()); err != nil || !fresh {
+		return &gpubmsv1.OperateGpuPowerResponse{}, err
 	}
 	f.states[r.GetResourceIds()[0]] = "stopped"
 	return &gpubmsv1.OperateGpuPowerResponse{}, nil
@@ -70,8 +81,8 @@ func (f *fakeGpus) OperateGpuPower(ctx context.Context, r *gpubmsv1.OperateGpuPo
 func (f *fakeGpus) DeleteGpuInstances(ctx context.Context, r *gpubmsv1.DeleteGpuInstancesRequest) (*gpubmsv1.DeleteGpuInstancesResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.record(ctx, "delete", r.GetResourceIds()[0], r.GetRequestId()); err != nil {
-		return nil, err
+	if fresh, err := f.record(ctx, "delete", r.GetResourceIds()[0], r.GetRequestId()); err != nil || !fresh {
+		return &gpubmsv1.DeleteGpuInstancesResponse{}, err
 	}
 	delete(f.states, r.GetResourceIds()[0])
 	return &gpubmsv1.DeleteGpuInstancesResponse{}, nil
@@ -157,6 +168,8 @@ func TestLeaseExecutorClock(t *testing.T) {
 	}
 	clk.advance(8 * time.Hour)
 	s.leaseRound(leaseCtx(t))
+	clk.advance(time.Minute) // the next round sees what the stop did
+	s.leaseRound(leaseCtx(t))
 	if got := leaseOf(t, s, "a").GetState(); got != gpubmsv1.LeaseState_LEASE_STATE_DONE {
 		t.Errorf("a at its expiry: %v, want DONE", got)
 	}
@@ -176,6 +189,8 @@ func TestLeaseExecutorClock(t *testing.T) {
 	}
 	clk.advance(10 * time.Minute) // past the backoff
 	s.leaseRound(leaseCtx(t))
+	clk.advance(time.Minute)
+	s.leaseRound(leaseCtx(t))
 	if got := leaseOf(t, s, "b").GetState(); got != gpubmsv1.LeaseState_LEASE_STATE_STOPPED {
 		t.Errorf("b at stop_at: %v, want STOPPED", got)
 	}
@@ -186,7 +201,7 @@ func TestLeaseExecutorClock(t *testing.T) {
 	}
 	s, _ = executor(t, dir, gpus, clk)
 	clk.advance(time.Hour) // b's expiry
-	for range 3 {
+	for range 4 {
 		s.leaseRound(leaseCtx(t))
 		clk.advance(time.Minute)
 	}
@@ -261,5 +276,69 @@ func TestLeaseTasks(t *testing.T) {
 	}
 	if left, _ := st.LeaseTasks(t.Context()); len(left) != 0 {
 		t.Errorf("lease tasks left: %v, want none", left)
+	}
+}
+
+// TestLeaseStepsThatDidNotTake: a step is done when the server shows it: a
+// server started again after its lease stopped it at stop_at is stopped
+// again at expiry, and a stop the provider accepted without effect is sent
+// again, each time as a new request (a repeat of the old one would only be
+// replayed).
+func TestLeaseStepsThatDidNotTake(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 12, 24, 9, 0, 0, 0, time.UTC)}
+	gpus := &fakeGpus{states: map[string]string{"a": "running", "b": "running"}, failNext: map[string]error{}}
+	s, _ := executor(t, t.TempDir(), gpus, clk)
+	start := clk.now()
+	if _, err := s.SetLease(operator(t), &gpubmsv1.SetLeaseRequest{ResourceIds: []string{"a"}, Action: gpubmsv1.LeaseAction_LEASE_ACTION_DELETE,
+		ExpireAt: timestamppb.New(start.Add(10 * time.Hour)), StopAt: timestamppb.New(start.Add(9 * time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetLease(operator(t), &gpubmsv1.SetLeaseRequest{ResourceIds: []string{"b"}, Ttl: durationpb.New(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	round := func() {
+		s.leaseRound(leaseCtx(t))
+		clk.advance(time.Minute)
+	}
+	clk.advance(time.Hour) // b expires
+	gpus.mu.Lock()
+	gpus.done = map[string]bool{}
+	gpus.mu.Unlock()
+	// b's first stop is accepted but the server stays running (its task failed).
+	s.leaseRound(leaseCtx(t))
+	gpus.mu.Lock()
+	gpus.states["b"] = "running"
+	gpus.mu.Unlock()
+	clk.advance(time.Minute)
+	round()
+	round()
+	if got := leaseOf(t, s, "b"); got.GetState() != gpubmsv1.LeaseState_LEASE_STATE_DONE || got.GetSteps() != 2 {
+		t.Errorf("b: %v, want DONE after two stops", got)
+	}
+
+	clk.t = start.Add(9 * time.Hour) // a's stop_at
+	round()
+	round()
+	if got := leaseOf(t, s, "a").GetState(); got != gpubmsv1.LeaseState_LEASE_STATE_STOPPED {
+		t.Fatalf("a at stop_at: %v, want STOPPED", got)
+	}
+	gpus.mu.Lock()
+	gpus.states["a"] = "running" // started again by hand
+	gpus.mu.Unlock()
+	clk.t = start.Add(10 * time.Hour) // a expires
+	for range 4 {
+		round()
+	}
+	if got := leaseOf(t, s, "a"); got.GetState() != gpubmsv1.LeaseState_LEASE_STATE_DONE {
+		t.Errorf("a at expiry: %v, want DONE (stopped again, then deleted)", got)
+	}
+	counts := map[string]int{}
+	for _, c := range gpus.callsSoFar() {
+		f := strings.Fields(c)
+		counts[f[0]+" "+f[1]]++
+	}
+	if counts["stop a"] != 2 || counts["delete a"] != 1 || counts["stop b"] != 2 {
+		t.Errorf("calls %v: want a stopped twice and deleted once, b stopped twice", counts)
 	}
 }

@@ -90,7 +90,7 @@ func (s *Service) WatchGpu(req *gpubmsv1.WatchGpuRequest, stream grpc.ServerStre
 	id, until := req.GetResourceId(), req.GetUntil()
 	sub := s.servers.Subscribe(stream.Context(), id)
 	defer sub.Close()
-	first := true
+	first, deleting := true, false
 	for ev := range sub.Events() {
 		state := GpuState(ev.Status)
 		if first && state == gpubmsv1.GpuState_GPU_STATE_GONE && until != gpubmsv1.GpuState_GPU_STATE_GONE {
@@ -108,7 +108,11 @@ func (s *Service) WatchGpu(req *gpubmsv1.WatchGpuRequest, stream grpc.ServerStre
 			return nil
 		case hopeless(state, until):
 			return status.Errorf(codes.FailedPrecondition, "server %s is %s: it will not become %s", id, ev.Status, until)
+		case until == gpubmsv1.GpuState_GPU_STATE_GONE && deleting && (state == gpubmsv1.GpuState_GPU_STATE_RUNNING || state == gpubmsv1.GpuState_GPU_STATE_STOPPED):
+			// It was being deleted and is back: the delete failed.
+			return status.Errorf(codes.FailedPrecondition, "server %s was being deleted and is %s again: the delete failed", id, ev.Status)
 		}
+		deleting = deleting || state == gpubmsv1.GpuState_GPU_STATE_DELETING
 	}
 	switch err := sub.Err(); {
 	case err == nil:

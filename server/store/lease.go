@@ -100,6 +100,20 @@ func (b *Bolt) Leases(context.Context) ([]*gpubmsv1.Lease, error) {
 	return out, err
 }
 
+// GetLease returns the lease of a server, if it has one.
+func (b *Bolt) GetLease(_ context.Context, id string) (*gpubmsv1.Lease, bool, error) {
+	var l *gpubmsv1.Lease
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLeases).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		l = new(gpubmsv1.Lease)
+		return proto.Unmarshal(v, l)
+	})
+	return l, l != nil && err == nil, err
+}
+
 // DeleteLeases removes the leases of ids and returns the servers that had one.
 func (b *Bolt) DeleteLeases(_ context.Context, ids []string) ([]string, error) {
 	var had []string

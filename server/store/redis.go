@@ -513,6 +513,22 @@ func (r *Redis) Leases(ctx context.Context) ([]*gpubmsv1.Lease, error) {
 	return out, nil
 }
 
+// GetLease returns the lease of a server, if it has one.
+func (r *Redis) GetLease(ctx context.Context, id string) (*gpubmsv1.Lease, bool, error) {
+	v, err := r.c.HGet(ctx, r.key("leases"), id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	l := new(gpubmsv1.Lease)
+	if err := proto.Unmarshal(v, l); err != nil {
+		return nil, false, err
+	}
+	return l, true, nil
+}
+
 func (r *Redis) DeleteLeases(ctx context.Context, ids []string) ([]string, error) {
 	var had []string
 	for _, id := range ids {

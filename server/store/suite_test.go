@@ -39,6 +39,7 @@ type Store interface {
 	PutLeases(ctx context.Context, leases []*gpubmsv1.Lease) error
 	Leases(ctx context.Context) ([]*gpubmsv1.Lease, error)
 	DeleteLeases(ctx context.Context, ids []string) ([]string, error)
+	GetLease(ctx context.Context, id string) (*gpubmsv1.Lease, bool, error)
 	UpdateLease(ctx context.Context, l *gpubmsv1.Lease) (bool, error)
 	PutLeaseTask(ctx context.Context, t LeaseTask) error
 	LeaseTasks(ctx context.Context) ([]LeaseTask, error)
@@ -275,6 +276,12 @@ func testStore(t *testing.T, open func(t *testing.T, now func() time.Time) Store
 		}
 		if ok, err := s.UpdateLease(ctx, done); ok || err != nil {
 			t.Errorf("UpdateLease of a replaced lease = %v, %v; want not done", ok, err)
+		}
+		if l, ok, err := s.GetLease(ctx, "soon"); !ok || err != nil || !l.GetExpireAt().AsTime().Equal(c.Now().Add(3*time.Hour)) {
+			t.Errorf("GetLease(soon) = %v, %v, %v; want the lease set last", l, ok, err)
+		}
+		if _, ok, err := s.GetLease(ctx, "never"); ok || err != nil {
+			t.Errorf("GetLease(never) = %v, %v; want none", ok, err)
 		}
 		had, err := s.DeleteLeases(ctx, []string{"soon", "never"})
 		if err != nil || len(had) != 1 || had[0] != "soon" {

@@ -352,7 +352,7 @@ func (c *Client) newRequest(rctx context.Context, k call) (*http.Request, error)
 	req, err := http.NewRequestWithContext(rctx, k.method, target, body)
 	if err != nil {
 		// The error would quote the signed URL: say less.
-		return nil, &TransportError{Action: k.action, Kind: KindNetwork, Err: errors.New("cannot build request")}
+		return nil, &TransportError{Action: k.action, Kind: KindNetwork, Err: errors.New("cannot build request"), unsent: true}
 	}
 	if body == nil {
 		// net/http silently resends a bodiless GET whose kept-alive
@@ -386,7 +386,11 @@ func (c *Client) attempt(ctx, rctx context.Context, k call, attempt int, counter
 		// Nothing is sent (or signed) before the cap allows it; a wait
 		// that would pass the deadline is a timeout at once.
 		if err := c.limiter.Wait(ctx); err != nil {
-			return 0, &TransportError{Action: k.action, Kind: KindTimeout, Attempts: attempt - 1, unsent: true,
+			kind := KindTimeout
+			if errors.Is(ctx.Err(), context.Canceled) {
+				kind = KindCanceled
+			}
+			return 0, &TransportError{Action: k.action, Kind: kind, Attempts: attempt - 1, unsent: true,
 				Err: fmt.Errorf("provider request cap (%g/s): %w", float64(c.limiter.Limit()), err)}
 		}
 	}

@@ -193,10 +193,10 @@ type FindCapacityRequest struct {
 	// Only these regions; empty: every region.
 	RegionIds []string `protobuf:"bytes,9,rep,name=region_ids,json=regionIds,proto3" json:"region_ids,omitempty"`
 	// The highest unit price, a decimal such as "800" or "799.50"; empty: no
-	// limit. Offers in another currency than max_currency are left out when
-	// it is set.
+	// limit.
 	MaxUnitPrice string `protobuf:"bytes,10,opt,name=max_unit_price,json=maxUnitPrice,proto3" json:"max_unit_price,omitempty"`
-	// The currency of max_unit_price: "CN" or "US"; empty: any.
+	// Only offers in this currency ("CN" or "US"), which is max_unit_price's
+	// too; empty: any. Offers are ranked within each currency.
 	MaxCurrency   string `protobuf:"bytes,11,opt,name=max_currency,json=maxCurrency,proto3" json:"max_currency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1298,9 +1298,14 @@ type Lease struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// The last failure acting on it, retried at next_attempt.
-	LastError     string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	NextAttempt   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=next_attempt,json=nextAttempt,proto3" json:"next_attempt,omitempty"`
-	Attempts      int32                  `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastError   string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	NextAttempt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=next_attempt,json=nextAttempt,proto3" json:"next_attempt,omitempty"`
+	Attempts    int32                  `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// How many stops or deletes it has sent: each has a request_id of its
+	// own, so a step that did not take (the server is running again, or the
+	// provider's task failed) is sent again as a new request, and a step
+	// repeated after a restart is answered from its record.
+	Steps         int32 `protobuf:"varint,12,opt,name=steps,proto3" json:"steps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1408,6 +1413,13 @@ func (x *Lease) GetNextAttempt() *timestamppb.Timestamp {
 func (x *Lease) GetAttempts() int32 {
 	if x != nil {
 		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Lease) GetSteps() int32 {
+	if x != nil {
+		return x.Steps
 	}
 	return 0
 }
@@ -2251,7 +2263,7 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\x11ClearLeaseRequest\x127\n" +
 	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\".\n" +
 	"\x12ClearLeaseResponse\x12\x18\n" +
-	"\acleared\x18\x01 \x03(\tR\acleared\"\xff\x03\n" +
+	"\acleared\x18\x01 \x03(\tR\acleared\"\x95\x04\n" +
 	"\x05Lease\x12\x1f\n" +
 	"\vresource_id\x18\x01 \x01(\tR\n" +
 	"resourceId\x12.\n" +
@@ -2268,7 +2280,8 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"last_error\x18\t \x01(\tR\tlastError\x12=\n" +
 	"\fnext_attempt\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\vnextAttempt\x12\x1a\n" +
-	"\battempts\x18\v \x01(\x05R\battempts\"\x8f\x01\n" +
+	"\battempts\x18\v \x01(\x05R\battempts\x12\x14\n" +
+	"\x05steps\x18\f \x01(\x05R\x05steps\"\x8f\x01\n" +
 	"\x14SetProtectionRequest\x127\n" +
 	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\x12\x1c\n" +
 	"\tprotected\x18\x02 \x01(\bR\tprotected\x12 \n" +

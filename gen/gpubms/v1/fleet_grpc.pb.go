@@ -48,8 +48,8 @@ type FleetServiceClient interface {
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 	// FindCapacity answers where servers that fit a need can be bought now,
 	// and at what price: every region (or those asked), its goods and their
-	// computes that fit, priced for the amount, ranked by unit price then by
-	// stock. Stock is the provider's hint at observed_at, never a promise: a
+	// computes that fit, priced for the amount, ranked by currency, unit price
+	// then stock. Stock is the provider's hint at observed_at, never a promise: a
 	// create may still find it gone. A region that could not be asked is in
 	// region_errors; the answer is then partial, never a failure of the
 	// whole.
@@ -224,8 +224,8 @@ type FleetServiceServer interface {
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	// FindCapacity answers where servers that fit a need can be bought now,
 	// and at what price: every region (or those asked), its goods and their
-	// computes that fit, priced for the amount, ranked by unit price then by
-	// stock. Stock is the provider's hint at observed_at, never a promise: a
+	// computes that fit, priced for the amount, ranked by currency, unit price
+	// then stock. Stock is the provider's hint at observed_at, never a promise: a
 	// create may still find it gone. A region that could not be asked is in
 	// region_errors; the answer is then partial, never a failure of the
 	// whole.

@@ -76,7 +76,7 @@ func TestLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	set, err := f.SetLease(ctx(t), &gpubmsv1.SetLeaseRequest{
-		ResourceIds: []string{deleteOne, guarded}, ExpireAt: timestamppb.New(now.Add(1200 * time.Millisecond)),
+		ResourceIds: []string{deleteOne, guarded}, ExpireAt: timestamppb.New(now.Add(3 * time.Second)),
 		StopAt: timestamppb.New(now.Add(200 * time.Millisecond)), Action: gpubmsv1.LeaseAction_LEASE_ACTION_DELETE,
 	})
 	if err != nil {
@@ -178,7 +178,7 @@ func TestLeaseAcrossRestart(t *testing.T) {
 	ids := createServers(t, h1, o, "restarted", 1)
 	f1 := gpubmsv1.NewFleetServiceClient(h1.c.conn)
 	if _, err := f1.SetLease(ctx(t), &gpubmsv1.SetLeaseRequest{
-		ResourceIds: ids, Ttl: durationpb.New(800 * time.Millisecond), Action: gpubmsv1.LeaseAction_LEASE_ACTION_DELETE,
+		ResourceIds: ids, Ttl: durationpb.New(2 * time.Second), Action: gpubmsv1.LeaseAction_LEASE_ACTION_DELETE,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,7 @@ func TestWatchGpu(t *testing.T) {
 // still be deleted.
 func TestWatchGpuErrorState(t *testing.T) {
 	t.Parallel()
-	h := start(t, withFaults(emulator.Faults{ErrorStateRate: 1}), withTaskDelay(300*time.Millisecond))
+	h := start(t, withFaults(emulator.Faults{ErrorStateRate: 1}), withTaskDelay(time.Second))
 	fleet := gpubmsv1.NewFleetServiceClient(h.c.conn)
 	o := findOffer(t, h.c, 1)
 	created, err := h.c.CreateGpuInstance(ctx(t), o.createRequest("broken", 1))
