@@ -206,25 +206,6 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		return fmt.Errorf("upstream: %w", err)
 	}
 
-	hub := watch.NewHub(server.NewTaskSource(up),
-		watch.WithPollInterval(cfg.WatchPollInterval),
-		watch.WithHeartbeat(cfg.WatchHeartbeat),
-		watch.WithMaxWatch(cfg.WatchMaxDuration),
-		watch.WithMaxPollRate(cfg.WatchMaxPollRate),
-		watch.WithLogger(logger.With("component", "watch")),
-	)
-	defer hub.Close()
-	// Servers are watched (WatchGpu) like tasks: one poller per server.
-	serverHub := watch.NewHub(fleet.NewServerSource(up, server.Status),
-		watch.WithTerminal(fleet.ServerGone),
-		watch.WithPollInterval(cfg.WatchPollInterval),
-		watch.WithHeartbeat(cfg.WatchHeartbeat),
-		watch.WithMaxWatch(cfg.WatchMaxDuration),
-		watch.WithMaxPollRate(cfg.WatchMaxPollRate),
-		watch.WithLogger(logger.With("component", "watch", "kind", "server")),
-	)
-	defer serverHub.Close()
-
 	dir, removeDir, err := cfg.dataDir()
 	if err != nil {
 		return err
@@ -248,6 +229,33 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 			logger.Error("store: close", "error", cerr)
 		}
 	}()
+	// With replicas, one of them polls the provider for each task or
+	// server, for all of them (sharedSource).
+	taskSource, gpuSource := server.NewTaskSource(up), fleet.NewServerSource(up, server.Status)
+	if rs, ok := st.(*store.Redis); ok {
+		every := cmp.Or(cfg.WatchPollInterval, watch.DefaultPollInterval)
+		taskSource = newSharedSource(taskSource, rs.Client(), rs.Prefix()+"watch:task:", every)
+		gpuSource = newSharedSource(gpuSource, rs.Client(), rs.Prefix()+"watch:gpu:", every)
+	}
+	hub := watch.NewHub(taskSource,
+		watch.WithPollInterval(cfg.WatchPollInterval),
+		watch.WithHeartbeat(cfg.WatchHeartbeat),
+		watch.WithMaxWatch(cfg.WatchMaxDuration),
+		watch.WithMaxPollRate(cfg.WatchMaxPollRate),
+		watch.WithLogger(logger.With("component", "watch")),
+	)
+	defer hub.Close()
+	// Servers are watched (WatchGpu) like tasks: one poller per server.
+	serverHub := watch.NewHub(gpuSource,
+		watch.WithTerminal(fleet.ServerGone),
+		watch.WithPollInterval(cfg.WatchPollInterval),
+		watch.WithHeartbeat(cfg.WatchHeartbeat),
+		watch.WithMaxWatch(cfg.WatchMaxDuration),
+		watch.WithMaxPollRate(cfg.WatchMaxPollRate),
+		watch.WithLogger(logger.With("component", "watch", "kind", "server")),
+	)
+	defer serverHub.Close()
+
 	maxPrice, currency, _ := cfg.maxOrderPrice() // checked by Validate
 	svc := server.New(up, server.WithHub(hub), server.WithLogger(logger),
 		server.WithRecords(st, cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL)),

@@ -1,12 +1,15 @@
 package e2e_test
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
@@ -118,5 +121,89 @@ func TestReplicas(t *testing.T) {
 	}
 	if _, err := a.c.CreateGpuInstance(ctx(t), withRequestID(o.createRequest("after", 1), "replicas-after-1")); err != nil {
 		t.Errorf("a create after Redis came back: %v", err)
+	}
+}
+
+// TestReplicatedWatches: watchers of one task on three replicas cost the
+// provider what one replica's poller costs, and every watcher sees the same
+// events; when the replica that polls for all of them stops, another takes
+// over and the watchers on the others still see the task end.
+func TestReplicatedWatches(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	ec := emulator.DefaultConfig()
+	ec.TaskDelay = 2 * time.Second
+	prov := newProvider(t, ec)
+	var hs []*harness
+	for range 3 {
+		hs = append(hs, start(t, func(c *setup) { c.provider, c.RedisURL = prov, rs.URL(0) }))
+	}
+	o := findOffer(t, hs[0].c, 1)
+	created, err := hs[0].c.CreateGpuInstance(ctx(t), o.createRequest("watched-everywhere", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := created.GetTaskId()
+	before := prov.calls("DescribeGpuTask")
+
+	type result struct {
+		events []string
+		err    error
+	}
+	watch := func(h *harness, first chan<- struct{}) <-chan result {
+		out := make(chan result, 1)
+		go func() {
+			s, err := h.c.WatchTask(ctx(t), &gpubmsv1.WatchTaskRequest{TaskId: task})
+			if err != nil {
+				out <- result{err: err}
+				return
+			}
+			var r result
+			for {
+				ev, err := s.Recv()
+				if err != nil {
+					if !errors.Is(err, io.EOF) {
+						r.err = err
+					}
+					out <- r
+					return
+				}
+				if !ev.GetEvent().GetHeartbeat() {
+					r.events = append(r.events, ev.GetEvent().GetRawStatus())
+				}
+				if first != nil {
+					close(first)
+					first = nil
+				}
+			}
+		}()
+		return out
+	}
+	// The first replica polls first, so it owns the task.
+	first := make(chan struct{})
+	owner := watch(hs[0], first)
+	<-first
+	var others []<-chan result
+	for i := range 10 {
+		others = append(others, watch(hs[1+i%2], nil))
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := hs[0].stop(); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-owner; status.Code(r.err) != codes.Unavailable {
+		t.Errorf("the watcher on the stopped replica: %v, %v; want Unavailable (watch again elsewhere)", r.events, r.err)
+	}
+	for i, ch := range others {
+		r := <-ch
+		if r.err != nil || len(r.events) == 0 || r.events[len(r.events)-1] != "succeed" || r.events[0] != "init" {
+			t.Errorf("watcher %d: %v, %v; want init ... succeed", i, r.events, r.err)
+		}
+	}
+	// About 2 s of a task at one poll per 100 ms, for every watcher on
+	// every replica: one poller's worth (about 20), not one per replica
+	// (about 40).
+	if n := prov.calls("DescribeGpuTask") - before; n > 28 {
+		t.Errorf("%d DescribeGpuTask requests for 11 watchers on 3 replicas, want one poller's (about 20)", n)
 	}
 }
