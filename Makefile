@@ -21,7 +21,9 @@ GOOGLEAPIS_MOD    := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE_MOD := github.com/bufbuild/protovalidate@v1.2.2
 OPENAPIV2_MOD     := github.com/grpc-ecosystem/grpc-gateway/v2@$(GRPC_GATEWAY_VERSION)
 
-.PHONY: all tools third_party generate check-generated lint breaking vet test test-short bench build run clean
+PYTHON ?= /usr/bin/python3
+
+.PHONY: system-deps all tools third_party generate check-generated lint breaking vet test test-short bench build run clean
 
 all: generate lint vet test build
 
@@ -76,6 +78,7 @@ generate: tools third_party
 		> gen/openapiv2/gpubms/v1/openapi.go
 	@gofmt -w gen/openapiv2/gpubms/v1/openapi.go
 	$(MAKE) generate-ts
+	$(MAKE) generate-python
 
 # check-generated fails when gen/ differs from what proto/ generates.
 check-generated: generate
@@ -102,9 +105,23 @@ vet:
 	$(GO) vet ./...
 
 # test is the project's test command (README): race detector on, every package.
-test: $(TOOLS)/grpcurl
+# system-deps installs, with apt-get, what the tests need beyond Go and the
+# tools: redis-server (the store and replicas on Redis), node and npm (the
+# TypeScript client), Debian's protoc, grpc_python_plugin, grpcio, protobuf
+# and pytest (the Python client). It does nothing when they are there.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	command -v protoc >/dev/null 2>&1 || missing="$$missing protobuf-compiler"; \
+	command -v grpc_python_plugin >/dev/null 2>&1 || missing="$$missing protobuf-compiler-grpc"; \
+	$(PYTHON) -c 'import grpc, google.protobuf, pytest' >/dev/null 2>&1 || missing="$$missing python3-grpcio python3-protobuf python3-pytest"; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && apt-get install -y -qq $$missing; fi
+
+test: system-deps $(TOOLS)/grpcurl
 	$(GO) test -race -count=1 ./...
 	$(MAKE) test-ts
+	$(MAKE) test-python
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -147,3 +164,22 @@ generate-ts: third_party
 # generates.
 check-generated-ts: generate-ts
 	@test -z "$$(git status --porcelain clients/ts/src/gen)" || { git status --short clients/ts/src/gen; echo 'clients/ts/src/gen is stale: run make generate-ts and commit'; exit 1; }
+
+# The Python client (clients/python; Debian's protobuf-compiler,
+# protobuf-compiler-grpc, python3-grpcio, python3-protobuf and
+# python3-pytest): its tests, against a gpubmsd on the emulator, and
+# regenerating its committed gpubms/v1 and gpubms/_vendor. PYTHON is Debian's
+# interpreter, which sees those packages; a pyenv or virtualenv python3
+# first on PATH does not.
+PY_GEN := clients/python/gpubms/v1 clients/python/gpubms/_vendor
+.PHONY: test-python generate-python check-generated-python
+test-python:
+	cd clients/python && $(PYTHON) -m pytest -q
+
+generate-python: $(BUF) third_party
+	BUF=$(BUF) GO=$(GO) clients/python/scripts/generate.sh
+
+# check-generated-python fails when clients/python/gpubms/{v1,_vendor}
+# differs from what proto/ generates.
+check-generated-python: generate-python
+	@test -z "$$(git status --porcelain $(PY_GEN))" || { git status --short $(PY_GEN); echo 'clients/python/gpubms/{v1,_vendor} is stale: run make generate-python and commit'; exit 1; }
