@@ -37,7 +37,8 @@ func (s *Service) leaseAfter(ctx context.Context, req *gpubmsv1.CreateGpuInstanc
 	// Recorded with no lease too: who created the servers (ListFleet).
 	ttl = max(ttl, 0)
 	c, _ := auth.FromContext(ctx)
-	t := store.LeaseTask{TaskID: taskID, TTL: ttl, Action: action, Caller: c.Name, Created: s.now()}
+	t := store.LeaseTask{TaskID: taskID, TTL: ttl, Action: action, Caller: c.Name, Created: s.now(),
+		RegionID: req.GetRegionId(), GoodsID: req.GetGoodsId(), ComputeID: req.GetComputeId(), ChargeType: req.GetInstanceChargeType()}
 	if err := s.leaseTasks.PutLeaseTask(context.WithoutCancel(ctx), t); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "the lease of a create could not be recorded: set it with SetLease once the task ends",
 			slog.String("task_id", taskID), slog.String("ttl", ttl.String()), slog.String("error", err.Error()))

@@ -66,12 +66,16 @@ func printFleet(p *printer, r *gpubmsv1.ListFleetResponse) error {
 		if s.CreateTime != nil {
 			created = s.GetCreateTime().AsTime().UTC().Format(time.RFC3339)
 		}
+		price := "-"
+		if s.GetUnitPrice() != "" {
+			price = s.GetUnitPrice() + " " + s.GetCurrency()
+		}
 		rows = append(rows, []string{
 			s.GetServer().GetResourceId(), s.GetServer().GetName(), s.GetServer().GetRegionId(), s.GetServer().GetState(),
-			orDash(s.GetCreator()), created, lease, prot,
+			orDash(s.GetCreator()), created, lease, prot, price,
 		})
 	}
-	if err := p.table([]string{"RESOURCE ID", "NAME", "REGION", "STATE", "CREATOR", "CREATED", "LEASE", "PROTECTED"}, rows...); err != nil {
+	if err := p.table([]string{"RESOURCE ID", "NAME", "REGION", "STATE", "CREATOR", "CREATED", "LEASE", "PROTECTED", "UNIT PRICE"}, rows...); err != nil {
 		return err
 	}
 	return p.footer("%d server(s)", len(r.GetServers()))

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	"github.com/gpubms/gpubms/server/store"
+	"github.com/gpubms/gpubms/server/upstream"
 )
 
 // fleetPageSize and maxFleetPages bound ListFleet's reading of DescribeGpu.
@@ -59,12 +61,16 @@ func (s *Service) ListFleet(ctx context.Context, req *gpubmsv1.ListFleetRequest)
 		byProt[p.GetResourceId()] = p
 	}
 
+	prices := s.fleetPrices(ctx, made)
 	out := &gpubmsv1.ListFleetResponse{}
 	for _, g := range servers {
 		id := g.GetResourceId()
 		fs := &gpubmsv1.FleetServer{Server: g, State: GpuState(g.GetState()), Lease: byLease[id], Protection: byProt[id]}
 		if c, ok := made[id]; ok {
 			fs.Creator, fs.CreateTime = c.Caller, timestamppb.New(c.Time)
+			if p := prices[priceKeyOf(c)]; p != nil {
+				fs.UnitPrice, fs.Currency = p.UnitPrice, p.Currency
+			}
 		} else if t, err := time.ParseInLocation("2006-01-02 15:04:05", g.GetCreateDate(), providerTime); err == nil {
 			fs.CreateTime = timestamppb.New(t)
 		}
@@ -73,6 +79,41 @@ func (s *Service) ListFleet(ctx context.Context, req *gpubmsv1.ListFleetRequest)
 		}
 	}
 	return out, nil
+}
+
+// priceKey is what a server's price depends on.
+type priceKey struct {
+	region, compute, charge string
+	goods                   int64
+}
+
+func priceKeyOf(c store.Creation) priceKey {
+	return priceKey{region: c.RegionID, compute: c.ComputeID, charge: c.ChargeType, goods: c.GoodsID}
+}
+
+// fleetPrices prices each kind of server gpubms created, once (through the
+// catalogue cache); a price that cannot be had is left out.
+func (s *Service) fleetPrices(ctx context.Context, made map[string]store.Creation) map[priceKey]*upstream.DescribeGpuGoodsPriceData {
+	out := map[priceKey]*upstream.DescribeGpuGoodsPriceData{}
+	if s.catalogue == nil {
+		return out
+	}
+	for _, c := range made {
+		k := priceKeyOf(c)
+		if _, done := out[k]; done || k.goods == 0 || k.compute == "" {
+			continue
+		}
+		req := &upstream.DescribeGpuGoodsPriceRequest{RegionID: k.region, GoodsID: k.goods, ComputeID: k.compute, InstanceChargeType: k.charge, Amount: 1}
+		if k.charge == "PrePaid" {
+			req.PrepaidMonth = proto.Int32(1)
+		}
+		p, err := s.catalogue.DescribeGpuGoodsPrice(ctx, req)
+		if err != nil {
+			p = nil
+		}
+		out[k] = p
+	}
+	return out
 }
 
 // pending reports whether a lease has still to act.

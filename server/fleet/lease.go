@@ -265,7 +265,8 @@ func (s *Service) resolveLeaseTasks(ctx context.Context) {
 		now := s.clock()
 		var cs []store.Creation
 		for _, id := range r.GetResourceIds() {
-			cs = append(cs, store.Creation{ResourceID: id, Caller: lt.Caller, TaskID: lt.TaskID, Time: lt.Created})
+			cs = append(cs, store.Creation{ResourceID: id, Caller: lt.Caller, TaskID: lt.TaskID, Time: lt.Created,
+				RegionID: lt.RegionID, GoodsID: lt.GoodsID, ComputeID: lt.ComputeID, ChargeType: lt.ChargeType})
 		}
 		if err := s.leases.PutCreations(ctx, cs); err != nil {
 			continue

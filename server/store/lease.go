@@ -16,6 +16,12 @@ import (
 // its servers, and the lease to set on them (CreateGpuInstance's
 // lease_ttl, or the default lease; a TTL of 0 sets none).
 type LeaseTask struct {
+	// What was ordered, so that the fleet can be priced.
+	RegionID   string `json:"region_id,omitempty"`
+	GoodsID    int64  `json:"goods_id,omitempty"`
+	ComputeID  string `json:"compute_id,omitempty"`
+	ChargeType string `json:"charge_type,omitempty"`
+
 	TaskID  string               `json:"task_id"`
 	TTL     time.Duration        `json:"ttl"`
 	Action  gpubmsv1.LeaseAction `json:"action"`
@@ -29,6 +35,11 @@ type Creation struct {
 	Caller     string    `json:"caller"`
 	TaskID     string    `json:"task_id"`
 	Time       time.Time `json:"time"`
+	// What was ordered (empty for records of older versions).
+	RegionID   string `json:"region_id,omitempty"`
+	GoodsID    int64  `json:"goods_id,omitempty"`
+	ComputeID  string `json:"compute_id,omitempty"`
+	ChargeType string `json:"charge_type,omitempty"`
 }
 
 // PutCreations records who created servers.

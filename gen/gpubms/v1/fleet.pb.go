@@ -900,8 +900,14 @@ type FleetServer struct {
 	// When it was created: gpubms's record, else the provider's create date.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Its lease, if any, and its protection, if any.
-	Lease         *Lease      `protobuf:"bytes,5,opt,name=lease,proto3" json:"lease,omitempty"`
-	Protection    *Protection `protobuf:"bytes,6,opt,name=protection,proto3" json:"protection,omitempty"`
+	Lease      *Lease      `protobuf:"bytes,5,opt,name=lease,proto3" json:"lease,omitempty"`
+	Protection *Protection `protobuf:"bytes,6,opt,name=protection,proto3" json:"protection,omitempty"`
+	// What it costs, when gpubms created it: the provider's unit price now
+	// for one server of its goods and compute (DescribeGpuGoodsPrice, amount
+	// 1; a PrePaid one for one month), e.g. "666.00", and the currency.
+	// Empty when unknown.
+	UnitPrice     string `protobuf:"bytes,7,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	Currency      string `protobuf:"bytes,8,opt,name=currency,proto3" json:"currency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -976,6 +982,20 @@ func (x *FleetServer) GetProtection() *Protection {
 		return x.Protection
 	}
 	return nil
+}
+
+func (x *FleetServer) GetUnitPrice() string {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return ""
+}
+
+func (x *FleetServer) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
 }
 
 // SetLeaseRequest gives servers an end.
@@ -2234,7 +2254,7 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18 R\x05state\x12A\n" +
 	"\x0ecreated_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"E\n" +
 	"\x11ListFleetResponse\x120\n" +
-	"\aservers\x18\x01 \x03(\v2\x16.gpubms.v1.FleetServerR\aservers\"\x96\x02\n" +
+	"\aservers\x18\x01 \x03(\v2\x16.gpubms.v1.FleetServerR\aservers\"\xd1\x02\n" +
 	"\vFleetServer\x12&\n" +
 	"\x06server\x18\x01 \x01(\v2\x0e.gpubms.v1.GpuR\x06server\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.gpubms.v1.GpuStateR\x05state\x12\x18\n" +
@@ -2244,7 +2264,10 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\x05lease\x18\x05 \x01(\v2\x10.gpubms.v1.LeaseR\x05lease\x125\n" +
 	"\n" +
 	"protection\x18\x06 \x01(\v2\x15.gpubms.v1.ProtectionR\n" +
-	"protection\"\xc9\x02\n" +
+	"protection\x12\x1d\n" +
+	"\n" +
+	"unit_price\x18\a \x01(\tR\tunitPrice\x12\x1a\n" +
+	"\bcurrency\x18\b \x01(\tR\bcurrency\"\xc9\x02\n" +
 	"\x0fSetLeaseRequest\x127\n" +
 	"\fresource_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\xe8\xb3'\x01R\vresourceIds\x127\n" +
 	"\texpire_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bexpireAt\x12<\n" +

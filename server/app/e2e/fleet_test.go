@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -75,8 +76,23 @@ func TestListFleet(t *testing.T) {
 			}
 		}
 		if slices.Contains(ids, s.GetServer().GetResourceId()) &&
-			(s.GetState() != gpubmsv1.GpuState_GPU_STATE_RUNNING || s.GetCreateTime() == nil || time.Since(s.GetCreateTime().AsTime()) > time.Minute) {
-			t.Errorf("server %v: want running, created just now", s)
+			(s.GetState() != gpubmsv1.GpuState_GPU_STATE_RUNNING || s.GetCreateTime() == nil || time.Since(s.GetCreateTime().AsTime()) > time.Minute ||
+				s.GetUnitPrice() == "" || s.GetCurrency() == "") {
+			t.Errorf("server %v: want running, created just now, with its price", s)
+		}
+	}
+	pr := &gpubmsv1.DescribeGpuGoodsPriceRequest{RegionId: o.regionID, GoodsId: o.goodsID, ComputeId: o.compute.GetId(),
+		InstanceChargeType: o.chargeType, Amount: 1}
+	if o.chargeType == "PrePaid" {
+		pr.PrepaidMonth = proto.Int32(1)
+	}
+	price, err := h.c.DescribeGpuGoodsPrice(ctx(t), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all.GetServers() {
+		if slices.Contains(ids, s.GetServer().GetResourceId()) && (s.GetUnitPrice() != price.GetUnitPrice() || s.GetCurrency() != price.GetCurrency()) {
+			t.Errorf("server %s priced %s %s, want %s %s", s.GetServer().GetResourceId(), s.GetUnitPrice(), s.GetCurrency(), price.GetUnitPrice(), price.GetCurrency())
 		}
 	}
 	creator := all.GetServers()[slices.IndexFunc(all.GetServers(), func(s *gpubmsv1.FleetServer) bool { return s.GetServer().GetResourceId() == leased })].GetCreator()

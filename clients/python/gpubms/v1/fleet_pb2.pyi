@@ -140,20 +140,24 @@ class FindCapacityResponse(_message.Message):
     def __init__(self, offers: _Optional[_Iterable[_Union[CapacityOffer, _Mapping]]] = ..., region_errors: _Optional[_Iterable[_Union[RegionError, _Mapping]]] = ...) -> None: ...
 
 class FleetServer(_message.Message):
-    __slots__ = ["create_time", "creator", "lease", "protection", "server", "state"]
+    __slots__ = ["create_time", "creator", "currency", "lease", "protection", "server", "state", "unit_price"]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATOR_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
     LEASE_FIELD_NUMBER: _ClassVar[int]
     PROTECTION_FIELD_NUMBER: _ClassVar[int]
     SERVER_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
     create_time: _timestamp_pb2.Timestamp
     creator: str
+    currency: str
     lease: Lease
     protection: Protection
     server: _gpubms_pb2.Gpu
     state: GpuState
-    def __init__(self, server: _Optional[_Union[_gpubms_pb2.Gpu, _Mapping]] = ..., state: _Optional[_Union[GpuState, str]] = ..., creator: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ..., protection: _Optional[_Union[Protection, _Mapping]] = ...) -> None: ...
+    unit_price: str
+    def __init__(self, server: _Optional[_Union[_gpubms_pb2.Gpu, _Mapping]] = ..., state: _Optional[_Union[GpuState, str]] = ..., creator: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ..., protection: _Optional[_Union[Protection, _Mapping]] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = []
