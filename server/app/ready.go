@@ -114,6 +114,9 @@ func (r *readiness) check(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// probeTimeout is the least time a probe has to answer.
+const probeTimeout = 5 * time.Second
+
 // run probes and publishes the status every interval until ctx ends.
 func (r *readiness) run(ctx context.Context) {
 	t := time.NewTicker(r.interval)
@@ -123,10 +126,14 @@ func (r *readiness) run(ctx context.Context) {
 		stale := r.last.IsZero() || r.lastErr != "" || r.now().Sub(r.last) >= r.interval
 		r.mu.Unlock()
 		if stale {
-			pctx, cancel := context.WithTimeout(ctx, r.interval)
+			// A probe has the interval to answer, but never less than
+			// probeTimeout: a short interval must not make a slow
+			// provider look down.
+			wait := max(r.interval, probeTimeout)
+			pctx, cancel := context.WithTimeout(ctx, wait)
 			err := r.probe(upstream.NoCache(pctx)) // observe records its outcome
 			if t, ok := upstream.AsTransportError(err); ok && t.Kind == upstream.KindTimeout && ctx.Err() == nil {
-				r.record("probe", fmt.Sprintf("no answer within %s", r.interval))
+				r.record("probe", fmt.Sprintf("no answer within %s", wait))
 			}
 			cancel()
 		}
