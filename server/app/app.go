@@ -268,7 +268,11 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		server.WithLeases(st, cfg.DefaultLease, leaseAction(cfg.DefaultLeaseAction)),
 	)
 	d := &door{authn: authn, audit: svc.AuditRefusals}
-	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsErrors), m, d, newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller), certs, maxBody, tp)
+	lim := newLimits(cfg.RateLimit, cfg.RateLimitPerCaller, cfg.MaxWatchesPerCaller)
+	if rs, ok := st.(*store.Redis); ok {
+		lim.share(rs.Client(), rs.Prefix()+"rate:", cfg.RateLimit)
+	}
+	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsErrors), m, d, lim, certs, maxBody, tp)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -21,6 +23,11 @@ import (
 // Retry-After through the gateway).
 type limits struct {
 	global *rate.Limiter // nil: no server-wide limit
+	// shared, when set, counts the limits in Redis for every replica at
+	// once (the local buckets stand in while Redis cannot be reached).
+	shared       *redis_rate.Limiter
+	sharedPrefix string
+	globalRate   float64
 
 	perCaller rate.Limit // 0: no per-caller limit
 	burst     int
@@ -68,10 +75,55 @@ func (l *limits) limiter(caller string, now time.Time) *rate.Limiter {
 	return lim
 }
 
+// share counts the limits in Redis, under prefix, for every replica.
+func (l *limits) share(c redis.UniversalClient, prefix string, global float64) {
+	l.shared, l.sharedPrefix, l.globalRate = redis_rate.NewLimiter(c), prefix, global
+}
+
+// sharedLimit is a per-second rate as redis_rate counts it: whole calls
+// per period, a second or, below one call a second, longer.
+func sharedLimit(perSecond float64) redis_rate.Limit {
+	if perSecond >= 1 {
+		n := int(math.Ceil(perSecond))
+		return redis_rate.Limit{Rate: n, Burst: n, Period: time.Second}
+	}
+	return redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Duration(float64(time.Second) / perSecond)}
+}
+
+// allowShared is allow with the buckets in Redis; decided is false when
+// Redis could not be asked (the local buckets decide then).
+func (l *limits) allowShared(ctx context.Context) (decided bool, err error) {
+	if l.perCaller > 0 {
+		name := callerName(ctx)
+		r, rerr := l.shared.Allow(ctx, l.sharedPrefix+"caller:"+name, sharedLimit(float64(l.perCaller)))
+		if rerr != nil {
+			return false, nil
+		}
+		if r.Allowed == 0 {
+			return true, retryLater(max(r.RetryAfter, time.Millisecond), fmt.Sprintf("caller %q is over its rate limit of %g calls per second", name, float64(l.perCaller)))
+		}
+	}
+	if l.globalRate > 0 {
+		r, rerr := l.shared.Allow(ctx, l.sharedPrefix+"server", sharedLimit(l.globalRate))
+		if rerr != nil {
+			return false, nil
+		}
+		if r.Allowed == 0 {
+			return true, retryLater(max(r.RetryAfter, time.Millisecond), "server rate limit reached")
+		}
+	}
+	return true, nil
+}
+
 // allow takes one call from caller's bucket, then from the server's. A
 // caller over its own limit takes nothing from the server's, so a noisy
 // caller cannot use up the quiet ones' share.
 func (l *limits) allow(ctx context.Context) error {
+	if l.shared != nil && (l.perCaller > 0 || l.globalRate > 0) {
+		if decided, err := l.allowShared(ctx); decided {
+			return err
+		}
+	}
 	now := time.Now()
 	if l.perCaller > 0 {
 		name := callerName(ctx)

@@ -207,3 +207,33 @@ func TestReplicatedWatches(t *testing.T) {
 		t.Errorf("%d DescribeGpuTask requests for 11 watchers on 3 replicas, want one poller's (about 20)", n)
 	}
 }
+
+// TestReplicatedRateLimit: a caller's rate limit holds across replicas: the
+// calls it makes to two replicas together draw on one budget.
+func TestReplicatedRateLimit(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	ec := emulator.DefaultConfig()
+	prov := newProvider(t, ec)
+	var hs []*harness
+	for range 2 {
+		hs = append(hs, start(t, func(c *setup) { c.provider, c.RedisURL, c.RateLimitPerCaller = prov, rs.URL(0), 2 }))
+	}
+	ok, refused := 0, 0
+	for i := range 6 {
+		_, err := hs[i%2].c.DescribeGpuRegions(ctx(t), &gpubmsv1.DescribeGpuRegionsRequest{})
+		switch status.Code(err) {
+		case codes.OK:
+			ok++
+		case codes.ResourceExhausted:
+			refused++
+		default:
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	// Two a second for the caller, whichever replica it asks (each alone
+	// would let two through, four in all).
+	if ok > 3 || refused < 3 {
+		t.Errorf("%d calls allowed and %d refused across two replicas, want at most 3 allowed (one shared budget of 2/s)", ok, refused)
+	}
+}
