@@ -237,3 +237,60 @@ func TestReplicatedRateLimit(t *testing.T) {
 		t.Errorf("%d calls allowed and %d refused across two replicas, want at most 3 allowed (one shared budget of 2/s)", ok, refused)
 	}
 }
+
+// TestReplicasOneOrder: the same create with one request_id sent to two
+// replicas at once, and again to a replica started afresh, orders once; a
+// lease due while one replica stops acts once.
+func TestReplicasOneOrder(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	ec := emulator.DefaultConfig()
+	ec.TaskDelay = taskDelay
+	prov := newProvider(t, ec)
+	use := func(c *setup) { c.provider, c.RedisURL, c.LeaseInterval = prov, rs.URL(0), 50*time.Millisecond }
+	a, b := start(t, use), start(t, use)
+	o := findOffer(t, a.c, 1)
+	req := withRequestID(o.createRequest("once", 1), "replicas-once-1")
+	type reply struct {
+		task string
+		err  error
+	}
+	replies := make(chan reply, 2)
+	for _, h := range []*harness{a, b} {
+		go func() {
+			r, err := h.c.CreateGpuInstance(ctx(t), req)
+			replies <- reply{r.GetTaskId(), err}
+		}()
+	}
+	r1, r2 := <-replies, <-replies
+	if r1.err != nil || r2.err != nil || r1.task == "" || r1.task != r2.task {
+		t.Fatalf("two replicas at once: %+v, %+v; want one task for both", r1, r2)
+	}
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	c := start(t, use)
+	r3, err := c.c.CreateGpuInstance(ctx(t), req)
+	if err != nil || r3.GetTaskId() != r1.task {
+		t.Fatalf("after a replica restarted: %v, %v; want task %s", r3, err, r1.task)
+	}
+	if n := prov.calls("CreateGpuInstance"); n != 1 {
+		t.Fatalf("%d creates reached the provider, want 1", n)
+	}
+
+	watchTask(t, c.c, r1.task)
+	ids := serversNamed(t, c.c, "once")
+	f := gpubmsv1.NewFleetServiceClient(c.c.conn)
+	if _, err := f.SetLease(ctx(t), &gpubmsv1.SetLeaseRequest{ResourceIds: ids, Ttl: durationpb.New(500 * time.Millisecond),
+		Action: gpubmsv1.LeaseAction_LEASE_ACTION_DELETE}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.stop(); err != nil { // perhaps the executor's leader
+		t.Fatal(err)
+	}
+	waitLease(t, f, ids[0], gpubmsv1.LeaseState_LEASE_STATE_DONE)
+	time.Sleep(200 * time.Millisecond)
+	if n := prov.calls("DeleteGpuInstances"); n != 1 {
+		t.Errorf("%d deletes reached the provider, want 1", n)
+	}
+}
