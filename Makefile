@@ -130,7 +130,7 @@ test-short:
 # stand-in provider and a floor proxy in processes of their own, ghz and a
 # Go loop at 1 and 16 callers, 10,000 watch streams), and writes
 # docs/BENCHMARKS.md. It takes about five minutes; CI does not run it.
-BENCH_PKGS := ./server/signature/ ./server/upstream/ ./server/watch/ ./server/ ./server/app/e2e/
+BENCH_PKGS := ./server/signature/ ./server/upstream/ ./server/watch/ ./server/ ./server/store/ ./server/app/ ./server/app/e2e/
 bench: $(TOOLS)/ghz
 	@mkdir -p .bench
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS) | tee .bench/go.txt
