@@ -157,6 +157,29 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		cfg.UpstreamURL, cfg.VPCURL, cfg.AccessKeyID, cfg.AccessKeySecret = url, vpcURL, id, secret
 	}
 
+	dir, removeDir, err := cfg.dataDir()
+	if err != nil {
+		return err
+	}
+	defer removeDir()
+	st, fpKey, err := openStore(ctx, cfg, dir, logger.With("component", "store"))
+	if err != nil {
+		return err
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		st.Run(sweepCtx, time.Minute)
+	}()
+	// The store closes last: after the calls in flight are recorded.
+	defer func() {
+		stopSweep()
+		<-swept
+		if cerr := st.Close(); cerr != nil {
+			logger.Error("store: close", "error", cerr)
+		}
+	}()
 	build := ReadBuild()
 	tp, stopTracing, traced, err := tracing(ctx, cfg, build)
 	if err != nil {
@@ -172,6 +195,10 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	var m *metrics
 	upOpts := []upstream.Option{upstream.WithLogger(logger.With("component", "upstream")), upstream.WithVPCBaseURL(cfg.VPCURL),
 		upstream.WithTracerProvider(tp), upstream.WithRequestRate(cfg.ProviderRateLimit)}
+	if rs, ok := st.(*store.Redis); ok && cfg.ProviderRateLimit > 0 {
+		// The cap is the provider's: every replica draws on one budget.
+		upOpts = append(upOpts, upstream.WithRequestGate(providerGate(rs.Client(), rs.Prefix()+"rate:provider", cfg.ProviderRateLimit)))
+	}
 	if cfg.Metrics {
 		if m, err = newMetrics(); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -206,29 +233,6 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 		return fmt.Errorf("upstream: %w", err)
 	}
 
-	dir, removeDir, err := cfg.dataDir()
-	if err != nil {
-		return err
-	}
-	defer removeDir()
-	st, fpKey, err := openStore(ctx, cfg, dir, logger.With("component", "store"))
-	if err != nil {
-		return err
-	}
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	swept := make(chan struct{})
-	go func() {
-		defer close(swept)
-		st.Run(sweepCtx, time.Minute)
-	}()
-	// The store closes last: after the calls in flight are recorded.
-	defer func() {
-		stopSweep()
-		<-swept
-		if cerr := st.Close(); cerr != nil {
-			logger.Error("store: close", "error", cerr)
-		}
-	}()
 	// With replicas, one of them polls the provider for each task or
 	// server, for all of them (sharedSource).
 	taskSource, gpuSource := server.NewTaskSource(up), fleet.NewServerSource(up, server.Status)
@@ -272,7 +276,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	if rs, ok := st.(*store.Redis); ok {
 		lim.share(rs.Client(), rs.Prefix()+"rate:", cfg.RateLimit)
 	}
-	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsErrors), m, d, lim, certs, maxBody, tp)
+	gs, inproc, healthSrv, err := newGRPCServer(logger, cmp.Or(cfg.LogCalls, LogCallsErrors), m, d, lim, certs, maxBody, tp, traced)
 	if err != nil {
 		return err
 	}
@@ -333,11 +337,15 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler: otelhttp.NewHandler(gw, "gpubms.http",
+	handler := gw
+	if traced {
+		handler = otelhttp.NewHandler(gw, "gpubms.http",
 			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator),
 			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method })),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method }))
+	}
+	hs := &http.Server{
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -445,30 +453,33 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 // newGRPCServer returns the gRPC server, and the in-process channel of the
 // gateway, both with the interceptor chain; services are registered on
 // both with register.
-func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64, tp trace.TracerProvider) (*grpc.Server, *inprocgrpc.Channel, *health.Server, error) {
+func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64, tp trace.TracerProvider, traced bool) (*grpc.Server, *inprocgrpc.Channel, *health.Server, error) {
 	unary, stream, err := chain(logger, logCalls, m, d, lim)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	// A server span per call, continuing the caller's trace; the gateway's
-	// in-process calls are traced on both sides (a client span under the
-	// HTTP request's, a server span under it). No meter: metrics are
-	// Prometheus's.
-	otelOpts := []otelgrpc.Option{otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagator),
-		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider())}
-	serverTrace := otelgrpc.NewServerHandler(otelOpts...)
 	inproc := new(inprocgrpc.Channel).
 		WithServerUnaryInterceptor(chainUnary(unary)).
-		WithServerStreamInterceptor(chainStream(stream)).
-		WithServerStatsHandler(serverTrace).
-		WithClientStatsHandler(otelgrpc.NewClientHandler(otelOpts...))
+		WithServerStreamInterceptor(chainStream(stream))
+	var serverOpts []grpc.ServerOption
+	if traced {
+		// A server span per call, continuing the caller's trace; the
+		// gateway's in-process calls are traced on both sides (a client
+		// span under the HTTP request's, a server span under it). No
+		// meter: metrics are Prometheus's. Without tracing none of this
+		// runs: a stats handler costs every call even with a no-op tracer.
+		otelOpts := []otelgrpc.Option{otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagator),
+			otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider())}
+		serverTrace := otelgrpc.NewServerHandler(otelOpts...)
+		inproc = inproc.WithServerStatsHandler(serverTrace).WithClientStatsHandler(otelgrpc.NewClientHandler(otelOpts...))
+		serverOpts = append(serverOpts, grpc.StatsHandler(serverTrace))
+	}
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if certs != nil {
 		creds = credentials.NewTLS(certs.config())
 	}
-	gs := grpc.NewServer(
+	gs := grpc.NewServer(append(serverOpts,
 		grpc.Creds(creds),
-		grpc.StatsHandler(serverTrace),
 		grpc.ForceServerCodecV2(newRequestCodec()),
 		grpc.MaxRecvMsgSize(int(min(maxBody, math.MaxInt32))),
 		// A caller is recognised from the headers of each call, before its
@@ -489,7 +500,7 @@ func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, li
 		// connection with no call for 5 minutes is closed.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second, MaxConnectionIdle: 5 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
+	)...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	// Not serving until readiness says so (see readiness.run).

@@ -46,7 +46,7 @@ func TestBadRequestNamesFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &door{authn: authn}
-	gs, _, _, err := newGRPCServer(logger, LogCallsAll, nil, d, newLimits(0, 0, 0), nil, DefaultHTTPMaxBodyBytes, noop.NewTracerProvider())
+	gs, _, _, err := newGRPCServer(logger, LogCallsAll, nil, d, newLimits(0, 0, 0), nil, DefaultHTTPMaxBodyBytes, noop.NewTracerProvider(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func TestPanicIsRecovered(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &door{authn: authn}
-	gs, _, _, err := newGRPCServer(logger, LogCallsAll, nil, d, newLimits(0, 0, 0), nil, DefaultHTTPMaxBodyBytes, noop.NewTracerProvider())
+	gs, _, _, err := newGRPCServer(logger, LogCallsAll, nil, d, newLimits(0, 0, 0), nil, DefaultHTTPMaxBodyBytes, noop.NewTracerProvider(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
@@ -141,4 +142,37 @@ func (l *leader) lead(ctx context.Context) bool {
 		l.was = ok
 	}
 	return ok
+}
+
+// providerGate is GPUBMS_PROVIDER_RATE_LIMIT counted in Redis for every
+// replica (upstream.WithRequestGate): a request waits for its turn in the
+// shared budget, within its context.
+func providerGate(c redis.UniversalClient, key string, perSecond float64) func(context.Context) (bool, error) {
+	lim, limit := redis_rate.NewLimiter(c), sharedLimit(perSecond)
+	return func(ctx context.Context) (bool, error) {
+		for range 1000 {
+			r, err := lim.Allow(ctx, key, limit)
+			if err != nil {
+				if ctx.Err() != nil {
+					return true, ctx.Err()
+				}
+				return false, nil
+			}
+			if r.Allowed > 0 {
+				return true, nil
+			}
+			wait := max(r.RetryAfter, time.Millisecond)
+			if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+				return true, context.DeadlineExceeded
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return true, ctx.Err()
+			case <-t.C:
+			}
+		}
+		return true, errors.New("the shared provider request cap did not let the request go")
+	}
 }

@@ -384,8 +384,19 @@ func (c *Client) newRequest(rctx context.Context, k call) (*http.Request, error)
 func (c *Client) attempt(ctx, rctx context.Context, k call, attempt int, counter *Counter, out any) (time.Duration, error) {
 	if c.limiter != nil {
 		// Nothing is sent (or signed) before the cap allows it; a wait
-		// that would pass the deadline is a timeout at once.
-		if err := c.limiter.Wait(ctx); err != nil {
+		// that would pass the deadline is a timeout at once. A shared gate
+		// (several replicas' cap) decides when it can be asked; the local
+		// limiter stands in when it cannot.
+		var err error
+		if c.opts.gate != nil {
+			var decided bool
+			if decided, err = c.opts.gate(ctx); !decided {
+				err = c.limiter.Wait(ctx)
+			}
+		} else {
+			err = c.limiter.Wait(ctx)
+		}
+		if err != nil {
 			kind := KindTimeout
 			if errors.Is(ctx.Err(), context.Canceled) {
 				kind = KindCanceled

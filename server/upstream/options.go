@@ -62,6 +62,7 @@ type options struct {
 	cacheObserver  func(kind, event string) // nil: none
 	tracerProvider trace.TracerProvider     // nil: no tracing
 	requestRate    float64                  // provider requests per second; 0: no cap
+	gate           func(context.Context) (bool, error)
 }
 
 func defaultOptions() options {
@@ -243,6 +244,16 @@ func newHTTPClient() *http.Client {
 // signed. 0 (the default) sets no cap.
 func WithRequestRate(perSecond float64) Option {
 	return func(o *options) { o.requestRate = perSecond }
+}
+
+// WithRequestGate shares the WithRequestRate cap with other clients (the
+// other replicas): before each request gate waits for the shared cap (nil
+// once the request may go, an error when it cannot within ctx) and
+// reports whether it could decide; when it could not (its store is
+// unreachable), this client's own limiter decides. It has no effect
+// without WithRequestRate.
+func WithRequestGate(gate func(ctx context.Context) (decided bool, err error)) Option {
+	return func(o *options) { o.gate = gate }
 }
 
 func (o *options) limiter() *rate.Limiter {

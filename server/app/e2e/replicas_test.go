@@ -1,7 +1,9 @@
 package e2e_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -292,5 +294,37 @@ func TestReplicasOneOrder(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := prov.calls("DeleteGpuInstances"); n != 1 {
 		t.Errorf("%d deletes reached the provider, want 1", n)
+	}
+}
+
+// TestReplicatedProviderCap: GPUBMS_PROVIDER_RATE_LIMIT is one budget for
+// every replica: reads sent to two replicas together reach the provider at
+// the shared rate, not at twice it.
+func TestReplicatedProviderCap(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	prov := newProvider(t, emulator.DefaultConfig())
+	var hs []*harness
+	for range 2 {
+		hs = append(hs, start(t, func(c *setup) { c.provider, c.RedisURL, c.ProviderRateLimit = prov, rs.URL(0), 2 }))
+	}
+	time.Sleep(1100 * time.Millisecond) // the readiness probes' tokens come back
+	before := prov.calls("DescribeGpuDetail")
+	done := make(chan struct{}, 10)
+	for i := range 10 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			c, cancel := context.WithTimeout(ctx(t), 300*time.Millisecond)
+			defer cancel()
+			_, _ = hs[i%2].c.DescribeGpuDetail(c, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: fmt.Sprintf("gpu-cap-%d", i)})
+		}()
+	}
+	for range 10 {
+		<-done
+	}
+	// A burst of two and two a second for both replicas: two or three in
+	// 300 ms (each replica alone would let two through, four in all).
+	if n := prov.calls("DescribeGpuDetail") - before; n > 3 || n < 1 {
+		t.Errorf("%d requests reached the provider in 300 ms through two replicas, want 1 to 3 (one budget of 2/s)", n)
 	}
 }
