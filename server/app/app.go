@@ -238,8 +238,8 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	taskSource, gpuSource := server.NewTaskSource(up), fleet.NewServerSource(up, server.Status)
 	if rs, ok := st.(*store.Redis); ok {
 		every := cmp.Or(cfg.WatchPollInterval, watch.DefaultPollInterval)
-		taskSource = newSharedSource(taskSource, rs.Client(), rs.Prefix()+"watch:task:", every)
-		gpuSource = newSharedSource(gpuSource, rs.Client(), rs.Prefix()+"watch:gpu:", every)
+		taskSource = newSharedSource(taskSource, rs.Client(), rs.Prefix()+"watch:task:", every, watch.Terminal)
+		gpuSource = newSharedSource(gpuSource, rs.Client(), rs.Prefix()+"watch:gpu:", every, fleet.ServerGone)
 	}
 	hub := watch.NewHub(taskSource,
 		watch.WithPollInterval(cfg.WatchPollInterval),

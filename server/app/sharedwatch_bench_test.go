@@ -25,8 +25,8 @@ func BenchmarkSharedPoll(b *testing.B) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	b.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	owner := newSharedSource(constSource{}, c, "bench:watch:", time.Minute)
-	other := newSharedSource(constSource{}, c, "bench:watch:", time.Minute)
+	owner := newSharedSource(constSource{}, c, "bench:watch:", time.Minute, watch.Terminal)
+	other := newSharedSource(constSource{}, c, "bench:watch:", time.Minute, watch.Terminal)
 	if _, err := owner.DescribeTask(ctx, "t"); err != nil {
 		b.Fatal(err)
 	}

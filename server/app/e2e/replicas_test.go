@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -326,5 +327,84 @@ func TestReplicatedProviderCap(t *testing.T) {
 	// 300 ms (each replica alone would let two through, four in all).
 	if n := prov.calls("DescribeGpuDetail") - before; n > 3 || n < 1 {
 		t.Errorf("%d requests reached the provider in 300 ms through two replicas, want 1 to 3 (one budget of 2/s)", n)
+	}
+}
+
+// TestReplicatedWatchSequence: a watcher on the replica that polls and one
+// on another see the same sequence of a server's states, short-lived ones
+// included: the other replica takes each change from the owner's stream.
+func TestReplicatedWatchSequence(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	ec := emulator.DefaultConfig()
+	ec.TaskDelay = 150 * time.Millisecond // about one poll interval
+	prov := newProvider(t, ec)
+	a := start(t, func(c *setup) { c.provider, c.RedisURL = prov, rs.URL(0) })
+	b := start(t, func(c *setup) { c.provider, c.RedisURL = prov, rs.URL(0) })
+	o := findOffer(t, a.c, 1)
+	created, err := a.c.CreateGpuInstance(ctx(t), o.createRequest("sequence", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchTask(t, a.c, created.GetTaskId())
+	id := serversNamed(t, a.c, "sequence")[0]
+
+	collect := func(h *harness, first chan<- struct{}) <-chan []string {
+		out := make(chan []string, 1)
+		s, err := gpubmsv1.NewFleetServiceClient(h.c.conn).WatchGpu(ctx(t), &gpubmsv1.WatchGpuRequest{ResourceId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			var states []string
+			for {
+				r, err := s.Recv()
+				if err != nil {
+					out <- states
+					return
+				}
+				if !r.GetEvent().GetHeartbeat() {
+					states = append(states, r.GetEvent().GetRawState())
+				}
+				if first != nil {
+					close(first)
+					first = nil
+				}
+			}
+		}()
+		return out
+	}
+	first := make(chan struct{})
+	onOwner := collect(a, first) // the first to poll owns the server
+	<-first
+	second := make(chan struct{})
+	onOther := collect(b, second)
+	<-second
+	for _, op := range []string{"stop", "start", "stop"} {
+		if _, err := a.c.OperateGpuPower(ctx(t), &gpubmsv1.OperateGpuPowerRequest{Operate: op, ResourceIds: []string{id}}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			d, err := a.c.DescribeGpuDetail(ctx(t), &gpubmsv1.DescribeGpuDetailRequest{ResourceId: id})
+			if err == nil && (d.GetState() == "running" || d.GetState() == "stopped") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s: %v, %v", op, d, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // both pollers see the stable state
+	}
+	if _, err := a.c.DeleteGpuInstances(ctx(t), &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: []string{id}}); err != nil {
+		t.Fatal(err)
+	}
+	owner, other := <-onOwner, <-onOther
+	if len(owner) < 5 || owner[len(owner)-1] != "gone" {
+		t.Fatalf("the owner's watcher saw %v, want the server's life to gone", owner)
+	}
+	if !slices.Equal(owner, other) {
+		t.Errorf("watchers on two replicas saw\n%v and\n%v; want the same sequence", owner, other)
 	}
 }
