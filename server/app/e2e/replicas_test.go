@@ -408,3 +408,76 @@ func TestReplicatedWatchSequence(t *testing.T) {
 		t.Errorf("watchers on two replicas saw\n%v and\n%v; want the same sequence", owner, other)
 	}
 }
+
+// TestReplicatedWatchLoad: 300 WatchTask streams (60 with -short) over
+// three replicas on 10 tasks: each sees init then succeed, and the provider
+// is polled as by one replica, not three.
+func TestReplicatedWatchLoad(t *testing.T) {
+	t.Parallel()
+	streams := 300
+	if testing.Short() {
+		streams = 60
+	}
+	rs := redistest.Start(t)
+	ec := emulator.DefaultConfig()
+	ec.TaskDelay = 2 * time.Second
+	prov := newProvider(t, ec)
+	var hs []*harness
+	for range 3 {
+		hs = append(hs, start(t, func(c *setup) { c.provider, c.RedisURL, c.WatchMaxPollRate = prov, rs.URL(0), 1000 }))
+	}
+	o := findOffer(t, hs[0].c, 10)
+	var tasks []string
+	for i := range 10 {
+		r, err := hs[0].c.CreateGpuInstance(ctx(t), o.createRequest(fmt.Sprintf("load%d", i), 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks = append(tasks, r.GetTaskId())
+	}
+	before := prov.calls("DescribeGpuTask")
+	start := time.Now()
+	type result struct {
+		task   string
+		events []string
+		err    error
+	}
+	results := make(chan result, streams)
+	for i := range streams {
+		h, task := hs[i%3], tasks[i%len(tasks)]
+		go func() {
+			s, err := h.c.WatchTask(ctx(t), &gpubmsv1.WatchTaskRequest{TaskId: task})
+			if err != nil {
+				results <- result{task: task, err: err}
+				return
+			}
+			r := result{task: task}
+			for {
+				ev, err := s.Recv()
+				if err != nil {
+					if !errors.Is(err, io.EOF) {
+						r.err = err
+					}
+					results <- r
+					return
+				}
+				if !ev.GetEvent().GetHeartbeat() {
+					r.events = append(r.events, ev.GetEvent().GetRawStatus())
+				}
+			}
+		}()
+	}
+	for range streams {
+		r := <-results
+		if r.err != nil || !slices.Equal(r.events, []string{"init", "succeed"}) {
+			t.Errorf("a watcher of %s: %v, %v; want init then succeed", r.task, r.events, r.err)
+		}
+	}
+	// One poller per task for the three replicas: about a poll per 100 ms
+	// per task over the tasks' remaining time, and a few more as tasks end.
+	elapsed := time.Since(start)
+	onePoller := int(elapsed/pollInterval)*len(tasks) + 2*len(tasks)
+	if n := prov.calls("DescribeGpuTask") - before; n > onePoller*3/2 {
+		t.Errorf("%d DescribeGpuTask requests in %v for %d streams on 3 replicas, want about one poller's (at most %d)", n, elapsed, streams, onePoller*3/2)
+	}
+}
