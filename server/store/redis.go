@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"time"
 
@@ -38,6 +39,27 @@ type slogLogger struct{}
 
 func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
 	slog.Default().DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// namingHook says "redis" in every failure of the client (a dial error
+// alone names only an address), keeping redis.Nil and the transaction
+// errors recognisable with errors.Is.
+type namingHook struct{}
+
+func (namingHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		return c, nil
+	}
+}
+
+func (namingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (namingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // RedisOption configures OpenRedis.
@@ -77,6 +99,7 @@ func OpenRedis(ctx context.Context, url string, opts ...RedisOption) (*Redis, er
 // NewRedis is the store on a client made by the caller (a Sentinel or
 // Cluster client, say).
 func NewRedis(ctx context.Context, c redis.UniversalClient, opts ...RedisOption) (*Redis, error) {
+	c.AddHook(namingHook{})
 	r := &Redis{c: c, prefix: "gpubms:", now: time.Now, retention: DefaultAuditRetention, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(r)

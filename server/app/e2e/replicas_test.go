@@ -91,8 +91,8 @@ func TestReplicas(t *testing.T) {
 	rs.Stop()
 	_, err = a.c.DeleteGpuInstances(ctx(t), &gpubmsv1.DeleteGpuInstancesRequest{ResourceIds: []string{"gpu-x"}})
 	wantCode(t, err, codes.Unavailable, "")
-	if !strings.Contains(strings.ToLower(err.Error()), "store") {
-		t.Errorf("the refusal %v does not name the store", err)
+	if msg := strings.ToLower(err.Error()); !strings.Contains(msg, "store") || !strings.Contains(msg, "redis") {
+		t.Errorf("the refusal %v does not name the store and Redis", err)
 	}
 	if _, err := a.c.DescribeGpuRegions(ctx(t), &gpubmsv1.DescribeGpuRegionsRequest{}); err != nil {
 		t.Errorf("a read without Redis: %v", err)
@@ -100,7 +100,7 @@ func TestReplicas(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, body := a.httpDo(t, http.MethodGet, "/readyz", nil, nil)
-		if code == http.StatusServiceUnavailable && strings.Contains(string(body), "store") {
+		if code == http.StatusServiceUnavailable && strings.Contains(string(body), "store") && strings.Contains(string(body), "redis") {
 			break
 		}
 		if time.Now().After(deadline) {
