@@ -8,13 +8,19 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	gpubms "github.com/gpubms/gpubms/clients/go"
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server/emulator"
 	"github.com/gpubms/gpubms/server/store/redistest"
@@ -28,7 +34,7 @@ import (
 // recovers when it is back.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
-	rs := redistest.Start(t)
+	rs := redistest.StartPersistent(t) // Redis as it must run for replicas: with AOF
 	ec := emulator.DefaultConfig()
 	ec.TaskDelay = taskDelay
 	prov := newProvider(t, ec)
@@ -124,6 +130,15 @@ func TestReplicas(t *testing.T) {
 	}
 	if _, err := a.c.CreateGpuInstance(ctx(t), withRequestID(o.createRequest("after", 1), "replicas-after-1")); err != nil {
 		t.Errorf("a create after Redis came back: %v", err)
+	}
+	// No record was lost: the first create's request_id is still answered
+	// from its record, on any replica.
+	again, err = c.c.CreateGpuInstance(ctx(t), req)
+	if err != nil || again.GetTaskId() != first.GetTaskId() {
+		t.Errorf("the first request_id after Redis restarted: %v, %v; want task %s", again, err, first.GetTaskId())
+	}
+	if n := prov.calls("CreateGpuInstance"); n != 2 {
+		t.Errorf("%d creates reached the provider, want 2 (the first, once, and the one after)", n)
 	}
 }
 
@@ -479,5 +494,57 @@ func TestReplicatedWatchLoad(t *testing.T) {
 	onePoller := int(elapsed/pollInterval)*len(tasks) + 2*len(tasks)
 	if n := prov.calls("DescribeGpuTask") - before; n > onePoller*3/2 {
 		t.Errorf("%d DescribeGpuTask requests in %v for %d streams on 3 replicas, want about one poller's (at most %d)", n, elapsed, streams, onePoller*3/2)
+	}
+}
+
+// TestReplicatedReattach: a Go client waiting on a replica that stops
+// attaches again, through its balancer, to another replica, and gets the
+// task's current state and its end.
+func TestReplicatedReattach(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	ec := emulator.DefaultConfig()
+	ec.TaskDelay = 2 * time.Second
+	prov := newProvider(t, ec)
+	var hs []*harness
+	for range 3 {
+		hs = append(hs, start(t, func(c *setup) { c.provider, c.RedisURL = prov, rs.URL(0) }))
+	}
+	o := findOffer(t, hs[0].c, 1)
+	created, err := hs[0].c.CreateGpuInstance(ctx(t), o.createRequest("reattach", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client's balancer knows only the first replica at first.
+	r := manual.NewBuilderWithScheme("replicas")
+	r.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: hs[0].grpcAddr}}})
+	conn, err := grpc.NewClient(r.Scheme()+":///gpubms", grpc.WithResolvers(r),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := gpubms.NewClient(conn)
+	first := make(chan struct{})
+	var once sync.Once
+	type result struct {
+		ev  *gpubmsv1.TaskEvent
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ev, err := c.WaitTask(ctx(t), created.GetTaskId(), gpubms.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
+			gpubms.WithProgress(func(*gpubmsv1.TaskEvent) { once.Do(func() { close(first) }) }))
+		done <- result{ev, err}
+	}()
+	<-first
+	r.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: hs[1].grpcAddr}, {Addr: hs[2].grpcAddr}}})
+	if err := hs[0].stop(); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil || res.ev.GetStatus() != gpubmsv1.TaskStatus_TASK_STATUS_SUCCEED {
+		t.Errorf("WaitTask across a replica's stop: %v, %v; want succeed", res.ev, res.err)
 	}
 }

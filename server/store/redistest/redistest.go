@@ -26,8 +26,14 @@ type Server struct {
 // URL is the server's redis:// URL, with the database db.
 func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr, db) }
 
-// Start runs a redis-server until t ends.
-func Start(t testing.TB) *Server {
+// Start runs a redis-server until t ends, keeping nothing on disk.
+func Start(t testing.TB) *Server { return start(t, false) }
+
+// StartPersistent is Start with an append-only file synced at every write
+// (appendfsync always), so that Stop and Restart lose nothing.
+func StartPersistent(t testing.TB) *Server { return start(t, true) }
+
+func start(t testing.TB, persist bool) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -40,8 +46,12 @@ func Start(t testing.TB) *Server {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	dir := t.TempDir()
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), t: t, args: []string{bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no", "--loglevel", "warning"}}
+	aof := []string{"--appendonly", "no"}
+	if persist {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), t: t, args: append([]string{bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+		"--save", "", "--dir", dir, "--protected-mode", "no", "--loglevel", "warning"}, aof...)}
 	t.Cleanup(s.Stop)
 	s.run()
 	return s
@@ -69,7 +79,7 @@ func (s *Server) run() {
 }
 
 // Stop kills the server (an outage); Restart starts it again on the same
-// port, empty (nothing is persisted).
+// port, empty unless it was started with StartPersistent.
 func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
