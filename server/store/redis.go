@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,6 +30,8 @@ type Redis struct {
 	now       func() time.Time
 	retention time.Duration
 	log       *slog.Logger
+	// clusterTag: every key is in one Cluster slot (the prefix is a hash tag).
+	clusterTag bool
 }
 
 // The client library's own log (dial failures and the like, written to
@@ -84,17 +88,46 @@ func WithRedisAuditRetention(d time.Duration) RedisOption {
 // WithRedisLogger logs what Sweep removes.
 func WithRedisLogger(l *slog.Logger) RedisOption { return func(r *Redis) { r.log = l } }
 
-// OpenRedis connects to the Redis of url (redis:// or rediss://, with a
-// user, password and database number as redis.ParseURL reads them) and
-// checks that it answers.
+// OpenRedis connects to the Redis of url and checks that it answers:
+//
+//   - redis://[user:password@]host:port/db (rediss:// for TLS): one server;
+//   - with ?master_name=NAME (and more sentinels as &addr=host:port): the
+//     master Sentinel names (go-redis's ParseFailoverURL);
+//   - with more nodes as &addr=host:port and no master_name: a Cluster
+//     (ParseClusterURL). Every key then carries the hash tag of the prefix,
+//     so a record's and the audit trail's keys share a slot.
 func OpenRedis(ctx context.Context, url string, opts ...RedisOption) (*Redis, error) {
+	// The URL may hold a password: errors say what is wrong without it.
+	bad := errors.New("store: GPUBMS_REDIS_URL is not a redis:// or rediss:// URL go-redis can read")
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return nil, bad
+	}
+	q := u.Query()
+	switch {
+	case q.Has("master_name"):
+		o, err := redis.ParseFailoverURL(url)
+		if err != nil {
+			return nil, bad
+		}
+		return NewRedis(ctx, redis.NewFailoverClient(o), opts...)
+	case q.Has("addr"):
+		o, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, bad
+		}
+		return NewRedis(ctx, redis.NewClusterClient(o), append([]RedisOption{withClusterTag()}, opts...)...)
+	}
 	o, err := redis.ParseURL(url)
 	if err != nil {
-		// The URL may hold a password: say what is wrong without it.
-		return nil, errors.New("store: GPUBMS_REDIS_URL is not a redis:// or rediss:// URL")
+		return nil, bad
 	}
 	return NewRedis(ctx, redis.NewClient(o), opts...)
 }
+
+// withClusterTag puts the prefix in braces (a Cluster hash tag), applied
+// after the other options.
+func withClusterTag() RedisOption { return func(r *Redis) { r.clusterTag = true } }
 
 // NewRedis is the store on a client made by the caller (a Sentinel or
 // Cluster client, say).
@@ -103,6 +136,9 @@ func NewRedis(ctx context.Context, c redis.UniversalClient, opts ...RedisOption)
 	r := &Redis{c: c, prefix: "gpubms:", now: time.Now, retention: DefaultAuditRetention, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.clusterTag && !strings.HasPrefix(r.prefix, "{") {
+		r.prefix = "{" + strings.TrimSuffix(r.prefix, ":") + "}:"
 	}
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
