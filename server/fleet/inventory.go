@@ -30,13 +30,18 @@ func (s *Service) ListFleet(ctx context.Context, req *gpubmsv1.ListFleetRequest)
 		return nil, status.Error(codes.Unimplemented, "ListFleet: this server keeps no fleet records")
 	}
 	var servers []*gpubmsv1.Gpu
-	for page := int32(1); page <= maxFleetPages; page++ {
+	truncated := false
+	for page := int32(1); ; page++ {
 		r, err := s.gpus.DescribeGpu(ctx, &gpubmsv1.DescribeGpuRequest{PageNumber: proto.Int32(page), PageSize: proto.Int32(fleetPageSize)})
 		if err != nil {
 			return nil, err
 		}
 		servers = append(servers, r.GetRecords()...)
 		if len(r.GetRecords()) == 0 || page >= r.GetPages() {
+			break
+		}
+		if page == maxFleetPages {
+			truncated = true
 			break
 		}
 	}
@@ -62,7 +67,7 @@ func (s *Service) ListFleet(ctx context.Context, req *gpubmsv1.ListFleetRequest)
 	}
 
 	prices := s.fleetPrices(ctx, made)
-	out := &gpubmsv1.ListFleetResponse{}
+	out := &gpubmsv1.ListFleetResponse{Truncated: truncated}
 	for _, g := range servers {
 		id := g.GetResourceId()
 		fs := &gpubmsv1.FleetServer{Server: g, State: GpuState(g.GetState()), Lease: byLease[id], Protection: byProt[id]}

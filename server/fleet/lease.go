@@ -220,9 +220,15 @@ func (s *Service) leaseRound(ctx context.Context) {
 		return
 	}
 	now := s.clock()
+	var finished []string
 	for _, l := range leases {
 		if ctx.Err() != nil {
 			return
+		}
+		if st := l.GetState(); (st == gpubmsv1.LeaseState_LEASE_STATE_DONE || st == gpubmsv1.LeaseState_LEASE_STATE_GONE) &&
+			now.Sub(l.GetUpdateTime().AsTime()) > leaseKeep {
+			finished = append(finished, l.GetResourceId())
+			continue
 		}
 		if due(l, now) {
 			// One lease's slow provider does not hold the others for long.
@@ -231,7 +237,13 @@ func (s *Service) leaseRound(ctx context.Context) {
 			cancel()
 		}
 	}
+	if len(finished) > 0 {
+		_, _ = s.leases.DeleteLeases(ctx, finished)
+	}
 }
+
+// leaseKeep is how long a finished lease stays listed.
+const leaseKeep = 30 * 24 * time.Hour
 
 // leaseStepTimeout bounds one lease's step in a round.
 const leaseStepTimeout = 2 * time.Minute

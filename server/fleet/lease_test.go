@@ -28,6 +28,8 @@ type fakeGpus struct {
 	calls    []string // "rpc id request_id caller", of the calls that reached it
 	failNext map[string]error
 	done     map[string]bool // request ids answered: a repeat is replayed, not done again
+	pages    int32           // DescribeGpu's pages, one server each
+	listed   int             // DescribeGpu calls
 }
 
 // record notes a call; it reports false for a request id already answered
@@ -88,8 +90,16 @@ func (f *fakeGpus) DeleteGpuInstances(ctx context.Context, r *gpubmsv1.DeleteGpu
 	return &gpubmsv1.DeleteGpuInstancesResponse{}, nil
 }
 
-func (f *fakeGpus) DescribeGpu(context.Context, *gpubmsv1.DescribeGpuRequest) (*gpubmsv1.DescribeGpuResponse, error) {
-	return &gpubmsv1.DescribeGpuResponse{}, nil
+func (f *fakeGpus) DescribeGpu(_ context.Context, r *gpubmsv1.DescribeGpuRequest) (*gpubmsv1.DescribeGpuResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listed++
+	if f.pages == 0 {
+		return &gpubmsv1.DescribeGpuResponse{}, nil
+	}
+	// One server a page, f.pages pages.
+	return &gpubmsv1.DescribeGpuResponse{Pages: f.pages, PageNumber: r.GetPageNumber(),
+		Records: []*gpubmsv1.Gpu{{ResourceId: fmt.Sprintf("gpu-%d", r.GetPageNumber()), State: "running"}}}, nil
 }
 
 func (f *fakeGpus) callsSoFar() []string {
@@ -235,6 +245,15 @@ func TestLeaseExecutorClock(t *testing.T) {
 	if err != nil || len(ev) == 0 || ev[0].GetReason() != ReasonProtected {
 		t.Errorf("audit of the lease caller: %v, %v; want the protected refusals", ev, err)
 	}
+
+	// A month on, the finished leases are no longer listed; the one still
+	// waiting (the protected server's) is.
+	clk.advance(31 * 24 * time.Hour)
+	s.leaseRound(leaseCtx(t))
+	r, err := s.ListLeases(t.Context(), &gpubmsv1.ListLeasesRequest{})
+	if err != nil || len(r.GetLeases()) != 1 || r.GetLeases()[0].GetResourceId() != "d" {
+		t.Errorf("leases a month on: %v, %v; want d's only", r.GetLeases(), err)
+	}
 }
 
 // TestLeaseTasks: a create's lease is set on its servers once the task
@@ -340,5 +359,23 @@ func TestLeaseStepsThatDidNotTake(t *testing.T) {
 	}
 	if counts["stop a"] != 2 || counts["delete a"] != 1 || counts["stop b"] != 2 {
 		t.Errorf("calls %v: want a stopped twice and deleted once, b stopped twice", counts)
+	}
+}
+
+// TestListFleetTruncated: a fleet larger than ListFleet reads says so.
+func TestListFleetTruncated(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 12, 24, 9, 0, 0, 0, time.UTC)}
+	for _, tc := range []struct {
+		pages     int32
+		truncated bool
+		servers   int
+	}{{3, false, 3}, {maxFleetPages, false, maxFleetPages}, {maxFleetPages + 5, true, maxFleetPages}} {
+		gpus := &fakeGpus{states: map[string]string{}, failNext: map[string]error{}, pages: tc.pages}
+		s, _ := executor(t, t.TempDir(), gpus, clk)
+		r, err := s.ListFleet(t.Context(), &gpubmsv1.ListFleetRequest{})
+		if err != nil || r.GetTruncated() != tc.truncated || len(r.GetServers()) != tc.servers {
+			t.Errorf("%d pages: %d servers, truncated %v, %v; want %d, %v", tc.pages, len(r.GetServers()), r.GetTruncated(), err, tc.servers, tc.truncated)
+		}
 	}
 }

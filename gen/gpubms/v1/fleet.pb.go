@@ -846,8 +846,11 @@ func (x *ListFleetRequest) GetCreatedBefore() *timestamppb.Timestamp {
 
 // ListFleetResponse is the servers, as the provider lists them.
 type ListFleetResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Servers       []*FleetServer         `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Servers []*FleetServer         `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
+	// The provider listed more servers than one answer holds (100 pages of
+	// 500): narrow the filters' state or ask DescribeGpu page by page.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -887,6 +890,13 @@ func (x *ListFleetResponse) GetServers() []*FleetServer {
 		return x.Servers
 	}
 	return nil
+}
+
+func (x *ListFleetResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
 }
 
 // FleetServer is a server and what gpubms knows of it.
@@ -2252,9 +2262,10 @@ const file_gpubms_v1_fleet_proto_rawDesc = "" +
 	"\bunleased\x18\x03 \x01(\bR\bunleased\x12 \n" +
 	"\vunprotected\x18\x04 \x01(\bR\vunprotected\x12\x1d\n" +
 	"\x05state\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18 R\x05state\x12A\n" +
-	"\x0ecreated_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"E\n" +
+	"\x0ecreated_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"c\n" +
 	"\x11ListFleetResponse\x120\n" +
-	"\aservers\x18\x01 \x03(\v2\x16.gpubms.v1.FleetServerR\aservers\"\xd1\x02\n" +
+	"\aservers\x18\x01 \x03(\v2\x16.gpubms.v1.FleetServerR\aservers\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\xd1\x02\n" +
 	"\vFleetServer\x12&\n" +
 	"\x06server\x18\x01 \x01(\v2\x0e.gpubms.v1.GpuR\x06server\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.gpubms.v1.GpuStateR\x05state\x12\x18\n" +

@@ -268,10 +268,12 @@ class ListFleetRequest(_message.Message):
     def __init__(self, caller: _Optional[str] = ..., expiring_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., unleased: bool = ..., unprotected: bool = ..., state: _Optional[str] = ..., created_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListFleetResponse(_message.Message):
-    __slots__ = ["servers"]
+    __slots__ = ["servers", "truncated"]
     SERVERS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     servers: _containers.RepeatedCompositeFieldContainer[FleetServer]
-    def __init__(self, servers: _Optional[_Iterable[_Union[FleetServer, _Mapping]]] = ...) -> None: ...
+    truncated: bool
+    def __init__(self, servers: _Optional[_Iterable[_Union[FleetServer, _Mapping]]] = ..., truncated: bool = ...) -> None: ...
 
 class ListLeasesRequest(_message.Message):
     __slots__ = ["resource_id"]
