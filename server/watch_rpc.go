@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -136,23 +135,8 @@ func (s *Service) WatchTasks(req *gpubmsv1.WatchTasksRequest, stream grpc.Server
 	return nil
 }
 
-// watchStatus is the status a watch ends with, from the subscription's
-// error: nil for a clean end, the source's status (already converted by
-// Status), Unavailable at hub shutdown, or the context's own code.
-func watchStatus(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, watch.ErrHubClosed):
-		return status.Error(codes.Unavailable, "server is shutting down; watch the task again")
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return status.FromContextError(err).Err()
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	return status.Error(codes.Unknown, err.Error())
-}
+// watchStatus is the status a watch of a task ends with (watch.EndStatus).
+func watchStatus(err error) error { return watch.EndStatus(err, "the task") }
 
 // watchEnd is watchStatus(err) for the watch of taskID, logged the way fail
 // logs a unary failure: an Internal end means the provider rejected this

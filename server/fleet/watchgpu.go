@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -114,17 +113,5 @@ func (s *Service) WatchGpu(req *gpubmsv1.WatchGpuRequest, stream grpc.ServerStre
 		}
 		deleting = deleting || state == gpubmsv1.GpuState_GPU_STATE_DELETING
 	}
-	switch err := sub.Err(); {
-	case err == nil:
-		return nil
-	case errors.Is(err, watch.ErrHubClosed):
-		return status.Error(codes.Unavailable, "server is shutting down; watch the server again")
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return status.FromContextError(err).Err()
-	default:
-		if _, ok := status.FromError(err); ok {
-			return err
-		}
-		return status.Error(codes.Unknown, err.Error())
-	}
+	return watch.EndStatus(sub.Err(), "the server")
 }

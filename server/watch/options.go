@@ -1,6 +1,8 @@
 package watch
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -156,4 +158,22 @@ func PermanentError(err error) bool {
 		return true
 	}
 	return false
+}
+
+// EndStatus is the gRPC status a watch ends with, from its subscription's
+// Err: nil for a clean end, the source's own status, Unavailable at hub
+// shutdown (watch what again, e.g. "the task"), or the context's code.
+func EndStatus(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrHubClosed):
+		return status.Error(codes.Unavailable, "server is shutting down; watch "+what+" again")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return status.FromContextError(err).Err()
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Unknown, err.Error())
 }
