@@ -13,47 +13,13 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
-	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server/store"
-)
-
-// appStore is what the server keeps: the embedded store (store.Bolt) or,
-// with GPUBMS_REDIS_URL, the one several replicas share (store.Redis).
-type appStore interface {
-	PutIfAbsent(ctx context.Context, r store.Record) (store.Record, bool, error)
-	CompareAndSwap(ctx context.Context, from store.State, r store.Record) (bool, error)
-	DeleteIf(ctx context.Context, key string, state store.State) (bool, error)
-	Get(ctx context.Context, key string) (store.Record, bool, error)
-	AppendAudit(ctx context.Context, ev *gpubmsv1.AuditEvent) error
-	ListAudit(ctx context.Context, q store.AuditQuery) ([]*gpubmsv1.AuditEvent, string, error)
-	SetProtection(ctx context.Context, ids []string, protected bool, reason, caller string) ([]*gpubmsv1.Protection, error)
-	Protected(ctx context.Context, ids []string) (map[string]*gpubmsv1.Protection, error)
-	ListProtections(ctx context.Context) ([]*gpubmsv1.Protection, error)
-	PutLeases(ctx context.Context, leases []*gpubmsv1.Lease) error
-	Leases(ctx context.Context) ([]*gpubmsv1.Lease, error)
-	DeleteLeases(ctx context.Context, ids []string) ([]string, error)
-	GetLease(ctx context.Context, id string) (*gpubmsv1.Lease, bool, error)
-	UpdateLease(ctx context.Context, l *gpubmsv1.Lease) (bool, error)
-	PutLeaseTask(ctx context.Context, t store.LeaseTask) error
-	LeaseTasks(ctx context.Context) ([]store.LeaseTask, error)
-	DeleteLeaseTask(ctx context.Context, taskID string) error
-	PutCreations(ctx context.Context, cs []store.Creation) error
-	Creations(ctx context.Context) (map[string]store.Creation, error)
-	Check(ctx context.Context) error
-	Run(ctx context.Context, interval time.Duration)
-	Path() string
-	Close() error
-}
-
-var (
-	_ appStore = (*store.Bolt)(nil)
-	_ appStore = (*store.Redis)(nil)
 )
 
 // openStore opens the store of cfg: Redis when GPUBMS_REDIS_URL is set
 // (with the fingerprint key kept there, the same for every replica), else
 // the bbolt file in dir (with the key beside it).
-func openStore(ctx context.Context, cfg Config, dir string, logger *slog.Logger) (appStore, []byte, error) {
+func openStore(ctx context.Context, cfg Config, dir string, logger *slog.Logger) (store.Store, []byte, error) {
 	retention := cmp.Or(cfg.AuditRetention, DefaultAuditRetention)
 	if cfg.RedisURL == "" {
 		st, err := store.Open(dir, store.WithAuditRetention(retention), store.WithLogger(logger))

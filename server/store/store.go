@@ -11,8 +11,11 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"time"
+
+	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 )
 
 // State is where a recorded call stands.
@@ -67,4 +70,42 @@ var (
 	ErrLocked = errors.New("store is in use by another process")
 	// ErrBadPageToken: a page token this store cannot read.
 	ErrBadPageToken = errors.New("invalid page token")
+)
+
+// Store is everything a store keeps: Bolt embedded, Redis shared by
+// replicas. The server's packages use narrow parts of it, defined where
+// they are used; the store's own suite runs this whole interface against
+// each implementation.
+type Store interface {
+	PutIfAbsent(ctx context.Context, r Record) (Record, bool, error)
+	CompareAndSwap(ctx context.Context, from State, r Record) (bool, error)
+	DeleteIf(ctx context.Context, key string, state State) (bool, error)
+	Get(ctx context.Context, key string) (Record, bool, error)
+	AppendAudit(ctx context.Context, ev *gpubmsv1.AuditEvent) error
+	ListAudit(ctx context.Context, q AuditQuery) ([]*gpubmsv1.AuditEvent, string, error)
+	Sweep(ctx context.Context) (records, events int, err error)
+	SetProtection(ctx context.Context, ids []string, protected bool, reason, caller string) ([]*gpubmsv1.Protection, error)
+	Protected(ctx context.Context, ids []string) (map[string]*gpubmsv1.Protection, error)
+	ListProtections(ctx context.Context) ([]*gpubmsv1.Protection, error)
+	PutLeases(ctx context.Context, leases []*gpubmsv1.Lease) error
+	Leases(ctx context.Context) ([]*gpubmsv1.Lease, error)
+	GetLease(ctx context.Context, id string) (*gpubmsv1.Lease, bool, error)
+	DeleteLeases(ctx context.Context, ids []string) ([]string, error)
+	UpdateLease(ctx context.Context, l *gpubmsv1.Lease) (bool, error)
+	PutLeaseTask(ctx context.Context, t LeaseTask) error
+	LeaseTasks(ctx context.Context) ([]LeaseTask, error)
+	DeleteLeaseTask(ctx context.Context, taskID string) error
+	PutCreations(ctx context.Context, cs []Creation) error
+	Creations(ctx context.Context) (map[string]Creation, error)
+	// Check is nil while the store can be used; Run sweeps until ctx ends;
+	// Path names it in logs.
+	Check(ctx context.Context) error
+	Run(ctx context.Context, interval time.Duration)
+	Path() string
+	Close() error
+}
+
+var (
+	_ Store = (*Bolt)(nil)
+	_ Store = (*Redis)(nil)
 )

@@ -21,34 +21,6 @@ import (
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 )
 
-// Store is what every implementation of the store offers the server: the
-// idempotency records, the audit trail and their expiry. testStore runs
-// the same behavioural suite against each one (Bolt today; a shared Redis
-// store later).
-type Store interface {
-	PutIfAbsent(ctx context.Context, r Record) (Record, bool, error)
-	CompareAndSwap(ctx context.Context, from State, r Record) (bool, error)
-	DeleteIf(ctx context.Context, key string, state State) (bool, error)
-	Get(ctx context.Context, key string) (Record, bool, error)
-	AppendAudit(ctx context.Context, ev *gpubmsv1.AuditEvent) error
-	ListAudit(ctx context.Context, q AuditQuery) ([]*gpubmsv1.AuditEvent, string, error)
-	Sweep(ctx context.Context) (records, events int, err error)
-	SetProtection(ctx context.Context, ids []string, protected bool, reason, caller string) ([]*gpubmsv1.Protection, error)
-	Protected(ctx context.Context, ids []string) (map[string]*gpubmsv1.Protection, error)
-	ListProtections(ctx context.Context) ([]*gpubmsv1.Protection, error)
-	PutLeases(ctx context.Context, leases []*gpubmsv1.Lease) error
-	Leases(ctx context.Context) ([]*gpubmsv1.Lease, error)
-	DeleteLeases(ctx context.Context, ids []string) ([]string, error)
-	GetLease(ctx context.Context, id string) (*gpubmsv1.Lease, bool, error)
-	UpdateLease(ctx context.Context, l *gpubmsv1.Lease) (bool, error)
-	PutLeaseTask(ctx context.Context, t LeaseTask) error
-	LeaseTasks(ctx context.Context) ([]LeaseTask, error)
-	DeleteLeaseTask(ctx context.Context, taskID string) error
-	PutCreations(ctx context.Context, cs []Creation) error
-	Creations(ctx context.Context) (map[string]Creation, error)
-}
-
-var _ Store = (*Bolt)(nil)
 
 // fakeClock is a clock the tests move by hand. It is safe for concurrent
 // use: the store reads it from many goroutines.
