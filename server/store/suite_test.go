@@ -21,7 +21,6 @@ import (
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 )
 
-
 // fakeClock is a clock the tests move by hand. It is safe for concurrent
 // use: the store reads it from many goroutines.
 type fakeClock struct {
