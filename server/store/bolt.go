@@ -409,6 +409,12 @@ func (b *Bolt) Sweep(_ context.Context) (records, events int, err error) {
 // Run sweeps every interval (a minute when it is not positive) until ctx
 // is done.
 func (b *Bolt) Run(ctx context.Context, interval time.Duration) {
+	sweepEvery(ctx, interval, b.Sweep, b.log)
+}
+
+// sweepEvery runs sweep every interval (a minute when it is not positive)
+// until ctx is done, logging what it removed and its failures.
+func sweepEvery(ctx context.Context, interval time.Duration, sweep func(context.Context) (int, int, error), log *slog.Logger) {
 	if interval <= 0 {
 		interval = time.Minute
 	}
@@ -420,12 +426,12 @@ func (b *Bolt) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		r, e, err := b.Sweep(ctx)
+		r, e, err := sweep(ctx)
 		switch {
 		case err != nil:
-			b.log.Error("store: sweep failed", "error", err)
+			log.Error("store: sweep failed", "error", err)
 		case r+e > 0:
-			b.log.Debug("store: swept", "records", r, "audit_events", e)
+			log.Debug("store: swept", "records", r, "audit_events", e)
 		}
 	}
 }

@@ -440,21 +440,7 @@ func (r *Redis) Sweep(ctx context.Context) (records, events int, err error) {
 
 // Run sweeps every interval until ctx is done.
 func (r *Redis) Run(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = time.Minute
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if rec, n, err := r.Sweep(ctx); err == nil && rec+n > 0 {
-				r.log.Info("store: swept", "records", rec, "audit_events", n)
-			}
-		}
-	}
+	sweepEvery(ctx, interval, r.Sweep, r.log)
 }
 
 // Protection: a hash of protections by resource id.
