@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -66,23 +65,7 @@ func createAndWaitReady(ctx context.Context, a *app, c *gpubms.Client, resp *gpu
 		}
 		return err
 	}
-	doc := waitDocument{}
-	var merr error
-	if doc.Response, merr = marshalProto(resp); merr != nil {
-		return merr
-	}
-	if doc.Tasks, merr = marshalEvents(evs); merr != nil {
-		return merr
-	}
-	doc.Servers = []json.RawMessage{}
-	for _, s := range servers {
-		m, merr := marshalProto(s)
-		if merr != nil {
-			return merr
-		}
-		doc.Servers = append(doc.Servers, m)
-	}
-	if werr := a.writeValue(doc); werr != nil {
+	if werr := a.writeWaitDocument(resp, evs, servers); werr != nil {
 		return werr
 	}
 	return err

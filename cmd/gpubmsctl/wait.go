@@ -200,16 +200,29 @@ func replyAndWait[R proto.Message](ctx context.Context, a *app, c *gpubms.Client
 		}
 		return err
 	}
-	doc := waitDocument{}
-	var merr error
-	if doc.Response, merr = marshalProto(resp); merr != nil {
-		return merr
-	}
-	if doc.Tasks, merr = marshalEvents(evs); merr != nil {
-		return merr
-	}
-	if werr := a.writeValue(doc); werr != nil {
+	if werr := a.writeWaitDocument(resp, evs, nil); werr != nil {
 		return werr
 	}
 	return err
+}
+
+// writeWaitDocument writes the one document of a waited call: its reply,
+// its tasks' last states and, for create --wait=ready, its servers.
+func (a *app) writeWaitDocument(resp proto.Message, evs []*gpubmsv1.TaskEvent, servers []*gpubmsv1.DescribeGpuDetailResponse) error {
+	doc := waitDocument{}
+	var err error
+	if doc.Response, err = marshalProto(resp); err != nil {
+		return err
+	}
+	if doc.Tasks, err = marshalEvents(evs); err != nil {
+		return err
+	}
+	for _, s := range servers {
+		m, err := marshalProto(s)
+		if err != nil {
+			return err
+		}
+		doc.Servers = append(doc.Servers, m)
+	}
+	return a.writeValue(doc)
 }
