@@ -209,14 +209,7 @@ func withInfo(st *status.Status, reason, action, requestID string, httpStatus in
 	return ds
 }
 
-func isCredentialCode(code string) bool {
-	switch code {
-	case upstream.CodeSignatureDoesNotMatch, upstream.CodeInvalidAccessKeyID,
-		upstream.CodeAccessDenied, upstream.CodeRequestExpired:
-		return true
-	}
-	return false
-}
+func isCredentialCode(code string) bool { return upstream.CredentialCode(code) }
 
 func isCredentialError(err error) bool {
 	return isCredentialCode(upstream.Code(err))

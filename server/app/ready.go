@@ -82,8 +82,7 @@ func providerDown(a upstream.Attempt) string {
 			return fmt.Sprintf("%s: http %d without a reply", a.Action, a.HTTPStatus)
 		}
 		return a.Action + ": no reply (network)"
-	case a.Code == upstream.CodeAccessDenied, a.Code == upstream.CodeInvalidAccessKeyID,
-		a.Code == upstream.CodeSignatureDoesNotMatch, a.Code == upstream.CodeRequestExpired:
+	case upstream.CredentialCode(a.Code):
 		return a.Action + ": the provider refuses the credentials (" + a.Code + ")"
 	case a.Code == upstream.CodeInternalError, a.HTTPStatus >= 500:
 		return a.Action + ": the provider failed (" + a.Code + ")"

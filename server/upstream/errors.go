@@ -219,6 +219,17 @@ func AsTransportError(err error) (*TransportError, bool) {
 	return e, ok
 }
 
+// CredentialCode reports whether a provider code says the provider refused
+// the client's credentials or clock (AccessDenied, InvalidAccessKeyId,
+// SignatureDoesNotMatch, RequestExpired).
+func CredentialCode(code string) bool {
+	switch code {
+	case CodeSignatureDoesNotMatch, CodeInvalidAccessKeyID, CodeAccessDenied, CodeRequestExpired:
+		return true
+	}
+	return false
+}
+
 // Code returns the provider's code carried by err, or "" when err is not a
 // provider error.
 func Code(err error) string {
