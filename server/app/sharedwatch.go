@@ -40,14 +40,22 @@ type sharedSource struct {
 	terminal func(string) bool
 
 	mu     sync.Mutex
-	cursor map[string]string // task → the last stream entry this replica's poller took
+	cursor map[string]following // task → where this replica's poller is in the owner's stream
+}
+
+// following is a follower's place in a task's stream: the last entry it
+// took, and that state (every change is in the stream, so while nothing
+// new is there, the state is still this one).
+type following struct {
+	id   string
+	last []byte
 }
 
 func newSharedSource(src watch.TaskSource, c redis.UniversalClient, prefix string, interval time.Duration, terminal func(string) bool) *sharedSource {
 	tok := make([]byte, 16)
 	_, _ = rand.Read(tok)
 	return &sharedSource{src: src, c: c, prefix: prefix, ttl: 2 * interval, token: hex.EncodeToString(tok),
-		terminal: terminal, cursor: map[string]string{}}
+		terminal: terminal, cursor: map[string]following{}}
 }
 
 // sharedState is what the owner saw, as the state key holds it.
@@ -113,14 +121,16 @@ func (s *sharedSource) DescribeTask(ctx context.Context, id string) (watch.Task,
 // replica's poller has not taken, or, the first time, the current state.
 func (s *sharedSource) follow(ctx context.Context, id, state, changes string) (watch.Task, error) {
 	s.mu.Lock()
-	cur, ok := s.cursor[id]
+	f, ok := s.cursor[id]
 	s.mu.Unlock()
+	cur := f.id
 	var raw []byte
 	if ok {
 		entries, err := s.c.XRangeN(ctx, changes, "("+cur, "+", 1).Result()
 		if err != nil {
 			return watch.Task{}, unreachable(err)
 		}
+		raw = f.last
 		if len(entries) == 1 {
 			cur = entries[0].ID
 			v, _ := entries[0].Values["s"].(string)
@@ -159,7 +169,7 @@ func (s *sharedSource) follow(ctx context.Context, id, state, changes string) (w
 		s.forget(id) // the watch ends here
 	} else {
 		s.mu.Lock()
-		s.cursor[id] = cur
+		s.cursor[id] = following{id: cur, last: raw}
 		s.mu.Unlock()
 	}
 	if st.Code != 0 {
