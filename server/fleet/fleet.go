@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server/auth"
@@ -36,6 +38,9 @@ type Service struct {
 
 	protection ProtectionStore
 	log        *slog.Logger
+	auditLog   interface { // where FleetService's own changes are audited
+		AppendAudit(ctx context.Context, ev *gpubmsv1.AuditEvent) error
+	}
 
 	servers *watch.Hub // WatchGpu; nil: not served
 
@@ -101,4 +106,20 @@ func (s *Service) ListAuditEvents(ctx context.Context, req *gpubmsv1.ListAuditEv
 		return nil, status.Errorf(codes.Unavailable, "audit trail: %v", err)
 	}
 	return &gpubmsv1.ListAuditEventsResponse{Events: evs, NextPageToken: next}, nil
+}
+
+// auditFleet records a FleetService call that changes state, and how it
+// ended (err: the store could not be written).
+func (s *Service) auditFleet(ctx context.Context, rpc string, req proto.Message, ids []string, err error) {
+	c, _ := auth.FromContext(ctx)
+	ev := &gpubmsv1.AuditEvent{Time: timestamppb.New(s.clock()), Caller: c.Name, Rpc: rpc, ResourceIds: ids, Code: codes.OK.String()}
+	if a, aerr := anypb.New(req); aerr == nil {
+		ev.Request = a
+	}
+	if err != nil {
+		ev.Code, ev.Message = codes.Unavailable.String(), err.Error()
+	}
+	if aerr := s.auditLog.AppendAudit(context.WithoutCancel(ctx), ev); aerr != nil {
+		s.logger().LogAttrs(ctx, slog.LevelError, "audit trail: cannot record "+rpc, slog.String("error", aerr.Error()))
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/gpubms/gpubms/clients/go/backoff"
@@ -62,7 +61,7 @@ type Servers interface {
 // servers every interval, on clock now (nil: time.Now).
 func WithLeases(st LeaseStore, servers Servers, interval time.Duration, now func() time.Time) Option {
 	return func(s *Service) {
-		s.leases, s.gpus, s.leaseEvery = st, servers, interval
+		s.leases, s.gpus, s.leaseEvery, s.auditLog = st, servers, interval, st
 		if now != nil {
 			s.now = now
 		}
@@ -154,21 +153,6 @@ func (s *Service) ClearLease(ctx context.Context, req *gpubmsv1.ClearLeaseReques
 		return nil, status.Errorf(codes.Unavailable, "ClearLease: the store cannot be written: %v", err)
 	}
 	return &gpubmsv1.ClearLeaseResponse{Cleared: had}, nil
-}
-
-// auditFleet records a FleetService call that changes state.
-func (s *Service) auditFleet(ctx context.Context, rpc string, req proto.Message, ids []string, err error) {
-	c, _ := auth.FromContext(ctx)
-	ev := &gpubmsv1.AuditEvent{Time: timestamppb.New(s.clock()), Caller: c.Name, Rpc: rpc, ResourceIds: ids, Code: codes.OK.String()}
-	if a, aerr := anypb.New(req); aerr == nil {
-		ev.Request = a
-	}
-	if err != nil {
-		ev.Code, ev.Message = codes.Unavailable.String(), err.Error()
-	}
-	if aerr := s.leases.AppendAudit(context.WithoutCancel(ctx), ev); aerr != nil {
-		s.logger().LogAttrs(ctx, slog.LevelError, "audit trail: cannot record "+rpc, slog.String("error", aerr.Error()))
-	}
 }
 
 func (s *Service) logger() *slog.Logger {
