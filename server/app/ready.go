@@ -34,12 +34,11 @@ type readiness struct {
 
 	serving atomic.Bool // listeners up and not shutting down
 
-	mu       sync.Mutex
-	last     time.Time // the last provider request's end
-	lastErr  string    // its failure; "" for a success
-	lastCode string    // the action it was
-	ready    bool      // the status last published
-	reason   string
+	mu      sync.Mutex
+	last    time.Time // the last provider request's end
+	lastErr string    // its failure; "" for a success
+	ready   bool      // the status last published
+	reason  string
 }
 
 func newReadiness(interval time.Duration, probe, store func(context.Context) error, hs *health.Server, services []string, logger *slog.Logger) *readiness {
@@ -57,14 +56,14 @@ func (r *readiness) observe(a upstream.Attempt) {
 	if t, ok := upstream.AsTransportError(a.Err); ok && (t.Kind == upstream.KindCanceled || t.Kind == upstream.KindTimeout) {
 		return
 	}
-	r.record(a.Action, providerDown(a))
+	r.record(providerDown(a))
 }
 
 // record notes the provider's last answer: bad is why it cannot serve, ""
 // when it can.
-func (r *readiness) record(action, bad string) {
+func (r *readiness) record(bad string) {
 	r.mu.Lock()
-	r.last, r.lastCode = r.now(), action
+	r.last = r.now()
 	r.lastErr = bad
 	r.mu.Unlock()
 }
@@ -132,7 +131,7 @@ func (r *readiness) run(ctx context.Context) {
 			pctx, cancel := context.WithTimeout(ctx, wait)
 			err := r.probe(upstream.NoCache(pctx)) // observe records its outcome
 			if t, ok := upstream.AsTransportError(err); ok && t.Kind == upstream.KindTimeout && ctx.Err() == nil {
-				r.record("probe", fmt.Sprintf("no answer within %s", wait))
+				r.record(fmt.Sprintf("probe: no answer within %s", wait))
 			}
 			cancel()
 		}
