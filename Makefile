@@ -133,7 +133,7 @@ test-short:
 BENCH_PKGS := ./server/signature/ ./server/upstream/ ./server/watch/ ./server/ ./server/store/ ./server/app/ ./server/app/e2e/
 bench: $(TOOLS)/ghz
 	@mkdir -p .bench
-	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS) | tee .bench/go.txt
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS) | tee .bench/go.txt
 	GPUBMS_BENCH_OUTPUT=$(CURDIR)/.bench/go.txt GPUBMS_LOAD_REPORT=$(CURDIR)/docs/BENCHMARKS.md \
 		$(GO) test -count=1 -timeout 30m -run '^TestLoadReport$$' -v ./server/app/e2e/
 

@@ -194,7 +194,10 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 	// Metrics live on a registry of this Serve's own (nil when off).
 	var m *metrics
 	upOpts := []upstream.Option{upstream.WithLogger(logger.With("component", "upstream")), upstream.WithVPCBaseURL(cfg.VPCURL),
-		upstream.WithTracerProvider(tp), upstream.WithRequestRate(cfg.ProviderRateLimit)}
+		upstream.WithRequestRate(cfg.ProviderRateLimit)}
+	if traced {
+		upOpts = append(upOpts, upstream.WithTracerProvider(tp))
+	}
 	if rs, ok := st.(*store.Redis); ok && cfg.ProviderRateLimit > 0 {
 		// The cap is the provider's: every replica draws on one budget.
 		upOpts = append(upOpts, upstream.WithRequestGate(providerGate(rs.Client(), rs.Prefix()+"rate:provider", cfg.ProviderRateLimit)))

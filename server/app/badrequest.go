@@ -1,33 +1,22 @@
 package app
 
 import (
-	"context"
 	"strings"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/protovalidate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// badRequestUnary and badRequestStream add a google.rpc.BadRequest beside the
-// protovalidate interceptor's buf.validate.Violations, so every client (the
+// withBadRequest adds a google.rpc.BadRequest beside validation's
+// buf.validate.Violations, so every client (the
 // gateway's JSON included) finds the offending field under its usual name.
 //
 // A rule written over a whole message (two fields that must agree) has no
 // field path of its own; such rules are named "<field>.<rule>" in the proto,
 // and the field is taken from that id.
-func badRequestUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	resp, err := handler(ctx, req)
-	return resp, withBadRequest(err)
-}
-
-func badRequestStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return withBadRequest(handler(srv, ss))
-}
-
 func withBadRequest(err error) error {
 	st, ok := status.FromError(err)
 	if !ok || st.Code() != codes.InvalidArgument {

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -95,7 +94,7 @@ type door struct {
 
 // methodRoles reads the required_role option of every method gs serves.
 // Reflection needs any recognised caller; health is never guarded (see
-// isAPICall).
+// apiMethod).
 func methodRoles(gs *grpc.Server) map[string]auth.Role {
 	roles := map[string]auth.Role{}
 	for svc, info := range gs.GetServiceInfo() {
@@ -205,28 +204,6 @@ func (d *door) tap(ctx context.Context, info *tap.Info) (context.Context, error)
 	return ctx, nil
 }
 
-func (d *door) identifyUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	return handler(d.identify(ctx), req)
-}
-
-func (d *door) identifyStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return handler(srv, &ctxStream{ServerStream: ss, ctx: d.identify(ss.Context())})
-}
-
-func (d *door) enforceUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := d.enforce(ctx, info.FullMethod); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
-func (d *door) enforceStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := d.enforce(ss.Context(), info.FullMethod); err != nil {
-		return err
-	}
-	return handler(srv, ss)
-}
-
 // callerName is the name logged for the caller of ctx: "" when none was
 // recognised.
 func callerName(ctx context.Context) string {
@@ -234,16 +211,17 @@ func callerName(ctx context.Context) string {
 	return c.Name
 }
 
-// isAPICall is false for health checks, which caller authentication and the
-// rate limits leave alone, so probes work without a token and under load.
-func isAPICall(_ context.Context, c interceptors.CallMeta) bool {
-	return !strings.HasPrefix(c.FullMethod(), "/grpc.health.v1.")
+// apiMethod is false for health checks, which caller authentication and
+// the rate limits leave alone, so probes work without a token and under
+// load.
+func apiMethod(fullMethod string) bool {
+	return !strings.HasPrefix(fullMethod, "/grpc.health.v1.")
 }
 
-// isLimited is false for health checks and reflection, which the rate
+// limitedMethod is false for health checks and reflection, which the rate
 // limits leave alone, so probes and grpcurl's discovery work under load.
-func isLimited(ctx context.Context, c interceptors.CallMeta) bool {
-	return isAPICall(ctx, c) && !strings.HasPrefix(c.FullMethod(), "/grpc.reflection.")
+func limitedMethod(fullMethod string) bool {
+	return apiMethod(fullMethod) && !strings.HasPrefix(fullMethod, "/grpc.reflection.")
 }
 
 // callerHandler adds the request id and the caller of a record's context,

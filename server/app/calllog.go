@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -96,25 +95,4 @@ func (c *callLog) finished(ctx context.Context, fullMethod, kind string, start t
 		n++
 	}
 	c.l.LogAttrs(ctx, lvl, "finished call", attrs[:n]...)
-}
-
-func (c *callLog) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	start := time.Now()
-	resp, err := handler(ctx, req)
-	c.finished(ctx, info.FullMethod, "unary", start, err)
-	return resp, err
-}
-
-func (c *callLog) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	start := time.Now()
-	err := handler(srv, ss)
-	kind := "server_stream"
-	switch {
-	case info.IsClientStream && info.IsServerStream:
-		kind = "bidi_stream"
-	case info.IsClientStream:
-		kind = "client_stream"
-	}
-	c.finished(ss.Context(), info.FullMethod, kind, start, err)
-	return err
 }

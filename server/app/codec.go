@@ -1,9 +1,6 @@
 package app
 
 import (
-	"context"
-
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
@@ -74,26 +71,4 @@ func decodeErr(v any) error {
 		b = b[n:]
 	}
 	return nil
-}
-
-// checkUnary fails a call whose request did not decode.
-func checkUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := decodeErr(req); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
-// checkStream checks each message as the handler receives it.
-func checkStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return handler(srv, decodedStream{ss})
-}
-
-type decodedStream struct{ grpc.ServerStream }
-
-func (s decodedStream) RecvMsg(m any) error {
-	if err := s.ServerStream.RecvMsg(m); err != nil {
-		return err
-	}
-	return decodeErr(m)
 }

@@ -2,19 +2,20 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"buf.build/go/protovalidate"
-	pvinterceptor "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/gpubms/gpubms/server/gateway"
 	"github.com/gpubms/gpubms/server/upstream"
@@ -25,19 +26,26 @@ import (
 //	request id (outermost: every line and error of the call carries it)
 //	recovery
 //	metrics (when m is not nil)
-//	provider request counting, caller identification
-//	logging (one line per call, with its caller)
-//	the audit of mutating calls refused from here on (unary)
-//	caller authentication and role (health exempt)
-//	per-caller and server rate limits, per-caller watch cap (health and reflection exempt)
-//	request decoding check (malformed protobuf is InvalidArgument)
-//	validation
+//	the door (front), whose steps run in this order:
+//	  provider request counting, caller identification
+//	  logging (one line per call, with its caller)
+//	  the audit of mutating calls refused from here on (unary)
+//	  caller authentication and role (health exempt)
+//	  per-caller and server rate limits, per-caller watch cap (health and reflection exempt)
+//	  request decoding check (malformed protobuf is InvalidArgument)
+//	  validation
 //
-// Identification sits outside logging and refuses nothing, so every call's
-// log line names its caller; enforcement sits inside, so the calls it
-// refuses are counted and logged with their codes. Validation runs last,
-// just before the handler, so a rejected request costs no provider call. A
-// call that panics is logged by recovery and not counted as handled.
+// Identification refuses nothing, so every call's log line names its
+// caller; enforcement comes after logging, so the calls it refuses are
+// counted and logged with their codes. Validation runs last, just before
+// the handler, so a rejected request costs no provider call. A call that
+// panics is logged by recovery and not counted as handled.
+//
+// The door's steps are one interceptor, not one each: a watch stream's
+// goroutine waits for hours under every frame of the chain, and the fewer
+// they are the less of its stack it keeps (a parked goroutine's stack
+// shrinks only while it uses a quarter of it); a unary call saves a closure
+// and a call per step too.
 func chain(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
@@ -49,8 +57,7 @@ func chain(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limit
 	})
 	// The caller is added by the logger's handler (callerHandler), to the
 	// call's line as to every line logged in the call.
-	log := newCallLog(logger.With("component", "grpc"), logCalls)
-	api, limited := selector.MatchFunc(isAPICall), selector.MatchFunc(isLimited)
+	f := &front{d: d, lim: lim, log: newCallLog(logger.With("component", "grpc"), logCalls), validator: validator}
 
 	unary := []grpc.UnaryServerInterceptor{requestIDUnary, recovery.UnaryServerInterceptor(rec)}
 	stream := []grpc.StreamServerInterceptor{requestIDStream, recovery.StreamServerInterceptor(rec)}
@@ -58,43 +65,148 @@ func chain(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limit
 		unary = append(unary, m.grpc.UnaryServerInterceptor())
 		stream = append(stream, m.grpc.StreamServerInterceptor())
 	}
-	unary = append(unary, countUnary, d.identifyUnary, log.unary)
-	if d.audit != nil {
-		unary = append(unary, d.audit)
-	}
-	unary = append(unary,
-		selector.UnaryServerInterceptor(d.enforceUnary, api),
-		selector.UnaryServerInterceptor(lim.unary, limited),
-		checkUnary, badRequestUnary, pvinterceptor.UnaryServerInterceptor(validator))
-	stream = append(stream, countStream, d.identifyStream, log.stream,
-		selector.StreamServerInterceptor(d.enforceStream, api),
-		selector.StreamServerInterceptor(lim.stream, limited),
-		checkStream, badRequestStream, pvinterceptor.StreamServerInterceptor(validator))
-	return unary, stream, nil
+	return append(unary, f.unary), append(stream, f.stream), nil
 }
 
-// countUnary and countStream give each call a provider request counter, which
-// the upstream client increments and the logging interceptor reports. A
-// unary call whose caller sends cache-control: no-cache refuses cached data;
-// one answered from the cache says the reply's age in the response
-// metadata gateway.CacheAgeMetadata (seconds).
-func countUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// front is the door's steps of the chain (see chain).
+type front struct {
+	d         *door
+	lim       *limits
+	log       *callLog
+	validator protovalidate.Validator
+}
+
+// unary gives the call a provider request counter, which the upstream
+// client increments and the call's line reports. A caller that sends
+// cache-control: no-cache refuses cached data; a reply answered from the
+// cache says its age in the response metadata gateway.CacheAgeMetadata
+// (seconds).
+func (f *front) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	ctx, ctr := upstream.WithAttemptCounter(ctx)
 	for _, v := range metadata.ValueFromIncomingContext(ctx, "cache-control") {
 		if strings.Contains(strings.ToLower(v), "no-cache") {
 			ctx = upstream.NoCache(ctx)
 		}
 	}
-	resp, err := handler(ctx, req)
+	ctx = f.d.identify(ctx)
+	start := time.Now()
+	var resp any
+	var err error
+	if f.d.audit != nil {
+		resp, err = f.d.audit(ctx, req, info, func(ctx context.Context, req any) (any, error) {
+			return f.checked(ctx, req, info.FullMethod, handler)
+		})
+	} else {
+		resp, err = f.checked(ctx, req, info.FullMethod, handler)
+	}
+	f.log.finished(ctx, info.FullMethod, "unary", start, err)
 	if age, ok := ctr.CacheAge(); ok && err == nil {
 		_ = grpc.SetHeader(ctx, metadata.Pairs(gateway.CacheAgeMetadata, strconv.Itoa(int(age.Seconds()))))
 	}
 	return resp, err
 }
 
-func countStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+// checked runs the steps that may refuse a unary call, then its handler.
+func (f *front) checked(ctx context.Context, req any, method string, handler grpc.UnaryHandler) (any, error) {
+	if err := f.admit(ctx, method); err != nil {
+		return nil, err
+	}
+	if err := f.check(req); err != nil {
+		return nil, err
+	}
+	resp, err := handler(ctx, req)
+	return resp, withBadRequest(err)
+}
+
+func (f *front) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, _ := upstream.WithAttemptCounter(ss.Context())
-	return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+	ctx = f.d.identify(ctx)
+	start := time.Now()
+	err := f.streamChecked(srv, &frontStream{ServerStream: ss, ctx: ctx, f: f}, info, handler)
+	kind := "server_stream"
+	switch {
+	case info.IsClientStream && info.IsServerStream:
+		kind = "bidi_stream"
+	case info.IsClientStream:
+		kind = "client_stream"
+	}
+	f.log.finished(ctx, info.FullMethod, kind, start, err)
+	return err
+}
+
+// streamChecked runs the steps that may refuse a stream, then its handler,
+// whose messages are checked as it receives them (frontStream). A server
+// stream counts as one of its caller's watches while it runs.
+func (f *front) streamChecked(srv any, ss *frontStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := f.admit(ss.ctx, info.FullMethod); err != nil {
+		return err
+	}
+	if limitedMethod(info.FullMethod) && info.IsServerStream && !info.IsClientStream {
+		done, err := f.lim.openWatch(ss.ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
+	}
+	return withBadRequest(handler(srv, ss))
+}
+
+// admit refuses a call whose caller may not make it (health is exempt) or
+// is over a rate limit (health and reflection are exempt).
+func (f *front) admit(ctx context.Context, method string) error {
+	if !apiMethod(method) {
+		return nil
+	}
+	if err := f.d.enforce(ctx, method); err != nil {
+		return err
+	}
+	if limitedMethod(method) {
+		return f.lim.allow(ctx)
+	}
+	return nil
+}
+
+// check refuses a request that did not decode (decodeErr) or breaks its
+// rules, InvalidArgument naming each field (withBadRequest).
+func (f *front) check(m any) error {
+	if err := decodeErr(m); err != nil {
+		return err
+	}
+	msg, ok := m.(proto.Message)
+	if !ok {
+		return status.Errorf(codes.Internal, "unsupported message type: %T", m)
+	}
+	err := f.validator.Validate(msg)
+	if err == nil {
+		return nil
+	}
+	var verr *protovalidate.ValidationError
+	if !errors.As(err, &verr) {
+		// A rule that does not compile: the server's fault.
+		return status.Error(codes.Internal, err.Error())
+	}
+	st := status.New(codes.InvalidArgument, err.Error())
+	if ds, derr := st.WithDetails(verr.ToProto()); derr == nil {
+		st = ds
+	}
+	return withBadRequest(st.Err())
+}
+
+// frontStream is a stream under the door: its context carries the caller,
+// and each message received is checked.
+type frontStream struct {
+	grpc.ServerStream
+	ctx context.Context
+	f   *front
+}
+
+func (s *frontStream) Context() context.Context { return s.ctx }
+
+func (s *frontStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return s.f.check(m)
 }
 
 type ctxStream struct {

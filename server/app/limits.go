@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -180,25 +179,4 @@ func (l *limits) openWatch(ctx context.Context) (done func(), err error) {
 			delete(l.watches, name)
 		}
 	}, nil
-}
-
-func (l *limits) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := l.allow(ctx); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
-func (l *limits) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := l.allow(ss.Context()); err != nil {
-		return err
-	}
-	if info.IsServerStream && !info.IsClientStream {
-		done, err := l.openWatch(ss.Context())
-		if err != nil {
-			return err
-		}
-		defer done()
-	}
-	return handler(srv, ss)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -293,15 +294,21 @@ func serveBench(b *testing.B, providerURL string) (grpcAddr, httpAddr string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := app.Config{
-		AccessKeyID: emulatorKeyID, AccessKeySecret: emulatorSecret, UpstreamURL: providerURL,
-		GRPCAddr: g.Addr().String(), HTTPAddr: h.Addr().String(), DataDir: b.TempDir(),
-		AuthToken:         benchToken,
-		WatchPollInterval: time.Second, WatchMaxDuration: time.Hour, WatchMaxPollRate: 20,
-		Metrics: true, LogFormat: "json", LogLevel: slog.LevelInfo, ShutdownTimeout: 5 * time.Second,
-		Cache: true, CacheTTLRegions: app.DefaultCacheTTLRegions, CacheTTLImages: app.DefaultCacheTTLImages,
-		CacheTTLGoods: app.DefaultCacheTTLGoods, CacheTTLPrices: app.DefaultCacheTTLPrices,
+	// gpubmsd's own defaults, so that a setting added later is set here as
+	// it is in production.
+	var cfg app.Config
+	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		b.Fatal(err)
 	}
+	cfg.AccessKeyID, cfg.AccessKeySecret = emulatorKeyID, emulatorSecret
+	cfg.UpstreamURL = providerURL
+	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DataDir = g.Addr().String(), h.Addr().String(), b.TempDir()
+	cfg.AuthToken = benchToken
+	cfg.WatchPollInterval, cfg.WatchMaxDuration, cfg.WatchMaxPollRate = time.Second, time.Hour, 20
+	cfg.Metrics, cfg.LogFormat, cfg.LogLevel = true, "json", slog.LevelInfo
+	cfg.Cache = true
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Serve(ctx, cfg, g, h, cfg.Logger(io.Discard)) }()
@@ -313,6 +320,13 @@ func serveBench(b *testing.B, providerURL string) (grpcAddr, httpAddr string) {
 			b.Error("Serve did not return")
 		}
 	})
+	// Serve refuses a bad configuration at once: say why, rather than
+	// letting every call fail to connect.
+	select {
+	case err := <-done:
+		b.Fatalf("Serve: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
 	return g.Addr().String(), h.Addr().String()
 }
 
