@@ -161,7 +161,7 @@ type loadServer struct {
 	done       chan struct{}
 }
 
-func startLoadServer(t *testing.T, bin, provider string) *loadServer {
+func startLoadServer(t *testing.T, bin, provider string, env ...string) *loadServer {
 	t.Helper()
 	cmd := exec.Command(bin, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json")
 	cmd.Env = append(os.Environ(),
@@ -169,6 +169,7 @@ func startLoadServer(t *testing.T, bin, provider string) *loadServer {
 		"GPUBMS_UPSTREAM_URL="+provider, "GPUBMS_AUTH_TOKEN="+benchToken,
 		"GPUBMS_DATA_DIR="+t.TempDir(), "GPUBMS_MAX_WATCHES_PER_CALLER=20000",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -423,16 +424,19 @@ type watchFigures struct {
 	streams, tasks int
 	polls          float64 // provider task polls per poll interval, in steady state
 	rssMB          float64
+	stackMB        float64 // goroutine stacks in use
+	heapMB         float64 // heap spans in use
 }
 
 // watchRun opens 10,000 WatchTask streams on 100 tasks that never end and
-// measures the server's provider polls per interval and its RSS.
-func watchRun(t *testing.T, bin string) watchFigures {
+// measures the server's provider polls per interval, its RSS, and from its
+// own metrics its goroutine stacks and heap. env is added to the server's.
+func watchRun(t *testing.T, bin string, env ...string) watchFigures {
 	t.Helper()
 	const streams, tasks = 10000, 100
 	var polls atomic.Int64
 	provider := standInTasks(t, &polls)
-	srv := startLoadServer(t, bin, provider)
+	srv := startLoadServer(t, bin, provider, env...)
 	defer srv.stop(t)
 	authed := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+benchToken)
 	ctx, cancel := context.WithCancel(authed)
@@ -475,10 +479,44 @@ func watchRun(t *testing.T, bin string) watchFigures {
 	before := polls.Load()
 	time.Sleep(15 * time.Second)
 	f := watchFigures{streams: streams, tasks: tasks, polls: float64(polls.Load()-before) / 3, rssMB: rss(srv.cmd.Process.Pid)}
+	f.stackMB, f.heapMB = goMemory(t, srv.http)
 	cancel()
 	wg.Wait()
-	t.Logf("%d streams on %d tasks: %.0f polls per interval, server RSS %.0f MB", streams, tasks, f.polls, f.rssMB)
+	t.Logf("%d streams on %d tasks (%v): %.0f polls per interval, server RSS %.0f MB, stacks %.0f MB, heap %.0f MB",
+		streams, tasks, env, f.polls, f.rssMB, f.stackMB, f.heapMB)
 	return f
+}
+
+// goMemory reads the server's goroutine stacks and heap in use, in MB,
+// from its metrics.
+func goMemory(t *testing.T, httpAddr string) (stackMB, heapMB float64) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+benchToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("metrics: %v", err)
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "go_memstats_stack_inuse_bytes":
+			stackMB = v / (1 << 20)
+		case "go_memstats_heap_inuse_bytes":
+			heapMB = v / (1 << 20)
+		}
+	}
+	if stackMB == 0 || heapMB == 0 {
+		t.Errorf("metrics: no go_memstats_stack_inuse_bytes or go_memstats_heap_inuse_bytes (HTTP %d)", resp.StatusCode)
+	}
+	return stackMB, heapMB
 }
 
 func dialLoad(t *testing.T, addr string) *grpc.ClientConn {
@@ -573,8 +611,11 @@ func writeReport(t *testing.T, path string, rows []loadRow, w watchFigures) {
 	}
 	b.WriteString(" (2 cores: the stand-in, the client and the server share them).\n")
 	fmt.Fprintf(&b, "\n## Watchers\n\n%d `WatchTask` streams on %d running tasks, over 20 connections: **%.0f provider polls per 5 s interval** in steady state "+
-		"(one poller per task; at most one poll per task per interval), and the server process's **RSS %.0f MB** with every stream open.\n",
-		w.streams, w.tasks, w.polls, w.rssMB)
+		"(one poller per task; at most one poll per task per interval), and the server process's **RSS %.0f MB** with every stream open "+
+		"(goroutine stacks %.0f MB, heap in use %.0f MB). Each stream's handler goroutine waits under the interceptor chain, "+
+		"and keeps a stack of 8 KiB (the least that holds grpc-go's frames and the chain's); the garbage collector lets the heap grow by as much as "+
+		"the stacks and the live heap together (GOGC 100) before it collects.\n",
+		w.streams, w.tasks, w.polls, w.rssMB, w.stackMB, w.heapMB)
 	if bo := os.Getenv("GPUBMS_BENCH_OUTPUT"); bo != "" {
 		if raw, err := os.ReadFile(bo); err == nil {
 			b.WriteString("\n## Go benchmarks\n\n`go test -run '^$' -bench . -benchmem` (ns/op, B/op, allocs/op, and p50/p99 where reported):\n\n```\n")
