@@ -456,7 +456,7 @@ func Serve(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, logger 
 // newGRPCServer returns the gRPC server, and the in-process channel of the
 // gateway, both with the interceptor chain; services are registered on
 // both with register.
-func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64, tp trace.TracerProvider, traced bool) (*grpc.Server, *inprocgrpc.Channel, *health.Server, error) {
+func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, lim *limits, certs *tlsFiles, maxBody int64, tp trace.TracerProvider, traced bool) (*grpc.Server, *gatewayChannel, *health.Server, error) {
 	unary, stream, err := chain(logger, logCalls, m, d, lim)
 	if err != nil {
 		return nil, nil, nil, err
@@ -477,6 +477,7 @@ func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, li
 		inproc = inproc.WithServerStatsHandler(serverTrace).WithClientStatsHandler(otelgrpc.NewClientHandler(otelOpts...))
 		serverOpts = append(serverOpts, grpc.StatsHandler(serverTrace))
 	}
+	gw := newGatewayChannel(inproc, chainUnary(unary), !traced)
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if certs != nil {
 		creds = credentials.NewTLS(certs.config())
@@ -512,7 +513,7 @@ func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, li
 		hs.SetServingStatus(svc, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 	reflection.Register(gs)
-	return gs, inproc, hs, nil
+	return gs, gw, hs, nil
 }
 
 // leaseAction is the LeaseAction of GPUBMS_DEFAULT_LEASE_ACTION.
@@ -533,7 +534,7 @@ var healthServices = []string{
 
 // register registers a service on the gRPC server and the gateway's
 // channel.
-func register(gs *grpc.Server, inproc *inprocgrpc.Channel, desc *grpc.ServiceDesc, impl any) {
+func register(gs *grpc.Server, inproc *gatewayChannel, desc *grpc.ServiceDesc, impl any) {
 	gs.RegisterService(desc, impl)
 	inproc.RegisterService(desc, impl)
 }

@@ -72,8 +72,8 @@ func gatewayPeer(ctx context.Context) context.Context {
 }
 
 // fromGateway reports whether a call's AuthInfo is that of the gateway's
-// in-process channel (package inprocgrpc), which only the gateway uses: no
-// network connection has it.
+// in-process channel (gatewayChannel, and the inprocgrpc channel under it),
+// which only the gateway uses: no network connection has it.
 func fromGateway(info credentials.AuthInfo) bool {
 	return info != nil && info.AuthType() == "inproc"
 }
