@@ -119,27 +119,17 @@ type gatewayStream struct {
 
 func (s *gatewayStream) Method() string { return s.method }
 
-func (s *gatewayStream) SetHeader(md metadata.MD) error {
+func (s *gatewayStream) SetHeader(md metadata.MD) error  { return s.add(&s.header, md) }
+func (s *gatewayStream) SendHeader(md metadata.MD) error { return s.add(&s.header, md) }
+func (s *gatewayStream) SetTrailer(md metadata.MD) error { return s.add(&s.trailer, md) }
+
+func (s *gatewayStream) add(to *metadata.MD, md metadata.MD) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
 		return errHeaderSent
 	}
-	s.header = metadata.Join(s.header, md)
-	return nil
-}
-
-func (s *gatewayStream) SendHeader(md metadata.MD) error {
-	return s.SetHeader(md)
-}
-
-func (s *gatewayStream) SetTrailer(md metadata.MD) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return errHeaderSent
-	}
-	s.trailer = metadata.Join(s.trailer, md)
+	*to = metadata.Join(*to, md)
 	return nil
 }
 

@@ -325,8 +325,9 @@ func ghzRun(t *testing.T, ghz, path, addr, md, rpc, data string, delay time.Dura
 	}
 	for code, n := range rep.StatusCodeDistribution {
 		// -z ends the calls in flight when the time is up (Canceled, or
-		// Unavailable as their connections close): at most one per caller.
-		if code != "OK" && (n > c || (code != "Canceled" && code != "Unavailable")) {
+		// Unavailable as their connections close): a few per caller, one
+		// in flight and one starting as the time runs out.
+		if code != "OK" && (n > 2*c || (code != "Canceled" && code != "Unavailable")) {
 			t.Errorf("%s %s c=%d: %d calls ended %s", path, rpc, c, n, code)
 		}
 	}
