@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server/app"
@@ -267,13 +269,50 @@ func (f *floorServer) DescribeGpuDetail(ctx context.Context, req *gpubmsv1.Descr
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 		return nil, err
 	}
+	// The whole reply, as gpubms gives it, so that both send the caller
+	// the same message.
 	d := env.Data
-	return &gpubmsv1.DescribeGpuDetailResponse{
+	out := &gpubmsv1.DescribeGpuDetailResponse{
 		ResourceId: d.ResourceID, Name: d.Name, Cpu: d.CPU, Ram: d.RAM, State: d.State, Status: d.Status,
 		AppId: d.AppID, RegionId: d.RegionID, AppName: d.AppName, RegionName: d.RegionName, ImageName: d.ImageName,
 		InstanceChargeType: d.InstanceChargeType, BillStatus: d.BillStatus, IsAutoRenewal: d.IsAutoRenewal,
 		RunningTime: d.RunningTime, CreateDate: d.CreateDate, ExpireDate: d.ExpireDate,
-	}, nil
+	}
+	if len(d.Networks.NetworkCards) > 0 {
+		out.Networks = &gpubmsv1.Networks{}
+		for _, c := range d.Networks.NetworkCards {
+			out.Networks.NetworkCards = append(out.Networks.NetworkCards, &gpubmsv1.NetworkCard{
+				Id: c.ID, VlanId: c.VlanID, IpType: c.IPType, IpVersion: c.IPVersion, IpAddress: c.IPAddress,
+				Netmask: c.Netmask, Gateway: c.Gateway, EipAddress: c.EipAddress, EipLinkType: c.EipLinkType,
+				Mac: c.Mac, WorkMode: c.WorkMode,
+			})
+		}
+	}
+	for _, v := range d.Volumes {
+		out.Volumes = append(out.Volumes, &gpubmsv1.Volume{
+			Id: v.ID, Type: v.Type, Capacity: int32(min(v.Capacity, math.MaxInt32)), VolumeType: v.VolumeType,
+			VolumeId: v.VolumeID, VolumePath: v.VolumePath, UpdateDate: v.UpdateDate,
+		})
+	}
+	return out, nil
+}
+
+// sameReply fails tb unless the floor and gpubms answer a DescribeGpuDetail
+// with the same message: the comparison is of two ways to one reply.
+func sameReply(tb testing.TB, floor, gp gpubmsv1.GpuServiceClient, authed context.Context) {
+	tb.Helper()
+	req := &gpubmsv1.DescribeGpuDetailRequest{ResourceId: resourceIDs[0]}
+	f, err := floor.DescribeGpuDetail(context.Background(), req)
+	if err != nil {
+		tb.Fatalf("floor: %v", err)
+	}
+	g, err := gp.DescribeGpuDetail(authed, req)
+	if err != nil {
+		tb.Fatalf("gpubms: %v", err)
+	}
+	if !proto.Equal(f, g) {
+		tb.Fatalf("the floor answers\n%v\nand gpubms\n%v", f, g)
+	}
 }
 
 func benchHTTPClient() *http.Client {
@@ -363,6 +402,7 @@ func BenchmarkDescribeGpuDetail(b *testing.B) {
 	gp := gpubmsv1.NewGpuServiceClient(dialBench(b, grpcAddr))
 	authed := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+benchToken)
 	hc := benchHTTPClient()
+	sameReply(b, floor, gp, authed)
 
 	paths := []struct {
 		name string

@@ -69,6 +69,8 @@ func TestLoadReport(t *testing.T) {
 		var floor string
 		if delay == 0 {
 			floor = startHelper(t, "floor", "GPUBMS_BENCH_PROVIDER="+provider)
+			sameReply(t, gpubmsv1.NewGpuServiceClient(dialLoad(t, floor)), gpubmsv1.NewGpuServiceClient(dialLoad(t, srv.grpc)),
+				metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+benchToken))
 		}
 		for round := range rounds {
 			for _, c := range []int{1, 16} {
