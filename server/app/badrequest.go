@@ -11,8 +11,8 @@ import (
 )
 
 // withBadRequest adds a google.rpc.BadRequest beside validation's
-// buf.validate.Violations, so every client (the
-// gateway's JSON included) finds the offending field under its usual name.
+// buf.validate.Violations, so every client (the gateway's JSON included)
+// finds the offending field under its usual name.
 //
 // A rule written over a whole message (two fields that must agree) has no
 // field path of its own; such rules are named "<field>.<rule>" in the proto,
