@@ -7,8 +7,10 @@ import (
 
 	"github.com/fullstorydev/grpchan/inprocgrpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -74,9 +76,13 @@ func (c *gatewayChannel) Invoke(ctx context.Context, method string, req, reply a
 	if err != nil {
 		return err
 	}
+	msg, ok := resp.(proto.Message)
+	if !ok || msg == nil || !msg.ProtoReflect().IsValid() {
+		return status.Error(codes.Internal, "the handler returned neither a reply nor an error")
+	}
 	out := reply.(proto.Message)
 	proto.Reset(out)
-	proto.Merge(out, resp.(proto.Message))
+	proto.Merge(out, msg)
 	return nil
 }
 

@@ -31,8 +31,11 @@ func (s *chanService) DescribeGpuDetail(ctx context.Context, req *gpubmsv1.Descr
 	if p, ok := peer.FromContext(ctx); ok && p.AuthInfo != nil {
 		s.sawPeer = p.AuthInfo.AuthType()
 	}
-	if req.GetResourceId() == "fail" {
+	switch req.GetResourceId() {
+	case "fail":
 		return nil, status.Error(codes.NotFound, "no such server")
+	case "nothing":
+		return nil, nil
 	}
 	req.ResourceId = "changed by the handler"
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-header", "h"))
@@ -90,6 +93,11 @@ func TestGatewayChannelUnary(t *testing.T) {
 	_, err = client.DescribeGpuDetail(ctx, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: "fail"})
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("error %v, want the handler's NotFound", err)
+	}
+
+	_, err = client.DescribeGpuDetail(ctx, &gpubmsv1.DescribeGpuDetailRequest{ResourceId: "nothing"})
+	if status.Code(err) != codes.Internal {
+		t.Errorf("a handler that returned neither reply nor error: %v, want Internal", err)
 	}
 
 	// A method the channel does not serve is Unimplemented, as over the
