@@ -122,7 +122,7 @@ func (f *front) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 	ctx, _ := upstream.WithAttemptCounter(ss.Context())
 	ctx = f.d.identify(ctx)
 	start := time.Now()
-	err := f.streamChecked(srv, &frontStream{ServerStream: ss, ctx: ctx, f: f}, info, handler)
+	err := f.streamChecked(srv, &frontStream{ctxStream: ctxStream{ServerStream: ss, ctx: ctx}, f: f}, info, handler)
 	kind := "server_stream"
 	switch {
 	case info.IsClientStream && info.IsServerStream:
@@ -195,12 +195,9 @@ func (f *front) check(m any) error {
 // frontStream is a stream under the door: its context carries the caller,
 // and each message received is checked.
 type frontStream struct {
-	grpc.ServerStream
-	ctx context.Context
-	f   *front
+	ctxStream
+	f *front
 }
-
-func (s *frontStream) Context() context.Context { return s.ctx }
 
 func (s *frontStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
