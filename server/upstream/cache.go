@@ -221,7 +221,7 @@ func (c *Client) read(ctx context.Context, k call, fetch func(context.Context) (
 }
 
 // flyers run flights. A flight's goroutine decodes the provider's reply,
-// deep in encoding/json: a fresh goroutine grows its stack on every read,
+// deep in the JSON decoder: a fresh goroutine grows its stack on every read,
 // which costs more than the read's own work. So a goroutine that ran a
 // flight waits a little for the next one before it ends, and a new one
 // starts only when none is waiting: under load the same few goroutines,

@@ -2,9 +2,10 @@ package upstream
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"sort"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // Replies are the provider's Data, field for field, with its key names as

@@ -2,7 +2,8 @@ package upstream
 
 import (
 	"context"
-	"encoding/json"
+
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // The actions of the provider's network (VPC) API that a GPU create needs.
