@@ -219,6 +219,38 @@ func (d *directCall) detail(ctx context.Context, id string) error {
 	return nil
 }
 
+// task is a direct DescribeGpuTask: the task's status.
+func (d *directCall) task(ctx context.Context, id string) (gpubmsv1.TaskStatus, error) {
+	q := url.Values{"TaskId": {id}}
+	signature.Common(q, upstream.ActionDescribeGpuTask, emulatorKeyID, uuid.NewString(), time.Now())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+"/?"+signature.SignedQuery(http.MethodGet, q, emulatorSecret), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Code string
+		Data struct{ Status string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return 0, err
+	}
+	if env.Code != "Success" {
+		return 0, fmt.Errorf("provider: %s", env.Code)
+	}
+	switch env.Data.Status {
+	case "init":
+		return gpubmsv1.TaskStatus_TASK_STATUS_INIT, nil
+	case "succeed":
+		return gpubmsv1.TaskStatus_TASK_STATUS_SUCCEED, nil
+	}
+	return gpubmsv1.TaskStatus_TASK_STATUS_FAILED, nil
+}
+
 // regions is a direct DescribeGpuRegions.
 func (d *directCall) regions() error {
 	q := url.Values{}
@@ -244,10 +276,97 @@ func (d *directCall) regions() error {
 func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
 
 // floorServer is the least a gRPC proxy can do: the generated service, one
-// signed GET, one decode, one conversion.
+// signed GET, one decode, one conversion; and, with tasks, the least a
+// server streaming task changes can do (floorTasks).
 type floorServer struct {
 	gpubmsv1.UnimplementedGpuServiceServer
-	d *directCall
+	d     *directCall
+	tasks *floorTasks
+}
+
+// WatchTask sends the task's status, then each change, until the status is
+// final or the caller leaves: no middleware, no heartbeats, no limits.
+func (f *floorServer) WatchTask(req *gpubmsv1.WatchTaskRequest, stream grpc.ServerStreamingServer[gpubmsv1.WatchTaskResponse]) error {
+	if f.tasks == nil {
+		return f.UnimplementedGpuServiceServer.WatchTask(req, stream)
+	}
+	t := f.tasks.get(req.GetTaskId())
+	select {
+	case <-t.ready:
+	case <-stream.Context().Done():
+		return stream.Context().Err()
+	}
+	for {
+		st, changed := t.now()
+		if err := stream.Send(&gpubmsv1.WatchTaskResponse{Event: &gpubmsv1.TaskEvent{TaskId: req.GetTaskId(), Status: st}}); err != nil {
+			return err
+		}
+		if st != gpubmsv1.TaskStatus_TASK_STATUS_INIT {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		}
+	}
+}
+
+// floorTasks polls each watched task once an interval (one signed
+// DescribeGpuTask), whoever watches it.
+type floorTasks struct {
+	d        *directCall
+	interval time.Duration
+	mu       sync.Mutex
+	m        map[string]*floorTask
+}
+
+type floorTask struct {
+	ready   chan struct{} // closed after the first poll
+	mu      sync.Mutex
+	status  gpubmsv1.TaskStatus
+	changed chan struct{} // closed, and replaced, at each change
+}
+
+func (ts *floorTasks) get(id string) *floorTask {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if t := ts.m[id]; t != nil {
+		return t
+	}
+	t := &floorTask{ready: make(chan struct{}), changed: make(chan struct{})}
+	if ts.m == nil {
+		ts.m = map[string]*floorTask{}
+	}
+	ts.m[id] = t
+	go func() {
+		for first := true; ; first = false {
+			if st, err := ts.d.task(context.Background(), id); err == nil {
+				t.set(st)
+			}
+			if first {
+				close(t.ready)
+			}
+			time.Sleep(ts.interval)
+		}
+	}()
+	return t
+}
+
+func (t *floorTask) now() (gpubmsv1.TaskStatus, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.status, t.changed
+}
+
+func (t *floorTask) set(st gpubmsv1.TaskStatus) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st != t.status {
+		t.status = st
+		close(t.changed)
+		t.changed = make(chan struct{})
+	}
 }
 
 func (f *floorServer) DescribeGpuDetail(ctx context.Context, req *gpubmsv1.DescribeGpuDetailRequest) (*gpubmsv1.DescribeGpuDetailResponse, error) {

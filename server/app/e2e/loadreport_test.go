@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	"github.com/gpubms/gpubms/server/app"
 )
 
 // TestLoadReport is `make bench`'s load run, not a test: with
@@ -87,6 +88,7 @@ func TestLoadReport(t *testing.T) {
 				runs = append(runs,
 					loopRun(t, "direct", "DescribeGpuRegions", delay, c, dur, func(int) error { return direct.regions() }),
 					loopRun(t, "gpubms (cached)", "DescribeGpuRegions", delay, c, dur, grpcRegions(t, srv.grpc)),
+					loopRun(t, "json (cached)", "DescribeGpuRegions", delay, c, dur, jsonGet(srv.http, func(int) string { return "/v1/regions" })),
 				)
 				if round == 0 {
 					if delay == 0 {
@@ -102,8 +104,8 @@ func TestLoadReport(t *testing.T) {
 		srv.stop(t)
 	}
 	rows := medians(runs)
-	watch := watchRun(t, bin)
-	writeReport(t, out, rows, watch)
+	watchFloor, watch := watchRuns(t, bin)
+	writeReport(t, out, rows, watchFloor, watch)
 }
 
 // medians folds the rounds of each (path, rpc, delay, c) into one row:
@@ -251,9 +253,23 @@ func TestBenchHelper(t *testing.T) {
 		go http.Serve(ln, standInHandler(delay, nil))
 	case "floor":
 		fs := grpc.NewServer()
-		gpubmsv1.RegisterGpuServiceServer(fs, &floorServer{d: &directCall{base: os.Getenv("GPUBMS_BENCH_PROVIDER"), hc: benchHTTPClient()}})
+		d := &directCall{base: os.Getenv("GPUBMS_BENCH_PROVIDER"), hc: benchHTTPClient()}
+		gpubmsv1.RegisterGpuServiceServer(fs, &floorServer{d: d, tasks: &floorTasks{d: d, interval: app.DefaultWatchPollInterval}})
 		reflection.Register(fs)
 		go fs.Serve(ln)
+		// Its goroutine stacks and heap in use, as gpubmsd's /metrics says them.
+		ml, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go http.Serve(ml, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			fmt.Fprintf(w, "go_memstats_stack_inuse_bytes %d\ngo_memstats_heap_inuse_bytes %d\n", m.StackInuse, m.HeapInuse)
+		}))
+		fmt.Println("ADDR", ln.Addr().String(), ml.Addr().String())
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
 	}
 	fmt.Println("ADDR", ln.Addr().String())
 	_, _ = io.Copy(io.Discard, os.Stdin)
@@ -263,6 +279,21 @@ func TestBenchHelper(t *testing.T) {
 // startHelper runs this test binary as a helper process in role and
 // returns the address it serves.
 func startHelper(t *testing.T, role string, env ...string) string {
+	t.Helper()
+	return runHelper(t, role, env...).addr
+}
+
+// helperProc is a helper process.
+type helperProc struct {
+	addr    string
+	metrics string // the floor's memory figures, as gpubmsd's /metrics gives them
+	pid     int
+	stop    func() // ends it and waits for it
+}
+
+// runHelper starts a helper process in role; it is stopped when the test
+// ends, if not before.
+func runHelper(t *testing.T, role string, env ...string) helperProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchHelper$")
 	cmd.Env = append(append(os.Environ(), "GPUBMS_BENCH_ROLE="+role), env...)
@@ -277,19 +308,24 @@ func startHelper(t *testing.T, role string, env ...string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			stdin.Close()
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+		if addrs, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
 			go io.Copy(io.Discard, stdout)
-			return addr
+			addr, metrics, _ := strings.Cut(addrs, " ")
+			return helperProc{addr: addr, metrics: metrics, pid: cmd.Process.Pid, stop: stop}
 		}
 	}
 	t.Fatalf("helper %s gave no address", role)
-	return ""
+	return helperProc{}
 }
 
 // loadRow is one run's figures.
@@ -405,9 +441,14 @@ func grpcRegions(t *testing.T, addr string) func(int) error {
 }
 
 func jsonDetail(addr string) func(int) error {
+	return jsonGet(addr, func(i int) string { return "/v1/gpus/" + resourceIDs[i%len(resourceIDs)] })
+}
+
+// jsonGet GETs path(i) from the JSON face at addr.
+func jsonGet(addr string, path func(int) string) func(int) error {
 	hc := benchHTTPClient()
 	return func(i int) error {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/gpus/"+resourceIDs[i%len(resourceIDs)], nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path(i), nil)
 		req.Header.Set("Authorization", "Bearer "+benchToken)
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -422,7 +463,7 @@ func jsonDetail(addr string) func(int) error {
 	}
 }
 
-// watchFigures are the 10,000-stream run's.
+// watchFigures are a 10,000-stream run's.
 type watchFigures struct {
 	streams, tasks int
 	polls          float64 // provider task polls per poll interval, in steady state
@@ -431,31 +472,52 @@ type watchFigures struct {
 	heapMB         float64 // heap spans in use
 }
 
-// watchRun opens 10,000 WatchTask streams on 100 tasks that never end and
-// measures the server's provider polls per interval, its RSS, and from its
-// own metrics its goroutine stacks and heap. env is added to the server's.
-func watchRun(t *testing.T, bin string, env ...string) watchFigures {
+const loadStreams, loadTasks = 10000, 100
+
+// watchRuns opens 10,000 WatchTask streams on 100 tasks that never end, on
+// the floor and then on gpubmsd, and measures for each its provider polls
+// per interval and its RSS with every stream open, and for gpubmsd from its
+// own metrics its goroutine stacks and heap.
+func watchRuns(t *testing.T, bin string) (floor, gp watchFigures) {
 	t.Helper()
-	const streams, tasks = 10000, 100
 	var polls atomic.Int64
 	provider := standInTasks(t, &polls)
-	srv := startLoadServer(t, bin, provider, env...)
+	fl := runHelper(t, "floor", "GPUBMS_BENCH_PROVIDER="+provider)
+	floor = watchLoad(t, "floor", fl.addr, "", fl.pid, &polls, func(f *watchFigures) {
+		f.stackMB, f.heapMB = goMemory(t, fl.metrics)
+	})
+	fl.stop()
+	srv := startLoadServer(t, bin, provider)
 	defer srv.stop(t)
-	authed := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+benchToken)
-	ctx, cancel := context.WithCancel(authed)
+	gp = watchLoad(t, "gpubms", srv.grpc, benchToken, srv.cmd.Process.Pid, &polls, func(f *watchFigures) {
+		f.stackMB, f.heapMB = goMemory(t, srv.http)
+	})
+	return floor, gp
+}
+
+// watchLoad opens the streams on the server at addr (process pid) over 20
+// connections, waits for each's first event, measures over three intervals
+// of the default 5 s, then closes them. more adds figures while they are
+// open.
+func watchLoad(t *testing.T, name, addr, token string, pid int, polls *atomic.Int64, more func(*watchFigures)) watchFigures {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	}
 	var conns []*grpc.ClientConn
 	for range 20 {
-		conns = append(conns, dialLoad(t, srv.grpc))
+		conns = append(conns, dialLoad(t, addr))
 	}
 	var wg sync.WaitGroup
 	var opened atomic.Int64
-	for i := range streams {
+	for i := range loadStreams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c := gpubmsv1.NewGpuServiceClient(conns[i%len(conns)])
-			s, err := c.WatchTask(ctx, &gpubmsv1.WatchTaskRequest{TaskId: fmt.Sprintf("task-%03d", i%tasks)})
+			s, err := c.WatchTask(ctx, &gpubmsv1.WatchTaskRequest{TaskId: fmt.Sprintf("task-%03d", i%loadTasks)})
 			if err != nil {
 				return
 			}
@@ -470,23 +532,27 @@ func watchRun(t *testing.T, bin string, env ...string) watchFigures {
 		}()
 	}
 	for range 600 {
-		if opened.Load() == streams {
+		if opened.Load() == loadStreams {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if opened.Load() != streams {
-		t.Errorf("%d of %d watch streams opened", opened.Load(), streams)
+	if opened.Load() != loadStreams {
+		t.Errorf("%s: %d of %d watch streams opened", name, opened.Load(), loadStreams)
 	}
-	// Steady state over three intervals of the default 5 s.
 	before := polls.Load()
-	time.Sleep(15 * time.Second)
-	f := watchFigures{streams: streams, tasks: tasks, polls: float64(polls.Load()-before) / 3, rssMB: rss(srv.cmd.Process.Pid)}
-	f.stackMB, f.heapMB = goMemory(t, srv.http)
+	time.Sleep(3 * app.DefaultWatchPollInterval)
+	f := watchFigures{streams: loadStreams, tasks: loadTasks, polls: float64(polls.Load()-before) / 3, rssMB: rss(pid)}
+	if more != nil {
+		more(&f)
+	}
 	cancel()
 	wg.Wait()
-	t.Logf("%d streams on %d tasks (%v): %.0f polls per interval, server RSS %.0f MB, stacks %.0f MB, heap %.0f MB",
-		streams, tasks, env, f.polls, f.rssMB, f.stackMB, f.heapMB)
+	for _, c := range conns {
+		c.Close()
+	}
+	t.Logf("%s: %d streams on %d tasks: %.0f polls per interval, RSS %.0f MB (stacks %.0f MB, heap %.0f MB)",
+		name, loadStreams, loadTasks, f.polls, f.rssMB, f.stackMB, f.heapMB)
 	return f
 }
 
@@ -532,7 +598,7 @@ func dialLoad(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-func writeReport(t *testing.T, path string, rows []loadRow, w watchFigures) {
+func writeReport(t *testing.T, path string, rows []loadRow, wf, w watchFigures) {
 	t.Helper()
 	find := func(p, rpc string, delay time.Duration, c int) *loadRow {
 		for i := range rows {
@@ -555,11 +621,11 @@ func writeReport(t *testing.T, path string, rows []loadRow, w watchFigures) {
 		"A stand-in provider (an `httptest` server on loopback that checks every signature and answers a canned reply, at once or after 20 ms) " +
 		"serves four paths to one `DescribeGpuDetail` (never cached, resource ids rotating so that coalescing does not help):\n\n" +
 		"- **direct**: a Go caller signing its own GET and decoding the reply;\n" +
-		"- **floor**: a bare grpc-go server with the generated service, one signed GET, one JSON decode, one conversion, no middleware (in `server/app/e2e/bench_test.go`);\n" +
-		"- **gpubms**: the built `gpubmsd`, with caller authentication, metrics, a log line per call, validation, the store and the cache on;\n" +
+		"- **floor**: a bare grpc-go server with the generated service, one signed GET, one JSON decode (encoding/json), one conversion, no middleware (in `server/app/e2e/bench_test.go`);\n" +
+		"- **gpubms**: the built `gpubmsd`, with caller authentication, metrics, a log line per failed or slow call, validation, the store and the cache on; it decodes the provider's reply with encoding/json's v1 API on the v2 implementation (`github.com/go-json-experiment/json/v1`, the standard library's from Go 1.27), in about half encoding/json's time;\n" +
 		"- **json**: the same `gpubmsd`'s JSON face.\n\n" +
 		"Every path is driven by the same Go loop (one connection), each for the same time at 1 and 16 concurrent callers, the paths taking turns over several rounds; each figure is the median of its rounds. The gRPC ones are also driven once by [ghz](https://ghz.sh). " +
-		"`DescribeGpuRegions` compares a cached read with the direct call.\n\n" +
+		"`DescribeGpuRegions` compares a cached read, over gRPC and over the JSON face, with the direct call.\n\n" +
 		"Commands: `make bench` (= `go test -bench . -benchmem` over the packages below, then " +
 		"`GPUBMS_LOAD_REPORT=docs/BENCHMARKS.md go test -run TestLoadReport ./server/app/e2e/`).\n\n")
 
@@ -583,7 +649,7 @@ func writeReport(t *testing.T, path string, rows []loadRow, w watchFigures) {
 	for _, d := range []time.Duration{0, 20 * time.Millisecond} {
 		for _, c := range []int{1, 16} {
 			dr := find("direct", "DescribeGpuRegions", d, c)
-			for _, p := range []string{"direct", "gpubms (cached)"} {
+			for _, p := range []string{"direct", "gpubms (cached)", "json (cached)"} {
 				r := find(p, "DescribeGpuRegions", d, c)
 				if r == nil || dr == nil {
 					continue
@@ -613,12 +679,15 @@ func writeReport(t *testing.T, path string, rows []loadRow, w watchFigures) {
 		fmt.Fprintf(&b, "%s for %s", ratio(r16.rps, r1.rps), p)
 	}
 	b.WriteString(" (2 cores: the stand-in, the client and the server share them).\n")
-	fmt.Fprintf(&b, "\n## Watchers\n\n%d `WatchTask` streams on %d running tasks, over 20 connections: **%.0f provider polls per 5 s interval** in steady state "+
-		"(one poller per task; at most one poll per task per interval), and the server process's **RSS %.0f MB** with every stream open "+
-		"(goroutine stacks %.0f MB, heap in use %.0f MB). Each stream's handler goroutine waits under the interceptor chain, "+
-		"and keeps a stack of 8 KiB (the least that holds grpc-go's frames and the chain's); the garbage collector lets the heap grow by as much as "+
-		"the stacks and the live heap together (GOGC 100) before it collects.\n",
-		w.streams, w.tasks, w.polls, w.rssMB, w.stackMB, w.heapMB)
+	fmt.Fprintf(&b, "\n## Watchers\n\n%d `WatchTask` streams on %d running tasks, over 20 connections, with every stream open; polls in steady state over three 5 s intervals. "+
+		"The floor is a bare grpc-go server with the generated service: one poller per task, and per stream the status then each change, no middleware (`floorServer.WatchTask`).\n\n"+
+		"| server | provider polls per interval | RSS | RSS ÷ floor | goroutine stacks | heap in use |\n|---|---|---|---|---|---|\n"+
+		"| floor | %.0f | %.0f MB | 1.00× | %.0f MB | %.0f MB |\n| gpubms | %.0f | %.0f MB | %s | %.0f MB | %.0f MB |\n\n",
+		w.streams, w.tasks, wf.polls, wf.rssMB, wf.stackMB, wf.heapMB, w.polls, w.rssMB, ratio(w.rssMB, wf.rssMB), w.stackMB, w.heapMB)
+	b.WriteString("gpubms polls each task at most once an interval, whoever watches it. In both servers each stream's handler goroutine waits for its task's next change " +
+		"and keeps a stack of 8 KiB, the least that holds grpc-go's frames (gpubms's interceptor chain adds a few hundred bytes to them, under the same 8 KiB); " +
+		"what gpubms adds is heap: per stream its caller, request id, metrics and subscription, and the garbage of opening the stream, which the collector " +
+		"lets grow by as much as the stacks and the live heap together (GOGC 100) before it collects.\n")
 	if bo := os.Getenv("GPUBMS_BENCH_OUTPUT"); bo != "" {
 		if raw, err := os.ReadFile(bo); err == nil {
 			b.WriteString("\n## Go benchmarks\n\n`go test -run '^$' -bench . -benchmem` (ns/op, B/op, allocs/op, and p50/p99 where reported):\n\n```\n")
