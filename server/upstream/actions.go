@@ -263,9 +263,9 @@ func fetch[T any](ctx context.Context, c *Client, k call) (*T, error) {
 		}
 		return out, nil
 	}
-	v, err := c.read(ctx, k, func(ctx context.Context) (any, error) {
+	v, err := c.read(ctx, k, func(ctx, rctx context.Context) (any, error) {
 		out := new(T)
-		if err := c.do(ctx, k, out); err != nil {
+		if err := c.run(ctx, rctx, k, out); err != nil {
 			return nil, err
 		}
 		return out, nil

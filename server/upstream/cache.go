@@ -179,7 +179,7 @@ func readKey(k call) string {
 // read answers a read: from the cache when its kind is cached and fresh,
 // else from a flight it joins or starts, in which fetch does the provider
 // call. The value returned may be shared with other callers.
-func (c *Client) read(ctx context.Context, k call, fetch func(context.Context) (any, error)) (any, error) {
+func (c *Client) read(ctx context.Context, k call, fetch func(ctx, rctx context.Context) (any, error)) (any, error) {
 	ttl := c.opts.cacheTTL.ttl(k.action)
 	key := readKey(k)
 	if ttl > 0 {
@@ -257,10 +257,10 @@ func (w *flightWorkers) loop(f func()) {
 }
 
 // fly runs a flight and stores a successful reply of a cached kind.
-func (c *Client) fly(f *flight, action, key string, ttl time.Duration, fetch func(context.Context) (any, error)) {
+func (c *Client) fly(f *flight, action, key string, ttl time.Duration, fetch func(ctx, rctx context.Context) (any, error)) {
 	defer c.flights.finish(f)
 	defer f.cancel()
-	f.val, f.err = fetch(f.ctx)
+	f.val, f.err = fetch(f.ctx, f.rctx)
 	f.rid = f.counter.RequestID()
 	if f.err == nil && ttl > 0 {
 		var valid func() bool
@@ -316,7 +316,8 @@ type flightKey struct {
 // its callers after done is closed.
 type flight struct {
 	key     flightKey
-	ctx     context.Context
+	ctx     context.Context // the leader's values, the flight's own deadline
+	rctx    context.Context // its requests' (see requestContext), with the same deadline
 	cancel  context.CancelFunc
 	counter *Counter
 	done    chan struct{}
@@ -350,7 +351,13 @@ func (g *flightGroup) join(ctx context.Context, key flightKey, timeout time.Dura
 	}
 	f := &flight{key: key, done: make(chan struct{}), waiters: 1}
 	fctx, counter := WithAttemptCounter(context.WithoutCancel(ctx))
-	f.ctx, f.cancel = context.WithTimeout(fctx, timeout)
+	var cancel, rcancel context.CancelFunc
+	f.ctx, cancel = context.WithTimeout(fctx, timeout)
+	deadline, _ := f.ctx.Deadline()
+	// The requests' shallow context ends with the flight's by the same
+	// cancel, not by a callback on it as a caller's does.
+	f.rctx, rcancel = context.WithDeadline(context.Background(), deadline)
+	f.cancel = func() { cancel(); rcancel() }
 	f.counter = counter
 	g.m[key] = f
 	return f, true

@@ -253,11 +253,18 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		defer cancel()
 		deadline, _ = ctx.Deadline()
 	}
-	// What the client needs of ctx is read once, here; the requests carry
-	// a shallow context of their own, one for all the call's attempts.
-	counter := AttemptCounterFrom(ctx)
 	rctx, stop := requestContext(ctx, deadline)
 	defer stop()
+	return c.run(ctx, rctx, k, out)
+}
+
+// run makes a call's attempts. ctx is the call's; rctx, the shallow context
+// its requests carry, one for all its attempts (see requestContext), ends
+// when ctx does and has its deadline.
+func (c *Client) run(ctx, rctx context.Context, k call, out any) error {
+	deadline, _ := rctx.Deadline()
+	// What the client needs of ctx is read once, here.
+	counter := AttemptCounterFrom(ctx)
 	limit := 1
 	if k.read {
 		limit = c.opts.maxAttempts
