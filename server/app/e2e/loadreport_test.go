@@ -104,8 +104,7 @@ func TestLoadReport(t *testing.T) {
 		srv.stop(t)
 	}
 	rows := medians(runs)
-	watchFloor, watch := watchRuns(t, bin)
-	writeReport(t, out, rows, watchFloor, watch)
+	writeReport(t, out, rows, watchRuns(t, bin))
 }
 
 // medians folds the rounds of each (path, rpc, delay, c) into one row:
@@ -463,56 +462,60 @@ func jsonGet(addr string, path func(int) string) func(int) error {
 	}
 }
 
-// watchFigures are a 10,000-stream run's.
+// watchFigures are one watch run's, on one server.
 type watchFigures struct {
+	server         string // "floor" or "gpubms"
 	streams, tasks int
 	polls          float64 // provider task polls per poll interval, in steady state
-	rssMB          float64
+	idleMB         float64 // RSS before the streams
+	rssMB          float64 // RSS with every stream open
 	stackMB        float64 // goroutine stacks in use
 	heapMB         float64 // heap spans in use
 }
 
-const loadStreams, loadTasks = 10000, 100
+// The watch runs: streams on loadTasks tasks that never end.
+var loadStreams = []int{1000, 5000, 10000}
 
-// watchRuns opens 10,000 WatchTask streams on 100 tasks that never end, on
-// the floor and then on gpubmsd, and measures for each its provider polls
-// per interval and its RSS with every stream open, and for gpubmsd from its
-// own metrics its goroutine stacks and heap.
-func watchRuns(t *testing.T, bin string) (floor, gp watchFigures) {
+const loadTasks = 100
+
+// watchRuns opens each count of WatchTask streams, on a fresh floor and
+// then a fresh gpubmsd, and measures for each the provider polls per
+// interval, the RSS before the streams and with every stream open, and
+// from the server's metrics its goroutine stacks and heap.
+func watchRuns(t *testing.T, bin string) []watchFigures {
 	t.Helper()
 	var polls atomic.Int64
 	provider := standInTasks(t, &polls)
-	fl := runHelper(t, "floor", "GPUBMS_BENCH_PROVIDER="+provider)
-	floor = watchLoad(t, "floor", fl.addr, "", fl.pid, &polls, func(f *watchFigures) {
-		f.stackMB, f.heapMB = goMemory(t, fl.metrics)
-	})
-	fl.stop()
-	srv := startLoadServer(t, bin, provider)
-	defer srv.stop(t)
-	gp = watchLoad(t, "gpubms", srv.grpc, benchToken, srv.cmd.Process.Pid, &polls, func(f *watchFigures) {
-		f.stackMB, f.heapMB = goMemory(t, srv.http)
-	})
-	return floor, gp
+	var out []watchFigures
+	for _, n := range loadStreams {
+		fl := runHelper(t, "floor", "GPUBMS_BENCH_PROVIDER="+provider)
+		out = append(out, watchLoad(t, "floor", n, fl.addr, "", fl.pid, fl.metrics, &polls))
+		fl.stop()
+		srv := startLoadServer(t, bin, provider)
+		out = append(out, watchLoad(t, "gpubms", n, srv.grpc, benchToken, srv.cmd.Process.Pid, srv.http, &polls))
+		srv.stop(t)
+	}
+	return out
 }
 
-// watchLoad opens the streams on the server at addr (process pid) over 20
-// connections, waits for each's first event, measures over three intervals
-// of the default 5 s, then closes them. more adds figures while they are
-// open.
-func watchLoad(t *testing.T, name, addr, token string, pid int, polls *atomic.Int64, more func(*watchFigures)) watchFigures {
+// watchLoad opens n streams on the server at addr (process pid, metrics at
+// metricsAddr) over 20 connections, waits for each's first event, measures
+// over three intervals of the default 5 s, then closes them.
+func watchLoad(t *testing.T, server string, n int, addr, token string, pid int, metricsAddr string, polls *atomic.Int64) watchFigures {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 	}
+	f := watchFigures{server: server, streams: n, tasks: loadTasks, idleMB: rss(pid)}
 	var conns []*grpc.ClientConn
 	for range 20 {
 		conns = append(conns, dialLoad(t, addr))
 	}
 	var wg sync.WaitGroup
 	var opened atomic.Int64
-	for i := range loadStreams {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -532,27 +535,26 @@ func watchLoad(t *testing.T, name, addr, token string, pid int, polls *atomic.In
 		}()
 	}
 	for range 600 {
-		if opened.Load() == loadStreams {
+		if opened.Load() == int64(n) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if opened.Load() != loadStreams {
-		t.Errorf("%s: %d of %d watch streams opened", name, opened.Load(), loadStreams)
+	if opened.Load() != int64(n) {
+		t.Errorf("%s: %d of %d watch streams opened", server, opened.Load(), n)
 	}
 	before := polls.Load()
 	time.Sleep(3 * app.DefaultWatchPollInterval)
-	f := watchFigures{streams: loadStreams, tasks: loadTasks, polls: float64(polls.Load()-before) / 3, rssMB: rss(pid)}
-	if more != nil {
-		more(&f)
-	}
+	f.polls = float64(polls.Load()-before) / 3
+	f.rssMB = rss(pid)
+	f.stackMB, f.heapMB = goMemory(t, metricsAddr)
 	cancel()
 	wg.Wait()
 	for _, c := range conns {
 		c.Close()
 	}
-	t.Logf("%s: %d streams on %d tasks: %.0f polls per interval, RSS %.0f MB (stacks %.0f MB, heap %.0f MB)",
-		name, loadStreams, loadTasks, f.polls, f.rssMB, f.stackMB, f.heapMB)
+	t.Logf("%s: %d streams on %d tasks: %.0f polls per interval, RSS %.0f MB idle, %.0f MB (stacks %.0f MB, heap %.0f MB)",
+		server, n, loadTasks, f.polls, f.idleMB, f.rssMB, f.stackMB, f.heapMB)
 	return f
 }
 
@@ -598,7 +600,7 @@ func dialLoad(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-func writeReport(t *testing.T, path string, rows []loadRow, wf, w watchFigures) {
+func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigures) {
 	t.Helper()
 	find := func(p, rpc string, delay time.Duration, c int) *loadRow {
 		for i := range rows {
@@ -679,12 +681,24 @@ func writeReport(t *testing.T, path string, rows []loadRow, wf, w watchFigures) 
 		fmt.Fprintf(&b, "%s for %s", ratio(r16.rps, r1.rps), p)
 	}
 	b.WriteString(" (2 cores: the stand-in, the client and the server share them).\n")
-	fmt.Fprintf(&b, "\n## Watchers\n\n%d `WatchTask` streams on %d running tasks, over 20 connections, with every stream open; polls in steady state over three 5 s intervals. "+
-		"The floor is a bare grpc-go server with the generated service: one poller per task, and per stream the status then each change, no middleware (`floorServer.WatchTask`).\n\n"+
-		"| server | provider polls per interval | RSS | RSS ÷ floor | goroutine stacks | heap in use |\n|---|---|---|---|---|---|\n"+
-		"| floor | %.0f | %.0f MB | 1.00× | %.0f MB | %.0f MB |\n| gpubms | %.0f | %.0f MB | %s | %.0f MB | %.0f MB |\n\n",
-		w.streams, w.tasks, wf.polls, wf.rssMB, wf.stackMB, wf.heapMB, w.polls, w.rssMB, ratio(w.rssMB, wf.rssMB), w.stackMB, w.heapMB)
-	b.WriteString("gpubms polls each task at most once an interval, whoever watches it. In both servers each stream's handler goroutine waits for its task's next change " +
+	b.WriteString("\n## Watchers\n\n`WatchTask` streams on 100 running tasks, over 20 connections, each count on a fresh server; polls in steady state over three 5 s intervals, memory with every stream open. " +
+		"The floor is a bare grpc-go server with the generated service: one poller per task, and per stream the status then each change, no middleware (`floorServer.WatchTask`).\n\n" +
+		"| server | streams | provider polls per interval | RSS idle | RSS | RSS ÷ floor | per stream | goroutine stacks | heap in use |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, w := range watches {
+		var fl *watchFigures
+		for i := range watches {
+			if watches[i].server == "floor" && watches[i].streams == w.streams {
+				fl = &watches[i]
+			}
+		}
+		vs := "-"
+		if fl != nil {
+			vs = ratio(w.rssMB, fl.rssMB)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f MB | %.0f MB | %s | %.1f KB | %.0f MB | %.0f MB |\n", w.server, w.streams, w.polls, w.idleMB, w.rssMB, vs,
+			(w.rssMB-w.idleMB)*1024/float64(w.streams), w.stackMB, w.heapMB)
+	}
+	b.WriteString("\ngpubms polls each task at most once an interval, whoever watches it, so its polls do not grow with its watchers. In both servers each stream's handler goroutine waits for its task's next change " +
 		"and keeps a stack of 8 KiB, the least that holds grpc-go's frames (gpubms's interceptor chain adds a few hundred bytes to them, under the same 8 KiB); " +
 		"what gpubms adds is heap: per stream its caller, request id, metrics and subscription, and the garbage of opening the stream, which the collector " +
 		"lets grow by as much as the stacks and the live heap together (GOGC 100) before it collects.\n")
