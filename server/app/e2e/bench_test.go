@@ -313,7 +313,8 @@ func (f *floorServer) WatchTask(req *gpubmsv1.WatchTaskRequest, stream grpc.Serv
 }
 
 // floorTasks polls each watched task once an interval (one signed
-// DescribeGpuTask), whoever watches it.
+// DescribeGpuTask), whoever watches it, for as long as the process runs: it
+// serves the floor's helper process (TestBenchHelper).
 type floorTasks struct {
 	d        *directCall
 	interval time.Duration
