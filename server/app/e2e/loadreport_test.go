@@ -64,12 +64,14 @@ func TestLoadReport(t *testing.T) {
 	var runs []loadRow
 	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
 		provider := "http://" + startHelper(t, "standin", "GPUBMS_BENCH_DELAY="+delay.String()) + "/gpubms/v1"
+		var floorPid int
 		srv := startLoadServer(t, bin, provider)
 		direct := &directCall{base: provider, hc: benchHTTPClient()}
 		auth := `{"authorization":"Bearer ` + benchToken + `"}`
 		var floor string
 		if delay == 0 {
-			floor = startHelper(t, "floor", "GPUBMS_BENCH_PROVIDER="+provider)
+			fl := runHelper(t, "floor", "GPUBMS_BENCH_PROVIDER="+provider)
+			floor, floorPid = fl.addr, fl.pid
 			sameReply(t, gpubmsv1.NewGpuServiceClient(dialLoad(t, floor)), gpubmsv1.NewGpuServiceClient(dialLoad(t, srv.grpc)),
 				metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+benchToken))
 		}
@@ -77,18 +79,18 @@ func TestLoadReport(t *testing.T) {
 			for _, c := range []int{1, 16} {
 				if delay == 0 {
 					runs = append(runs,
-						loopRun(t, "direct", "DescribeGpuDetail", delay, c, dur, func(i int) error {
+						loopRun(t, "direct", "DescribeGpuDetail", delay, c, dur, 0, func(i int) error {
 							return direct.detail(context.Background(), resourceIDs[i%len(resourceIDs)])
 						}),
-						loopRun(t, "floor", "DescribeGpuDetail", delay, c, dur, grpcDetail(t, floor, "")),
-						loopRun(t, "gpubms", "DescribeGpuDetail", delay, c, dur, grpcDetail(t, srv.grpc, benchToken)),
-						loopRun(t, "json", "DescribeGpuDetail", delay, c, dur, jsonDetail(srv.http)),
+						loopRun(t, "floor", "DescribeGpuDetail", delay, c, dur, floorPid, grpcDetail(t, floor, "")),
+						loopRun(t, "gpubms", "DescribeGpuDetail", delay, c, dur, srv.pid(), grpcDetail(t, srv.grpc, benchToken)),
+						loopRun(t, "json", "DescribeGpuDetail", delay, c, dur, srv.pid(), jsonDetail(srv.http)),
 					)
 				}
 				runs = append(runs,
-					loopRun(t, "direct", "DescribeGpuRegions", delay, c, dur, func(int) error { return direct.regions() }),
-					loopRun(t, "gpubms (cached)", "DescribeGpuRegions", delay, c, dur, grpcRegions(t, srv.grpc)),
-					loopRun(t, "json (cached)", "DescribeGpuRegions", delay, c, dur, jsonGet(srv.http, func(int) string { return "/v1/regions" })),
+					loopRun(t, "direct", "DescribeGpuRegions", delay, c, dur, 0, func(int) error { return direct.regions() }),
+					loopRun(t, "gpubms (cached)", "DescribeGpuRegions", delay, c, dur, srv.pid(), grpcRegions(t, srv.grpc)),
+					loopRun(t, "json (cached)", "DescribeGpuRegions", delay, c, dur, srv.pid(), jsonGet(srv.http, func(int) string { return "/v1/regions" })),
 				)
 				if round == 0 {
 					if delay == 0 {
@@ -139,6 +141,7 @@ func medians(runs []loadRow) []loadRow {
 			p50:    time.Duration(med(rs, func(r loadRow) float64 { return float64(r.p50) })),
 			p99:    time.Duration(med(rs, func(r loadRow) float64 { return float64(r.p99) })),
 			rps:    med(rs, func(r loadRow) float64 { return r.rps }),
+			cpu:    time.Duration(med(rs, func(r loadRow) float64 { return float64(r.cpu) })),
 			rounds: len(rs),
 		})
 	}
@@ -207,6 +210,8 @@ func startLoadServer(t *testing.T, bin, provider string, env ...string) *loadSer
 	return s
 }
 
+func (s *loadServer) pid() int { return s.cmd.Process.Pid }
+
 func (s *loadServer) stop(t *testing.T) {
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	select {
@@ -214,6 +219,28 @@ func (s *loadServer) stop(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Error("gpubmsd did not stop")
 	}
+}
+
+// cpuTime is the CPU time (user and system) a process has used; 0 for pid
+// 0 or when it cannot be read.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := bytes.LastIndexByte(b, ')')
+	if err != nil || i < 0 {
+		return 0
+	}
+	// After the command: state, then 10 fields, then utime and stime in
+	// clock ticks, which /proc gives at 100 a second.
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // rss is the resident set of a process, in MB.
@@ -334,6 +361,7 @@ type loadRow struct {
 	c         int
 	p50, p99  time.Duration
 	rps       float64
+	cpu       time.Duration // the server process's CPU time per call; 0: not measured
 	rounds    int
 }
 
@@ -377,13 +405,17 @@ func ghzRun(t *testing.T, ghz, path, addr, md, rpc, data string, delay time.Dura
 			row.p99 = time.Duration(l.Latency)
 		}
 	}
-	t.Logf("%-16s %-20s delay=%-5v c=%-2d p50=%-10v rps=%.0f", path, rpc, delay, c, row.p50, row.rps)
+	t.Logf("%-16s %-20s delay=%-5v c=%-2d p50=%-10v rps=%-6.0f cpu/call=%v", path, rpc, delay, c, row.p50, row.rps, row.cpu)
 	return row
 }
 
 // loopRun calls call from c goroutines for dur.
-func loopRun(t *testing.T, path, rpc string, delay time.Duration, c int, dur time.Duration, call func(int) error) loadRow {
+// loopRun calls call from c goroutines for dur, and measures its latency,
+// calls/s and, when pid is not 0, the CPU time per call of that process
+// (the server).
+func loopRun(t *testing.T, path, rpc string, delay time.Duration, c int, dur time.Duration, pid int, call func(int) error) loadRow {
 	t.Helper()
+	cpu0 := cpuTime(pid)
 	var mu sync.Mutex
 	var lat []time.Duration
 	var n atomic.Int64
@@ -413,8 +445,11 @@ func loopRun(t *testing.T, path, rpc string, delay time.Duration, c int, dur tim
 	row := loadRow{path: path, rpc: rpc, delay: delay, c: c, rps: float64(len(lat)) / dur.Seconds()}
 	if len(lat) > 0 {
 		row.p50, row.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+		if pid != 0 {
+			row.cpu = (cpuTime(pid) - cpu0) / time.Duration(len(lat))
+		}
 	}
-	t.Logf("%-16s %-20s delay=%-5v c=%-2d p50=%-10v rps=%.0f", path, rpc, delay, c, row.p50, row.rps)
+	t.Logf("%-16s %-20s delay=%-5v c=%-2d p50=%-10v rps=%-6.0f cpu/call=%v", path, rpc, delay, c, row.p50, row.rps, row.cpu)
 	return row
 }
 
@@ -631,7 +666,13 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 		"Commands: `make bench` (= `go test -bench . -benchmem` over the packages below, then " +
 		"`GPUBMS_LOAD_REPORT=docs/BENCHMARKS.md go test -run TestLoadReport ./server/app/e2e/`).\n\n")
 
-	b.WriteString("## DescribeGpuDetail (uncached)\n\n| path | c | p50 | p99 | calls/s | p50 ÷ floor | calls/s ÷ floor | p50 ÷ direct | calls/s ÷ direct |\n|---|---|---|---|---|---|---|---|---|\n")
+	cpu := func(r *loadRow) string {
+		if r.cpu == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.0f µs", float64(r.cpu)/float64(time.Microsecond))
+	}
+	b.WriteString("## DescribeGpuDetail (uncached)\n\n| path | c | p50 | p99 | calls/s | p50 ÷ floor | calls/s ÷ floor | p50 ÷ direct | calls/s ÷ direct | server CPU per call |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range []int{1, 16} {
 		fl, dr := find("floor", "DescribeGpuDetail", 0, c), find("direct", "DescribeGpuDetail", 0, c)
 		for _, p := range []string{"direct", "floor", "gpubms", "json"} {
@@ -639,15 +680,17 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 			if r == nil || fl == nil || dr == nil {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %d | %v | %v | %.0f | %s | %s | %s | %s |\n", p, c, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.rps,
-				ratio(float64(r.p50), float64(fl.p50)), ratio(r.rps, fl.rps), ratio(float64(r.p50), float64(dr.p50)), ratio(r.rps, dr.rps))
+			fmt.Fprintf(&b, "| %s | %d | %v | %v | %.0f | %s | %s | %s | %s | %s |\n", p, c, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.rps,
+				ratio(float64(r.p50), float64(fl.p50)), ratio(r.rps, fl.rps), ratio(float64(r.p50), float64(dr.p50)), ratio(r.rps, dr.rps), cpu(r))
 		}
 	}
 	if g1, j1, g16, j16 := find("gpubms", "DescribeGpuDetail", 0, 1), find("json", "DescribeGpuDetail", 0, 1), find("gpubms", "DescribeGpuDetail", 0, 16), find("json", "DescribeGpuDetail", 0, 16); g1 != nil && j1 != nil && g16 != nil && j16 != nil {
 		fmt.Fprintf(&b, "\nThe JSON face against the gRPC path: p50 at c=1 %s, calls/s at c=16 %s.\n",
 			ratio(float64(j1.p50), float64(g1.p50)), ratio(j16.rps, g16.rps))
 	}
-	b.WriteString("\n## DescribeGpuRegions (cached by gpubms)\n\n| provider delay | path | c | p50 | calls/s | p50 ÷ direct | calls/s ÷ direct |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("\nThe server's CPU per call is the proxy process's user and system time over the run (from `/proc`), divided by its calls: " +
+		"with 1 caller it counts the scheduler's spinning between calls too, so it is higher than with 16.\n")
+	b.WriteString("\n## DescribeGpuRegions (cached by gpubms)\n\n| provider delay | path | c | p50 | calls/s | p50 ÷ direct | calls/s ÷ direct | server CPU per call |\n|---|---|---|---|---|---|---|---|\n")
 	for _, d := range []time.Duration{0, 20 * time.Millisecond} {
 		for _, c := range []int{1, 16} {
 			dr := find("direct", "DescribeGpuRegions", d, c)
@@ -656,8 +699,8 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 				if r == nil || dr == nil {
 					continue
 				}
-				fmt.Fprintf(&b, "| %v | %s | %d | %v | %.0f | %s | %s |\n", d, p, c, r.p50.Round(time.Microsecond), r.rps,
-					ratio(float64(r.p50), float64(dr.p50)), ratio(r.rps, dr.rps))
+				fmt.Fprintf(&b, "| %v | %s | %d | %v | %.0f | %s | %s | %s |\n", d, p, c, r.p50.Round(time.Microsecond), r.rps,
+					ratio(float64(r.p50), float64(dr.p50)), ratio(r.rps, dr.rps), cpu(r))
 			}
 		}
 	}
