@@ -311,7 +311,7 @@ type flightKey struct {
 	epoch uint64
 }
 
-// flight is one shared provider call. ctx, cancel and counter are set before
+// flight is one shared provider call. ctx, rctx, cancel and counter are set before
 // it is published; val, err and rid are written by the flight and read by
 // its callers after done is closed.
 type flight struct {

@@ -68,7 +68,7 @@ func (p *DescribeGpuGoodsPriceData) UnmarshalJSON(b []byte) error {
 		UnitPrice   json.RawMessage `json:"UnitPrice"`
 		Currency    string          `json:"Currency"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := unmarshal(b, &w); err != nil {
 		return err
 	}
 	trade, err := decimal(w.TradeAmount)
@@ -89,14 +89,15 @@ func decimal(raw json.RawMessage) (string, error) {
 		return "", nil
 	}
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if unmarshal(raw, &s) == nil {
 		return s, nil
 	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return "", errors.New("money is neither a string nor a number")
+	// raw is one well-formed JSON value (its object decoded): one that
+	// starts as a number does is a number, kept as written.
+	if raw = bytes.TrimSpace(raw); raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' {
+		return string(raw), nil
 	}
-	return n.String(), nil
+	return "", errors.New("money is neither a string nor a number")
 }
 
 // DescribeGpuData is one page of servers.
@@ -153,7 +154,7 @@ type NetworkCard struct {
 // pass; this is for those who decode a NetworkCard on their own.
 func (n *NetworkCard) UnmarshalJSON(b []byte) error {
 	var w cardWire
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := unmarshal(b, &w); err != nil {
 		return err
 	}
 	*n = w.card()
@@ -304,7 +305,7 @@ func (d *DescribeGpuTaskData) UnmarshalJSON(b []byte) error {
 		ResourceIDs stringList      `json:"ResourceIds"`
 		Status      json.RawMessage `json:"Status"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := unmarshal(b, &w); err != nil {
 		return err
 	}
 	*d = DescribeGpuTaskData{ResourceIDs: w.ResourceIDs, Status: TaskStatus(text(w.Status))}
@@ -345,7 +346,7 @@ type Image struct {
 // UnmarshalJSON reads the provider's object keyed by family.
 func (d *DescribeGpuImageData) UnmarshalJSON(b []byte) error {
 	var m map[string][]Image
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := unmarshal(b, &m); err != nil {
 		return err
 	}
 	fams := make([]ImageFamily, 0, len(m))
@@ -389,7 +390,7 @@ func (d *OperateGpuPowerData) UnmarshalJSON(b []byte) error {
 	var w struct {
 		ResourceIDs stringList `json:"ResourceIds"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := unmarshal(b, &w); err != nil {
 		return err
 	}
 	ids, _, err := taskIDs(b)
@@ -412,7 +413,7 @@ func taskIDs(b []byte) ([]string, string, error) {
 		TaskIDs stringList `json:"TaskIds"`
 		TaskID  stringList `json:"TaskId"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := unmarshal(b, &w); err != nil {
 		return nil, "", err
 	}
 	list := []string(w.TaskIDs)
@@ -436,7 +437,7 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		if err := unmarshal(b, &s); err != nil {
 			return err
 		}
 		if s == "" {
@@ -447,7 +448,7 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var s []string
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := unmarshal(b, &s); err != nil {
 		return err
 	}
 	*l = s

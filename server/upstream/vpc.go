@@ -1,10 +1,6 @@
 package upstream
 
-import (
-	"context"
-
-	json "github.com/go-json-experiment/json/v1"
-)
+import "context"
 
 // The actions of the provider's network (VPC) API that a GPU create needs.
 // They are POSTs with a JSON body, reads included, at the VPC base URL
@@ -47,7 +43,7 @@ func (v *VPC) UnmarshalJSON(b []byte) error {
 		Nmae string `json:"VPCNmae"`
 		Name string `json:"VPCName"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := unmarshal(b, &w); err != nil {
 		return err
 	}
 	*v = VPC(w.plain)
