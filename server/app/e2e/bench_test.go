@@ -323,7 +323,7 @@ type floorTasks struct {
 }
 
 type floorTask struct {
-	ready   chan struct{} // closed after the first poll
+	ready   chan struct{} // closed after the first poll that succeeds
 	mu      sync.Mutex
 	status  gpubmsv1.TaskStatus
 	changed chan struct{} // closed, and replaced, at each change
@@ -341,12 +341,14 @@ func (ts *floorTasks) get(id string) *floorTask {
 	}
 	ts.m[id] = t
 	go func() {
-		for first := true; ; first = false {
+		ready := false
+		for {
 			if st, err := ts.d.task(context.Background(), id); err == nil {
 				t.set(st)
-			}
-			if first {
-				close(t.ready)
+				if !ready {
+					close(t.ready)
+					ready = true
+				}
 			}
 			time.Sleep(ts.interval)
 		}

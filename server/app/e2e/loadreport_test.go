@@ -312,7 +312,7 @@ func startHelper(t *testing.T, role string, env ...string) string {
 // helperProc is a helper process.
 type helperProc struct {
 	addr    string
-	metrics string // the floor's memory figures, as gpubmsd's /metrics gives them
+	metrics string // the address of the floor's memory figures, which it serves as gpubmsd's /metrics does
 	pid     int
 	stop    func() // ends it and waits for it
 }
@@ -405,11 +405,10 @@ func ghzRun(t *testing.T, ghz, path, addr, md, rpc, data string, delay time.Dura
 			row.p99 = time.Duration(l.Latency)
 		}
 	}
-	t.Logf("%-16s %-20s delay=%-5v c=%-2d p50=%-10v rps=%-6.0f cpu/call=%v", path, rpc, delay, c, row.p50, row.rps, row.cpu)
+	t.Logf("%-16s %-20s delay=%-5v c=%-2d p50=%-10v rps=%.0f", path, rpc, delay, c, row.p50, row.rps)
 	return row
 }
 
-// loopRun calls call from c goroutines for dur.
 // loopRun calls call from c goroutines for dur, and measures its latency,
 // calls/s and, when pid is not 0, the CPU time per call of that process
 // (the server).
