@@ -8,9 +8,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
-
 	json "github.com/go-json-experiment/json/v1"
 )
 
@@ -40,25 +37,12 @@ func FuzzDecoderMatchesEncodingJSON(f *testing.F) {
 			t.Skip()
 		}
 		for _, mk := range fuzzOuts {
-			got, want := mk(), mk()
-			ridGot, errGot := decodeReply("Fuzz", status, nil, []byte(body), got)
-			var ridWant string
-			var errWant error
+			got, want := decoded{val: mk()}, decoded{val: mk()}
+			got.rid, got.err = decodeReply("Fuzz", status, nil, []byte(body), got.val)
 			withDecoder(stdjson.Unmarshal, func() {
-				ridWant, errWant = decodeReply("Fuzz", status, nil, []byte(body), want)
+				want.rid, want.err = decodeReply("Fuzz", status, nil, []byte(body), want.val)
 			})
-			if diff := cmp.Diff(errWant, errGot, cmpopts.IgnoreFields(TransportError{}, "Err"), cmpopts.IgnoreUnexported(TransportError{})); diff != "" {
-				t.Fatalf("%T: errors differ (-encoding/json +decoder):\n%s\nencoding/json: %v\ndecoder: %v", got, diff, errWant, errGot)
-			}
-			if errGot != nil {
-				continue
-			}
-			if ridGot != ridWant {
-				t.Fatalf("%T: request id %q, encoding/json %q", got, ridGot, ridWant)
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Fatalf("%T: values differ (-encoding/json +decoder):\n%s", got, diff)
-			}
+			sameDecoding(t, want, got, "-encoding/json +decoder")
 		}
 	})
 }
