@@ -585,3 +585,37 @@ func TestRequestRate(t *testing.T) {
 		t.Error("a negative rate was accepted")
 	}
 }
+
+// TestMalformedDataSaysWhere: a reply holding a value of the wrong type is
+// malformed, and the error says where in the reply, and what belongs there,
+// in JSON's terms: no Go type of the client's reaches the caller.
+func TestMalformedDataSaysWhere(t *testing.T) {
+	t.Parallel()
+	detail := func(c *Client) error {
+		_, err := c.DescribeGpuDetail(t.Context(), &DescribeGpuDetailRequest{ResourceID: "r"})
+		return err
+	}
+	tests := []struct {
+		rep  reply
+		call func(*Client) error
+		want string
+	}{
+		{ok(`{"Cpu":"many"}`), detail, "decode data: Data.Cpu: a JSON string where an integer belongs"},
+		{ok(`{"Records":[{"Networks":{"NetworkCards":[{"Mac":"m"}]}}]}`), func(c *Client) error {
+			_, err := c.DescribeGpu(t.Context(), &DescribeGpuRequest{})
+			return err
+		}, "decode data: Data.Records.0.Networks.NetworkCards.0.Mac: a JSON string where a list belongs"},
+		{reply{status: 200, body: `{"Code":0}`}, detail, "decode envelope: Code: a JSON number where a string belongs"},
+	}
+	for _, tt := range tests {
+		p := newProvider(t, tt.rep)
+		err := tt.call(p.client(t))
+		var te *TransportError
+		if !errors.As(err, &te) || te.Kind != KindMalformed {
+			t.Fatalf("%s: got %v, want a malformed reply", tt.rep.body, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, tt.want) || strings.Contains(msg, "Wire") || strings.Contains(msg, "Go struct") {
+			t.Errorf("%s: got %q, want it to say %q and name no Go type", tt.rep.body, msg, tt.want)
+		}
+	}
+}

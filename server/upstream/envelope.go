@@ -147,7 +147,7 @@ func decodeEnvelope(action string, status int, header http.Header, body []byte, 
 	}
 	var env envelope
 	if err := unmarshal(body, &env); err != nil {
-		return malformed(fmt.Errorf("decode envelope: %w", err))
+		return malformed(decodeError("decode envelope", "", err))
 	}
 	if env.Code == nil || *env.Code == "" {
 		return malformed(errNoCode)
@@ -172,9 +172,59 @@ func decodeEnvelope(action string, status int, header http.Header, body []byte, 
 		return nil
 	}
 	if err := decodeData(env.Data, out); err != nil {
-		return malformed(fmt.Errorf("decode data: %w", err))
+		return malformed(decodeError("decode data", "Data", err))
 	}
 	return nil
+}
+
+// decodeError is what went wrong decoding the reply (what, in its part
+// root): for a value of the wrong type, where it is and what belongs there,
+// in JSON's terms rather than those of the Go types it was decoded into.
+func decodeError(what, root string, err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Type == nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	at := root
+	if te.Field != "" && at != "" {
+		at += "."
+	}
+	at += te.Field
+	if at == "" {
+		at = "the reply"
+	}
+	return &wrongType{msg: fmt.Sprintf("%s: %s: a JSON %s where %s belongs", what, at, te.Value, jsonKind(te.Type)), err: err}
+}
+
+type wrongType struct {
+	msg string
+	err error
+}
+
+func (e *wrongType) Error() string { return e.msg }
+func (e *wrongType) Unwrap() error { return e.err }
+
+// jsonKind is what JSON value decodes into t.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "another value"
 }
 
 // decodeData decodes a raw Data into out, through its wire type if it has
