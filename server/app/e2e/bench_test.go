@@ -194,9 +194,10 @@ type directCall struct {
 	hc   *http.Client
 }
 
-func (d *directCall) detail(ctx context.Context, id string) error {
-	q := url.Values{"ResourceId": {id}}
-	signature.Common(q, upstream.ActionDescribeGpuDetail, emulatorKeyID, uuid.NewString(), time.Now())
+// get signs and sends one GET of action with the parameters q, and decodes
+// the reply's Data into data; a Code other than Success is an error.
+func (d *directCall) get(ctx context.Context, action string, q url.Values, data any) error {
+	signature.Common(q, action, emulatorKeyID, uuid.NewString(), time.Now())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+"/?"+signature.SignedQuery(http.MethodGet, q, emulatorSecret), nil)
 	if err != nil {
 		return err
@@ -206,10 +207,10 @@ func (d *directCall) detail(ctx context.Context, id string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	var env struct {
+	env := struct {
 		Code string
-		Data upstream.DescribeGpuDetailData
-	}
+		Data any
+	}{Data: data}
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 		return err
 	}
@@ -219,30 +220,18 @@ func (d *directCall) detail(ctx context.Context, id string) error {
 	return nil
 }
 
+func (d *directCall) detail(ctx context.Context, id string) error {
+	var data upstream.DescribeGpuDetailData
+	return d.get(ctx, upstream.ActionDescribeGpuDetail, url.Values{"ResourceId": {id}}, &data)
+}
+
 // task is a direct DescribeGpuTask: the task's status.
 func (d *directCall) task(ctx context.Context, id string) (gpubmsv1.TaskStatus, error) {
-	q := url.Values{"TaskId": {id}}
-	signature.Common(q, upstream.ActionDescribeGpuTask, emulatorKeyID, uuid.NewString(), time.Now())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+"/?"+signature.SignedQuery(http.MethodGet, q, emulatorSecret), nil)
-	if err != nil {
+	var data struct{ Status string }
+	if err := d.get(ctx, upstream.ActionDescribeGpuTask, url.Values{"TaskId": {id}}, &data); err != nil {
 		return 0, err
 	}
-	resp, err := d.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Code string
-		Data struct{ Status string }
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-		return 0, err
-	}
-	if env.Code != "Success" {
-		return 0, fmt.Errorf("provider: %s", env.Code)
-	}
-	switch env.Data.Status {
+	switch data.Status {
 	case "init":
 		return gpubmsv1.TaskStatus_TASK_STATUS_INIT, nil
 	case "succeed":
@@ -253,24 +242,8 @@ func (d *directCall) task(ctx context.Context, id string) (gpubmsv1.TaskStatus, 
 
 // regions is a direct DescribeGpuRegions.
 func (d *directCall) regions() error {
-	q := url.Values{}
-	signature.Common(q, upstream.ActionDescribeGpuRegions, emulatorKeyID, uuid.NewString(), time.Now())
-	resp, err := d.hc.Get(d.base + "/?" + signature.SignedQuery(http.MethodGet, q, emulatorSecret))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Code string
-		Data []upstream.Region
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-		return err
-	}
-	if env.Code != "Success" {
-		return fmt.Errorf("provider: %s", env.Code)
-	}
-	return nil
+	var data []upstream.Region
+	return d.get(context.Background(), upstream.ActionDescribeGpuRegions, url.Values{}, &data)
 }
 
 func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
@@ -373,27 +346,12 @@ func (t *floorTask) set(st gpubmsv1.TaskStatus) {
 }
 
 func (f *floorServer) DescribeGpuDetail(ctx context.Context, req *gpubmsv1.DescribeGpuDetailRequest) (*gpubmsv1.DescribeGpuDetailResponse, error) {
-	q := url.Values{"ResourceId": {req.GetResourceId()}}
-	signature.Common(q, upstream.ActionDescribeGpuDetail, emulatorKeyID, uuid.NewString(), time.Now())
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, f.d.base+"/?"+signature.SignedQuery(http.MethodGet, q, emulatorSecret), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := f.d.hc.Do(hreq)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Code string
-		Data upstream.DescribeGpuDetailData
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+	var d upstream.DescribeGpuDetailData
+	if err := f.d.get(ctx, upstream.ActionDescribeGpuDetail, url.Values{"ResourceId": {req.GetResourceId()}}, &d); err != nil {
 		return nil, err
 	}
 	// The whole reply, as gpubms gives it, so that both send the caller
 	// the same message.
-	d := env.Data
 	out := &gpubmsv1.DescribeGpuDetailResponse{
 		ResourceId: d.ResourceID, Name: d.Name, Cpu: d.CPU, Ram: d.RAM, State: d.State, Status: d.Status,
 		AppId: d.AppID, RegionId: d.RegionID, AppName: d.AppName, RegionName: d.RegionName, ImageName: d.ImageName,
