@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -185,11 +186,7 @@ func decodeError(what, root string, err error) error {
 	if !errors.As(err, &te) || te.Type == nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	at := root
-	if te.Field != "" && at != "" {
-		at += "."
-	}
-	at += te.Field
+	at := strings.Trim(root+"."+te.Field, ".")
 	if at == "" {
 		at = "the reply"
 	}
