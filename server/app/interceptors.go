@@ -101,7 +101,7 @@ func (f *front) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 	}
 	f.log.finished(ctx, info.FullMethod, "unary", start, err)
 	if age, ok := ctr.CacheAge(); ok && err == nil {
-		_ = grpc.SetHeader(ctx, metadata.Pairs(gateway.CacheAgeMetadata, strconv.Itoa(int(age.Seconds()))))
+		setReplyHeader(ctx, gateway.CacheAgeMetadata, strconv.Itoa(int(age.Seconds())))
 	}
 	return resp, err
 }

@@ -18,23 +18,43 @@ import (
 // in every error as a google.rpc.RequestInfo detail, beside the ErrorInfo
 // that holds the provider's RequestId.
 
-type requestIDKey struct{}
+type callKey struct{}
+
+// call is what a call's context carries for its reply: its request id, and
+// the header metadata the reply will send, which the chain fills as it
+// goes (requestIDUnary sets it once, after the handler).
+type call struct {
+	id     string
+	header metadata.MD
+}
 
 // requestIDFrom is the request id of a call's context; "" outside a call.
 func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if c, ok := ctx.Value(callKey{}).(*call); ok {
+		return c.id
+	}
+	return ""
 }
 
-// withRequestID returns ctx with the call's request id.
-func withRequestID(ctx context.Context) (context.Context, string) {
+// setReplyHeader adds key: value to the header metadata of the reply of
+// the unary call of ctx; outside one it does nothing.
+func setReplyHeader(ctx context.Context, key, value string) {
+	if c, ok := ctx.Value(callKey{}).(*call); ok {
+		c.header[key] = []string{value}
+	}
+}
+
+// withRequestID returns ctx with the call's request id, which is also in
+// the reply's header metadata.
+func withRequestID(ctx context.Context) (context.Context, *call) {
 	id := ""
 	if vs := metadata.ValueFromIncomingContext(ctx, gateway.RequestIDMetadata); len(vs) == 1 && gateway.SaneRequestID(vs[0]) {
 		id = vs[0]
 	} else {
 		id = gateway.NewRequestID()
 	}
-	return context.WithValue(ctx, requestIDKey{}, id), id
+	c := &call{id: id, header: metadata.MD{gateway.RequestIDMetadata: {id}}}
+	return context.WithValue(ctx, callKey{}, c), c
 }
 
 // withRequestInfo adds the request id to an error status.
@@ -53,15 +73,21 @@ func withRequestInfo(err error, id string) error {
 	return ds.Err()
 }
 
+// requestIDUnary gives the call its request id and, once the handler has
+// returned (a unary reply's header goes out with the reply, or with its
+// error), sets the reply's header metadata in one step: the request id and
+// what the chain added (setReplyHeader).
 func requestIDUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, id := withRequestID(ctx)
-	_ = grpc.SetHeader(ctx, metadata.Pairs(gateway.RequestIDMetadata, id))
+	ctx, c := withRequestID(ctx)
 	resp, err := handler(ctx, req)
-	return resp, withRequestInfo(err, id)
+	_ = grpc.SetHeader(ctx, c.header)
+	return resp, withRequestInfo(err, c.id)
 }
 
+// requestIDStream gives the stream its request id. A stream's header may
+// go out with its first message, so it is set before the handler runs.
 func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	ctx, id := withRequestID(ss.Context())
-	_ = ss.SetHeader(metadata.Pairs(gateway.RequestIDMetadata, id))
-	return withRequestInfo(handler(srv, &ctxStream{ServerStream: ss, ctx: ctx}), id)
+	ctx, c := withRequestID(ss.Context())
+	_ = ss.SetHeader(c.header)
+	return withRequestInfo(handler(srv, &ctxStream{ServerStream: ss, ctx: ctx}), c.id)
 }

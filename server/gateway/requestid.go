@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"crypto/rand"
+	"math/rand/v2"
 	"net/http"
 )
 
@@ -33,9 +33,25 @@ func SaneRequestID(id string) bool {
 	return true
 }
 
-// NewRequestID returns a new random request id (26 base32 characters, 130
-// bits).
-func NewRequestID() string { return rand.Text() }
+// NewRequestID returns a new random request id: 26 characters of the
+// base32 alphabet, 130 random bits. A request id must be unique, not
+// secret, so the bits come from the runtime's generator (ChaCha8, seeded by
+// the system), which every call may use without a lock or a system call.
+func NewRequestID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	var b [26]byte
+	var r uint64
+	n := 0 // bits left in r
+	for i := range b {
+		if n < 5 {
+			r, n = rand.Uint64(), 64
+		}
+		b[i] = alphabet[r&31]
+		r >>= 5
+		n -= 5
+	}
+	return string(b[:])
+}
 
 // requestID gives every request an id: the caller's X-Request-Id when it
 // is sane, a new one otherwise. The id is set on the request (the gateway
