@@ -151,8 +151,10 @@ func (d *door) caller(ctx context.Context) (auth.Caller, error) {
 
 // gatewayCaller is the caller the gateway authenticated, from its metadata.
 func gatewayCaller(ctx context.Context) (auth.Caller, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	name, role, via := md.Get(mdGatewayCaller), md.Get(mdGatewayRole), md.Get(mdGatewayVia)
+	// One look-up per key: FromIncomingContext would copy every key.
+	name := metadata.ValueFromIncomingContext(ctx, mdGatewayCaller)
+	role := metadata.ValueFromIncomingContext(ctx, mdGatewayRole)
+	via := metadata.ValueFromIncomingContext(ctx, mdGatewayVia)
 	if len(name) != 1 || len(role) != 1 || len(via) != 1 {
 		return auth.Caller{}, errors.New("gateway call without its caller")
 	}
