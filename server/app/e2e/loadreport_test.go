@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -665,6 +666,8 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 		"Commands: `make bench` (= `go test -bench . -benchmem` over the packages below, then " +
 		"`GPUBMS_LOAD_REPORT=docs/BENCHMARKS.md go test -run TestLoadReport ./server/app/e2e/`).\n\n")
 
+	writeTargets(&b, find, watches)
+
 	cpu := func(r *loadRow) string {
 		if r.cpu == 0 {
 			return ""
@@ -762,6 +765,76 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s", path)
+}
+
+// target is one of the performance goals the report checks: a measured
+// ratio (or figure) and the bound it must keep.
+type target struct {
+	what     string
+	got      float64 // NaN: not measured in this run
+	bound    float64
+	atMost   bool // got ≤ bound; else got ≥ bound
+	unit     string
+	decimals int
+}
+
+func (g target) met() bool {
+	if g.atMost {
+		return g.got <= g.bound
+	}
+	return g.got >= g.bound
+}
+
+// writeTargets writes the goals' table: each measured in this run, against
+// its bound.
+func writeTargets(b *bytes.Buffer, find func(p, rpc string, delay time.Duration, c int) *loadRow, watches []watchFigures) {
+	p50 := func(r *loadRow) float64 { return float64(r.p50) }
+	rps := func(r *loadRow) float64 { return r.rps }
+	ratio := func(a, b *loadRow, of func(*loadRow) float64) float64 {
+		if a == nil || b == nil || of(b) == 0 {
+			return math.NaN()
+		}
+		return of(a) / of(b)
+	}
+	const detail, regions, slow = "DescribeGpuDetail", "DescribeGpuRegions", 20 * time.Millisecond
+	gs := []target{
+		{"gRPC, uncached: p50 at c=1 ÷ the floor's", ratio(find("gpubms", detail, 0, 1), find("floor", detail, 0, 1), p50), 1.10, true, "×", 2},
+		{"gRPC, uncached: calls/s at c=16 ÷ the floor's", ratio(find("gpubms", detail, 0, 16), find("floor", detail, 0, 16), rps), 0.90, false, "×", 2},
+		{"JSON face: p50 at c=1 ÷ the gRPC path's", ratio(find("json", detail, 0, 1), find("gpubms", detail, 0, 1), p50), 1.15, true, "×", 2},
+		{"JSON face: calls/s at c=16 ÷ the gRPC path's", ratio(find("json", detail, 0, 16), find("gpubms", detail, 0, 16), rps), 0.75, false, "×", 2},
+		{"cached DescribeGpuRegions, provider at once: calls/s at c=16 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 16), find("direct", regions, 0, 16), rps), 1, false, "×", 2},
+		{"cached DescribeGpuRegions, provider at once: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 1), find("direct", regions, 0, 1), p50), 1, true, "×", 2},
+		{"cached DescribeGpuRegions, provider in 20 ms: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, slow, 1), find("direct", regions, slow, 1), p50), 0.1, true, "×", 2},
+	}
+	for _, w := range watches {
+		if w.server == "gpubms" && w.streams == 10000 {
+			gs = append(gs,
+				target{"10,000 WatchTask streams on 100 tasks: provider polls per interval", w.polls, 100, true, "", 0},
+				target{"10,000 WatchTask streams on 100 tasks: the server's RSS", w.rssMB, 150, true, " MB", 0})
+		}
+	}
+	b.WriteString("## Targets\n\nEach measured in this run, as the tables below show it.\n\n| target | measured | bound | met |\n|---|---|---|---|\n")
+	for _, g := range gs {
+		op := "≥"
+		if g.atMost {
+			op = "≤"
+		}
+		got, met := "not measured", "-"
+		if !math.IsNaN(g.got) {
+			got = strconv.FormatFloat(g.got, 'f', g.decimals, 64) + g.unit
+			met = "no"
+			if g.met() {
+				met = "yes"
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s | %s %s%s | %s |\n", g.what, got, op, strconv.FormatFloat(g.bound, 'f', -1, 64), g.unit, met)
+	}
+	for _, w := range watches {
+		if w.server == "floor" && w.streams == 10000 {
+			fmt.Fprintf(b, "\nThe floor's RSS with the same 10,000 streams: %.0f MB.\n", w.rssMB)
+		}
+	}
+	b.WriteString("\n")
 }
 
 func cpuModel() string {
