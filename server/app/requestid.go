@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -20,9 +21,9 @@ import (
 
 type callKey struct{}
 
-// call is what a call's context carries for its reply: its request id, and
-// the header metadata the reply will send, which the chain fills as it
-// goes (requestIDUnary sets it once, after the handler).
+// call is what a call's context carries: its request id and, in a unary
+// call until its reply's header is set, the header metadata the chain
+// adds (setReplyHeader).
 type call struct {
 	id     string
 	header metadata.MD
@@ -37,15 +38,15 @@ func requestIDFrom(ctx context.Context) string {
 }
 
 // setReplyHeader adds key: value to the header metadata of the reply of
-// the unary call of ctx; outside one it does nothing.
+// the unary call of ctx, on the call's goroutine before its handler has
+// returned; elsewhere it does nothing.
 func setReplyHeader(ctx context.Context, key, value string) {
-	if c, ok := ctx.Value(callKey{}).(*call); ok {
+	if c, ok := ctx.Value(callKey{}).(*call); ok && c.header != nil {
 		c.header[key] = []string{value}
 	}
 }
 
-// withRequestID returns ctx with the call's request id, which is also in
-// the reply's header metadata.
+// withRequestID returns ctx with the call's request id.
 func withRequestID(ctx context.Context) (context.Context, *call) {
 	id := ""
 	if vs := metadata.ValueFromIncomingContext(ctx, gateway.RequestIDMetadata); len(vs) == 1 && gateway.SaneRequestID(vs[0]) {
@@ -53,8 +54,26 @@ func withRequestID(ctx context.Context) (context.Context, *call) {
 	} else {
 		id = gateway.NewRequestID()
 	}
-	c := &call{id: id, header: metadata.MD{gateway.RequestIDMetadata: {id}}}
+	c := &call{id: id}
 	return context.WithValue(ctx, callKey{}, c), c
+}
+
+// headers holds the maps a reply's header metadata is gathered in: every
+// SetHeader copies what it is given (metadata.Join), so the map goes back
+// for the next call rather than to the collector, and is not kept for the
+// hours a watch stream may last.
+var headers = sync.Pool{New: func() any { return metadata.MD{} }}
+
+// replyHeader returns a map from headers holding the request id.
+func (c *call) replyHeader() metadata.MD {
+	md := headers.Get().(metadata.MD)
+	md[gateway.RequestIDMetadata] = []string{c.id}
+	return md
+}
+
+func putHeader(md metadata.MD) {
+	clear(md)
+	headers.Put(md)
 }
 
 // withRequestInfo adds the request id to an error status.
@@ -79,8 +98,12 @@ func withRequestInfo(err error, id string) error {
 // what the chain added (setReplyHeader).
 func requestIDUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	ctx, c := withRequestID(ctx)
+	c.header = c.replyHeader()
 	resp, err := handler(ctx, req)
-	_ = grpc.SetHeader(ctx, c.header)
+	md := c.header
+	c.header = nil
+	_ = grpc.SetHeader(ctx, md)
+	putHeader(md)
 	return resp, withRequestInfo(err, c.id)
 }
 
@@ -88,6 +111,8 @@ func requestIDUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handl
 // go out with its first message, so it is set before the handler runs.
 func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, c := withRequestID(ss.Context())
-	_ = ss.SetHeader(c.header)
+	md := c.replyHeader()
+	_ = ss.SetHeader(md)
+	putHeader(md)
 	return withRequestInfo(handler(srv, &ctxStream{ServerStream: ss, ctx: ctx}), c.id)
 }
