@@ -63,14 +63,25 @@ func (s *Service) WatchTask(req *gpubmsv1.WatchTaskRequest, stream grpc.ServerSt
 	if id == "" {
 		return status.Error(codes.InvalidArgument, "task_id is required")
 	}
-	sub := s.hub.Subscribe(stream.Context(), id)
+	// The loop ends the subscription with the stream: a subscription tied
+	// to the stream's context would hang a callback on it, which a stream
+	// open for hours keeps (hundreds of bytes of every one of thousands).
+	ctx := stream.Context()
+	sub := s.hub.Subscribe(context.Background(), id)
 	defer sub.Close()
-	for ev := range sub.Events() {
-		if err := stream.Send(&gpubmsv1.WatchTaskResponse{Event: taskEvent(ev)}); err != nil {
-			return err
+	for {
+		select {
+		case ev, ok := <-sub.Events():
+			if !ok {
+				return s.watchEnd(ctx, id, sub.Err())
+			}
+			if err := stream.Send(&gpubmsv1.WatchTaskResponse{Event: taskEvent(ev)}); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return s.watchEnd(ctx, id, ctx.Err())
 		}
 	}
-	return s.watchEnd(stream.Context(), id, sub.Err())
 }
 
 // WatchTasks streams the events of several tasks (duplicates watched once),

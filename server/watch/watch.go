@@ -162,8 +162,11 @@ func (h *Hub) Subscribe(ctx context.Context, taskID string) *Subscription {
 		s.offer(p.event(s, s.start, false))
 	}
 	// The callback runs on its own goroutine, so registering it under the
-	// lock cannot deadlock even when ctx is already done.
-	s.stopCtx = context.AfterFunc(ctx, func() { s.cancel(ctx.Err()) })
+	// lock cannot deadlock even when ctx is already done. A context that is
+	// never done needs none.
+	if ctx.Done() != nil {
+		s.stopCtx = context.AfterFunc(ctx, func() { s.cancel(ctx.Err()) })
+	}
 	return s
 }
 

@@ -485,6 +485,28 @@ func TestContextEndsSubscription(t *testing.T) {
 	eventually(t, "pollers to stop", func() bool { return h.Stats() == Stats{} && clk.armed() == 0 })
 }
 
+// TestSubscribeWithoutContext: a subscription on a context that is never
+// done lasts until it is closed (or its task ends), and closing it lets
+// the poller go.
+func TestSubscribeWithoutContext(t *testing.T) {
+	t.Parallel()
+	src := newFakeSource(map[string][]step{"t1": {st("init")}})
+	h, clk := newTestHub(t, src)
+	sub := h.Subscribe(context.Background(), "t1")
+	if ev := recv(t, sub); ev.Status != "init" {
+		t.Fatalf("got %+v, want init", ev)
+	}
+	if sub.Err() != nil {
+		t.Fatalf("open subscription: Err %v, want nil", sub.Err())
+	}
+	sub.Close()
+	collect(t, sub)
+	if !errors.Is(sub.Err(), context.Canceled) {
+		t.Errorf("after Close: Err %v, want context.Canceled", sub.Err())
+	}
+	eventually(t, "the poller to stop", func() bool { return h.Stats() == Stats{} && clk.armed() == 0 })
+}
+
 func TestHeartbeat(t *testing.T) {
 	t.Parallel()
 	src := newFakeSource(map[string][]step{"t1": {st("init"), st("init"), st("init"), st("init", "r1")}})
