@@ -798,13 +798,13 @@ func writeTargets(b *bytes.Buffer, find func(p, rpc string, delay time.Duration,
 	}
 	const detail, regions, slow = "DescribeGpuDetail", "DescribeGpuRegions", 20 * time.Millisecond
 	gs := []target{
-		{"gRPC, uncached: p50 at c=1 ÷ the floor's", ratio(find("gpubms", detail, 0, 1), find("floor", detail, 0, 1), p50), 1.10, true, "×", 2},
-		{"gRPC, uncached: calls/s at c=16 ÷ the floor's", ratio(find("gpubms", detail, 0, 16), find("floor", detail, 0, 16), rps), 0.90, false, "×", 2},
-		{"JSON face: p50 at c=1 ÷ the gRPC path's", ratio(find("json", detail, 0, 1), find("gpubms", detail, 0, 1), p50), 1.15, true, "×", 2},
-		{"JSON face: calls/s at c=16 ÷ the gRPC path's", ratio(find("json", detail, 0, 16), find("gpubms", detail, 0, 16), rps), 0.75, false, "×", 2},
-		{"cached DescribeGpuRegions, provider at once: calls/s at c=16 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 16), find("direct", regions, 0, 16), rps), 1, false, "×", 2},
-		{"cached DescribeGpuRegions, provider at once: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 1), find("direct", regions, 0, 1), p50), 1, true, "×", 2},
-		{"cached DescribeGpuRegions, provider in 20 ms: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, slow, 1), find("direct", regions, slow, 1), p50), 0.1, true, "×", 2},
+		{"gRPC, uncached: p50 at c=1 ÷ the floor's", ratio(find("gpubms", detail, 0, 1), find("floor", detail, 0, 1), p50), 1.10, true, "×", 3},
+		{"gRPC, uncached: calls/s at c=16 ÷ the floor's", ratio(find("gpubms", detail, 0, 16), find("floor", detail, 0, 16), rps), 0.90, false, "×", 3},
+		{"JSON face: p50 at c=1 ÷ the gRPC path's", ratio(find("json", detail, 0, 1), find("gpubms", detail, 0, 1), p50), 1.15, true, "×", 3},
+		{"JSON face: calls/s at c=16 ÷ the gRPC path's", ratio(find("json", detail, 0, 16), find("gpubms", detail, 0, 16), rps), 0.75, false, "×", 3},
+		{"cached DescribeGpuRegions, provider at once: calls/s at c=16 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 16), find("direct", regions, 0, 16), rps), 1, false, "×", 3},
+		{"cached DescribeGpuRegions, provider at once: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 1), find("direct", regions, 0, 1), p50), 1, true, "×", 3},
+		{"cached DescribeGpuRegions, provider in 20 ms: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, slow, 1), find("direct", regions, slow, 1), p50), 0.1, true, "×", 3},
 	}
 	for _, w := range watches {
 		if w.server == "gpubms" && w.streams == 10000 {
