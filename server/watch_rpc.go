@@ -63,25 +63,17 @@ func (s *Service) WatchTask(req *gpubmsv1.WatchTaskRequest, stream grpc.ServerSt
 	if id == "" {
 		return status.Error(codes.InvalidArgument, "task_id is required")
 	}
-	// The loop ends the subscription with the stream: a subscription tied
-	// to the stream's context would hang a callback on it, which a stream
-	// open for hours keeps (hundreds of bytes of every one of thousands).
+	// Until ends the subscription with the stream, holding nothing on the
+	// stream's context (see watch.Subscription.Until).
 	ctx := stream.Context()
 	sub := s.hub.Subscribe(context.Background(), id)
 	defer sub.Close()
-	for {
-		select {
-		case ev, ok := <-sub.Events():
-			if !ok {
-				return s.watchEnd(ctx, id, sub.Err())
-			}
-			if err := stream.Send(&gpubmsv1.WatchTaskResponse{Event: taskEvent(ev)}); err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			return s.watchEnd(ctx, id, ctx.Err())
+	for ev := range sub.Until(ctx) {
+		if err := stream.Send(&gpubmsv1.WatchTaskResponse{Event: taskEvent(ev)}); err != nil {
+			return err
 		}
 	}
+	return s.watchEnd(ctx, id, sub.Err())
 }
 
 // WatchTasks streams the events of several tasks (duplicates watched once),

@@ -87,10 +87,12 @@ func (s *Service) WatchGpu(req *gpubmsv1.WatchGpuRequest, stream grpc.ServerStre
 		return status.Error(codes.Unimplemented, "WatchGpu is not enabled on this server; poll DescribeGpuDetail instead")
 	}
 	id, until := req.GetResourceId(), req.GetUntil()
-	sub := s.servers.Subscribe(stream.Context(), id)
+	// Until ends the subscription with the stream, holding nothing on the
+	// stream's context (see watch.Subscription.Until).
+	sub := s.servers.Subscribe(context.Background(), id)
 	defer sub.Close()
 	first, deleting := true, false
-	for ev := range sub.Events() {
+	for ev := range sub.Until(stream.Context()) {
 		state := GpuState(ev.Status)
 		if first && state == gpubmsv1.GpuState_GPU_STATE_GONE && until != gpubmsv1.GpuState_GPU_STATE_GONE {
 			return status.Errorf(codes.NotFound, "server %s: the provider does not know it (InstanceNotFound)", id)

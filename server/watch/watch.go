@@ -17,6 +17,7 @@ package watch
 import (
 	"context"
 	"errors"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -221,6 +222,28 @@ type Subscription struct {
 // Events returns the channel of events. It is closed when the subscription
 // ends; Err then tells why.
 func (s *Subscription) Events() <-chan Event { return s.ch }
+
+// Until yields the subscription's events as they come, until it ends or
+// ctx is done; ctx's end ends the subscription (Err then returns ctx's
+// error). A reader that waits on a context of its own anyway, as a stream
+// does on the stream's, subscribes on context.Background() and reads with
+// Until: then nothing is registered on its context, which a stream open for
+// hours would keep.
+func (s *Subscription) Until(ctx context.Context) iter.Seq[Event] {
+	return func(yield func(Event) bool) {
+		for {
+			select {
+			case ev, ok := <-s.ch:
+				if !ok || !yield(ev) {
+					return
+				}
+			case <-ctx.Done():
+				s.cancel(ctx.Err())
+				return
+			}
+		}
+	}
+}
 
 // Err returns nil while the subscription is open and when it ended cleanly
 // (after a terminal status or at the maximum watch time). Otherwise it is the

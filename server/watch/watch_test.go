@@ -485,26 +485,60 @@ func TestContextEndsSubscription(t *testing.T) {
 	eventually(t, "pollers to stop", func() bool { return h.Stats() == Stats{} && clk.armed() == 0 })
 }
 
-// TestSubscribeWithoutContext: a subscription on a context that is never
-// done lasts until it is closed (or its task ends), and closing it lets
-// the poller go.
-func TestSubscribeWithoutContext(t *testing.T) {
+// TestUntil: a subscription on a context that is never done, read with
+// Until, ends when Until's context does, when its task ends, or when it is
+// closed; the poller goes with its last subscriber.
+func TestUntil(t *testing.T) {
 	t.Parallel()
-	src := newFakeSource(map[string][]step{"t1": {st("init")}})
+	src := newFakeSource(map[string][]step{"t1": {st("init")}, "t2": {st("init"), st("succeed")}})
 	h, clk := newTestHub(t, src)
-	sub := h.Subscribe(context.Background(), "t1")
-	if ev := recv(t, sub); ev.Status != "init" {
-		t.Fatalf("got %+v, want init", ev)
-	}
-	if sub.Err() != nil {
-		t.Fatalf("open subscription: Err %v, want nil", sub.Err())
-	}
-	sub.Close()
-	collect(t, sub)
-	if !errors.Is(sub.Err(), context.Canceled) {
-		t.Errorf("after Close: Err %v, want context.Canceled", sub.Err())
-	}
-	eventually(t, "the poller to stop", func() bool { return h.Stats() == Stats{} && clk.armed() == 0 })
+
+	t.Run("context done", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		sub := h.Subscribe(context.Background(), "t1")
+		var got []string
+		for ev := range sub.Until(ctx) {
+			got = append(got, ev.Status)
+			cancel()
+		}
+		if !cmp.Equal(got, []string{"init"}) || !errors.Is(sub.Err(), context.Canceled) {
+			t.Errorf("got %v, Err %v; want [init], context.Canceled", got, sub.Err())
+		}
+	})
+	t.Run("task ends", func(t *testing.T) {
+		sub := h.Subscribe(context.Background(), "t2")
+		defer sub.Close()
+		var got []string
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ev := range sub.Until(t.Context()) {
+				got = append(got, ev.Status)
+			}
+		}()
+		eventually(t, "the first event", func() bool { return src.callsOf("t2") == 1 })
+		idle(t, h, clk)
+		clk.Advance(interval)
+		<-done
+		if !cmp.Equal(got, []string{"init", "succeed"}) || sub.Err() != nil {
+			t.Errorf("got %v, Err %v; want [init succeed], nil", got, sub.Err())
+		}
+	})
+	t.Run("reader stops", func(t *testing.T) {
+		sub := h.Subscribe(context.Background(), "t1")
+		for range sub.Until(t.Context()) {
+			break
+		}
+		if sub.Err() != nil {
+			t.Errorf("after the reader broke off: Err %v, want nil (still open)", sub.Err())
+		}
+		sub.Close()
+		if !errors.Is(sub.Err(), context.Canceled) {
+			t.Errorf("after Close: Err %v, want context.Canceled", sub.Err())
+		}
+	})
+	eventually(t, "pollers to stop", func() bool { return h.Stats() == Stats{} && clk.armed() == 0 })
 }
 
 func TestHeartbeat(t *testing.T) {
