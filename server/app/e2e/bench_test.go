@@ -402,7 +402,7 @@ func benchHTTPClient() *http.Client {
 // serveBench runs gpubms, as gpubmsd would be configured in production
 // (callers authenticated, metrics, logging, validation, the store), on a
 // stand-in provider, until the benchmark ends.
-func serveBench(b testing.TB, providerURL string) (grpcAddr, httpAddr string) {
+func serveBench(b *testing.B, providerURL string) (grpcAddr, httpAddr string) {
 	b.Helper()
 	var lc net.ListenConfig
 	g, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")

@@ -730,14 +730,8 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 		"The floor is a bare grpc-go server with the generated service: one poller per task, and per stream the status then each change, no middleware (`floorServer.WatchTask`).\n\n" +
 		"| server | streams | provider polls per interval | RSS idle | RSS | RSS ÷ floor | per stream | goroutine stacks | heap in use |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range watches {
-		var fl *watchFigures
-		for i := range watches {
-			if watches[i].server == "floor" && watches[i].streams == w.streams {
-				fl = &watches[i]
-			}
-		}
 		vs := "-"
-		if fl != nil {
+		if fl := findWatch(watches, "floor", w.streams); fl != nil {
 			vs = ratio(w.rssMB, fl.rssMB)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f MB | %.0f MB | %s | %.1f KB | %.0f MB | %.0f MB |\n", w.server, w.streams, w.polls, w.idleMB, w.rssMB, vs,
@@ -767,15 +761,24 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 	t.Logf("wrote %s", path)
 }
 
+// findWatch is the figures of server with n streams, or nil.
+func findWatch(watches []watchFigures, server string, n int) *watchFigures {
+	for i := range watches {
+		if watches[i].server == server && watches[i].streams == n {
+			return &watches[i]
+		}
+	}
+	return nil
+}
+
 // target is one of the performance goals the report checks: a measured
 // ratio (or figure) and the bound it must keep.
 type target struct {
-	what     string
-	got      float64 // NaN: not measured in this run
-	bound    float64
-	atMost   bool // got ≤ bound; else got ≥ bound
-	unit     string
-	decimals int
+	what   string
+	got    float64 // NaN: not measured in this run
+	bound  float64
+	atMost bool   // got ≤ bound; else got ≥ bound
+	unit   string // "×" for a ratio, shown to three places; else a whole figure
 }
 
 func (g target) met() bool {
@@ -798,20 +801,18 @@ func writeTargets(b *bytes.Buffer, find func(p, rpc string, delay time.Duration,
 	}
 	const detail, regions, slow = "DescribeGpuDetail", "DescribeGpuRegions", 20 * time.Millisecond
 	gs := []target{
-		{"gRPC, uncached: p50 at c=1 ÷ the floor's", ratio(find("gpubms", detail, 0, 1), find("floor", detail, 0, 1), p50), 1.10, true, "×", 3},
-		{"gRPC, uncached: calls/s at c=16 ÷ the floor's", ratio(find("gpubms", detail, 0, 16), find("floor", detail, 0, 16), rps), 0.90, false, "×", 3},
-		{"JSON face: p50 at c=1 ÷ the gRPC path's", ratio(find("json", detail, 0, 1), find("gpubms", detail, 0, 1), p50), 1.15, true, "×", 3},
-		{"JSON face: calls/s at c=16 ÷ the gRPC path's", ratio(find("json", detail, 0, 16), find("gpubms", detail, 0, 16), rps), 0.75, false, "×", 3},
-		{"cached DescribeGpuRegions, provider at once: calls/s at c=16 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 16), find("direct", regions, 0, 16), rps), 1, false, "×", 3},
-		{"cached DescribeGpuRegions, provider at once: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 1), find("direct", regions, 0, 1), p50), 1, true, "×", 3},
-		{"cached DescribeGpuRegions, provider in 20 ms: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, slow, 1), find("direct", regions, slow, 1), p50), 0.1, true, "×", 3},
+		{"gRPC, uncached: p50 at c=1 ÷ the floor's", ratio(find("gpubms", detail, 0, 1), find("floor", detail, 0, 1), p50), 1.10, true, "×"},
+		{"gRPC, uncached: calls/s at c=16 ÷ the floor's", ratio(find("gpubms", detail, 0, 16), find("floor", detail, 0, 16), rps), 0.90, false, "×"},
+		{"JSON face: p50 at c=1 ÷ the gRPC path's", ratio(find("json", detail, 0, 1), find("gpubms", detail, 0, 1), p50), 1.15, true, "×"},
+		{"JSON face: calls/s at c=16 ÷ the gRPC path's", ratio(find("json", detail, 0, 16), find("gpubms", detail, 0, 16), rps), 0.75, false, "×"},
+		{"cached DescribeGpuRegions, provider at once: calls/s at c=16 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 16), find("direct", regions, 0, 16), rps), 1, false, "×"},
+		{"cached DescribeGpuRegions, provider at once: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, 0, 1), find("direct", regions, 0, 1), p50), 1, true, "×"},
+		{"cached DescribeGpuRegions, provider in 20 ms: p50 at c=1 ÷ direct", ratio(find("gpubms (cached)", regions, slow, 1), find("direct", regions, slow, 1), p50), 0.1, true, "×"},
 	}
-	for _, w := range watches {
-		if w.server == "gpubms" && w.streams == 10000 {
-			gs = append(gs,
-				target{"10,000 WatchTask streams on 100 tasks: provider polls per interval", w.polls, 100, true, "", 0},
-				target{"10,000 WatchTask streams on 100 tasks: the server's RSS", w.rssMB, 150, true, " MB", 0})
-		}
+	if w := findWatch(watches, "gpubms", 10000); w != nil {
+		gs = append(gs,
+			target{"10,000 WatchTask streams on 100 tasks: provider polls per interval", w.polls, 100, true, ""},
+			target{"10,000 WatchTask streams on 100 tasks: the server's RSS", w.rssMB, 150, true, " MB"})
 	}
 	b.WriteString("## Targets\n\nEach measured in this run, as the tables below show it.\n\n| target | measured | bound | met |\n|---|---|---|---|\n")
 	for _, g := range gs {
@@ -821,7 +822,11 @@ func writeTargets(b *bytes.Buffer, find func(p, rpc string, delay time.Duration,
 		}
 		got, met := "not measured", "-"
 		if !math.IsNaN(g.got) {
-			got = strconv.FormatFloat(g.got, 'f', g.decimals, 64) + g.unit
+			places := 0
+			if g.unit == "×" {
+				places = 3
+			}
+			got = strconv.FormatFloat(g.got, 'f', places, 64) + g.unit
 			met = "no"
 			if g.met() {
 				met = "yes"
@@ -829,10 +834,8 @@ func writeTargets(b *bytes.Buffer, find func(p, rpc string, delay time.Duration,
 		}
 		fmt.Fprintf(b, "| %s | %s | %s %s%s | %s |\n", g.what, got, op, strconv.FormatFloat(g.bound, 'f', -1, 64), g.unit, met)
 	}
-	for _, w := range watches {
-		if w.server == "floor" && w.streams == 10000 {
-			fmt.Fprintf(b, "\nThe floor's RSS with the same 10,000 streams: %.0f MB.\n", w.rssMB)
-		}
+	if fl := findWatch(watches, "floor", 10000); fl != nil {
+		fmt.Fprintf(b, "\nThe floor's RSS with the same 10,000 streams: %.0f MB.\n", fl.rssMB)
 	}
 	b.WriteString("\n")
 }
