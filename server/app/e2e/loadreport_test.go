@@ -93,6 +93,11 @@ func TestLoadReport(t *testing.T) {
 					loopRun(t, "gpubms (cached)", "DescribeGpuRegions", delay, c, dur, srv.pid(), grpcRegions(t, srv.grpc)),
 					loopRun(t, "json (cached)", "DescribeGpuRegions", delay, c, dur, srv.pid(), jsonGet(srv.http, func(int) string { return "/v1/regions" })),
 				)
+				if delay == 0 {
+					// The least any grpc-go server answering from memory
+					// costs: the bound under gpubms's cached reads.
+					runs = append(runs, loopRun(t, "floor (from memory)", "DescribeGpuRegions", delay, c, dur, floorPid, grpcRegions(t, floor)))
+				}
 				if round == 0 {
 					if delay == 0 {
 						runs = append(runs,
@@ -662,7 +667,7 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 		"- **gpubms**: the built `gpubmsd`, with caller authentication, metrics, a log line per failed or slow call, validation, the store and the cache on; it decodes the provider's reply with encoding/json's v1 API on the v2 implementation (`github.com/go-json-experiment/json/v1`, the standard library's from Go 1.27), in about half encoding/json's time;\n" +
 		"- **json**: the same `gpubmsd`'s JSON face.\n\n" +
 		"Every path is driven by the same Go loop (one connection), each for the same time at 1 and 16 concurrent callers, the paths taking turns over several rounds; each figure is the median of its rounds. The gRPC ones are also driven once by [ghz](https://ghz.sh). " +
-		"`DescribeGpuRegions` compares a cached read, over gRPC and over the JSON face, with the direct call.\n\n" +
+		"`DescribeGpuRegions` compares a cached read, over gRPC and over the JSON face, with the direct call, and with the floor answering from memory what it fetched once (`floorServer.DescribeGpuRegions`): the least a grpc-go server can do for a call.\n\n" +
 		"Commands: `make bench` (= `go test -bench . -benchmem` over the packages below, then " +
 		"`GPUBMS_LOAD_REPORT=docs/BENCHMARKS.md go test -run TestLoadReport ./server/app/e2e/`).\n\n")
 
@@ -696,7 +701,7 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 	for _, d := range []time.Duration{0, 20 * time.Millisecond} {
 		for _, c := range []int{1, 16} {
 			dr := find("direct", "DescribeGpuRegions", d, c)
-			for _, p := range []string{"direct", "gpubms (cached)", "json (cached)"} {
+			for _, p := range []string{"direct", "floor (from memory)", "gpubms (cached)", "json (cached)"} {
 				r := find(p, "DescribeGpuRegions", d, c)
 				if r == nil || dr == nil {
 					continue
@@ -833,6 +838,11 @@ func writeTargets(b *bytes.Buffer, find func(p, rpc string, delay time.Duration,
 			}
 		}
 		fmt.Fprintf(b, "| %s | %s | %s %s%s | %s |\n", g.what, got, op, strconv.FormatFloat(g.bound, 'f', -1, 64), g.unit, met)
+	}
+	mem1, mem16, dr1, dr16 := find("floor (from memory)", regions, 0, 1), find("floor (from memory)", regions, 0, 16), find("direct", regions, 0, 1), find("direct", regions, 0, 16)
+	if mem1 != nil && mem16 != nil && dr1 != nil && dr16 != nil {
+		fmt.Fprintf(b, "\nThe floor answering DescribeGpuRegions from memory, against direct: p50 at c=1 %.3f×, calls/s at c=16 %.3f×.\n",
+			ratio(mem1, dr1, p50), ratio(mem16, dr16, rps))
 	}
 	if fl := findWatch(watches, "floor", 10000); fl != nil {
 		fmt.Fprintf(b, "\nThe floor's RSS with the same 10,000 streams: %.0f MB.\n", fl.rssMB)
