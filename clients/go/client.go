@@ -231,6 +231,11 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	if o.userAgent != "" {
 		dialOpts = append(dialOpts, grpc.WithUserAgent(o.userAgent))
 	}
+	// Fixed receive windows: with grpc-go's dynamic ones the client pings
+	// the server on nearly every reply to size them (bandwidth-delay
+	// estimation), a frame each way per call. Replies up to gRPC's default
+	// limit of 4 MiB arrive in one go.
+	dialOpts = append(dialOpts, grpc.WithStaticStreamWindowSize(replyWindow), grpc.WithStaticConnWindowSize(connWindow))
 	// A chained interceptor, so that a grpc.WithUnaryInterceptor in
 	// WithDialOptions runs around it rather than replacing it.
 	dialOpts = append(dialOpts, grpc.WithChainUnaryInterceptor(o.retry.interceptor()))
@@ -241,6 +246,14 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	}
 	return clientOn(conn, conn), nil
 }
+
+// The receive windows of Dial's connections: a stream's holds the largest
+// reply gRPC accepts by default and its 5-byte prefix; a connection's, about
+// four of them.
+const (
+	replyWindow = 4<<20 + 5
+	connWindow  = 16 << 20
+)
 
 // Ptr returns a pointer to v, for the contract's optional fields where the
 // zero value is meaningful and must be sent, e.g. Raid: gpubms.Ptr[int32](0).

@@ -490,6 +490,14 @@ func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, li
 		// message is read or a handler goroutine is spent on it.
 		grpc.InTapHandle(d.tap),
 		grpc.MaxConcurrentStreams(maxStreamsPerConn),
+		// Fixed receive windows, each message's size at least: with
+		// grpc-go's dynamic windows the server pings the client on nearly
+		// every request to measure the link (bandwidth-delay estimation),
+		// a frame each way and the client woken for it, about a tenth of a
+		// small call's latency on loopback. Requests here are small; the
+		// windows let the largest arrive in one go.
+		grpc.StaticStreamWindowSize(streamWindow(maxBody)),
+		grpc.StaticConnWindowSize(connWindow),
 		// Calls run on reused goroutines, whose stacks have grown already:
 		// a fresh goroutine per call spends a tenth of the CPU growing its
 		// stack through the interceptors. Calls beyond the workers get
@@ -577,6 +585,18 @@ func fingerprintKey(dir string) ([]byte, error) {
 	}
 	return k, nil
 }
+
+// streamWindow is a gRPC stream's receive window for messages of up to
+// maxMsg bytes: the message and its 5-byte prefix, from 64 KiB (HTTP/2's
+// least) to connWindow.
+func streamWindow(maxMsg int64) int32 {
+	w := min(maxMsg, connWindow) + 5
+	return int32(min(max(w, 64<<10), connWindow))
+}
+
+// connWindow is a gRPC connection's receive window, what grpc-go's dynamic
+// window grows to at most.
+const connWindow = 16 << 20
 
 // maxStreamsPerConn caps the calls in flight on one gRPC connection. The
 // gateway's in-memory connection carries every JSON call, so it is large.
