@@ -120,6 +120,11 @@ func methodRoles(gs *grpc.Server) map[string]auth.Role {
 // after the call is logged, so refused calls are logged with their caller
 // (or its absence).
 func (d *door) identify(ctx context.Context) context.Context {
+	if p, ok := peer.FromContext(ctx); !ok || !fromGateway(p.AuthInfo) {
+		if _, ok := auth.FromContext(ctx); ok {
+			return ctx // recognised by the tap, from the same headers
+		}
+	}
 	ctx = gatewayPeer(ctx)
 	c, err := d.caller(ctx)
 	if err != nil {
@@ -191,19 +196,22 @@ func methodName(fullMethod string) string {
 }
 
 // tap refuses a call without known credentials from its headers alone,
-// before its message is read or a goroutine serves it; identify and enforce
-// still run for the calls it lets through. Health is never refused.
+// before its message is read or a goroutine serves it. The caller it
+// recognises goes into the call's context, which grpc-go keeps for the
+// call, so identify does not authenticate it again; enforce still decides
+// what it may call. Health is never refused.
 func (d *door) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	if !d.authn.Enabled() || strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.") {
 		return ctx, nil
 	}
-	if _, err := d.caller(metadata.NewIncomingContext(ctx, info.Header)); err != nil {
+	c, err := d.caller(metadata.NewIncomingContext(ctx, info.Header))
+	if err != nil {
 		if d.refused != nil {
 			d.refused()
 		}
 		return ctx, status.Error(codes.Unauthenticated, err.Error())
 	}
-	return ctx, nil
+	return auth.NewContext(ctx, c), nil
 }
 
 // callerName is the name logged for the caller of ctx: "" when none was
