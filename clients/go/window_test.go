@@ -3,10 +3,7 @@ package gpubms_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"net"
-	"sync"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -14,6 +11,7 @@ import (
 
 	gpubms "github.com/gpubms/gpubms/clients/go"
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
+	"github.com/gpubms/gpubms/server/h2test"
 )
 
 // Dial's connections have fixed receive windows, so the client does not ping
@@ -24,16 +22,13 @@ func TestDialFixedWindows(t *testing.T) {
 	t.Parallel()
 	ts := startServer(&fakeService{})
 	t.Cleanup(ts.stop)
-	var (
-		mu    sync.Mutex
-		toSrv bytes.Buffer
-	)
+	var rec h2test.Recorder
 	dial := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 		c, err := ts.lis.DialContext(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return &teeConn{Conn: c, mu: &mu, w: &toSrv}, nil
+		return rec.Conn(c), nil
 	})
 	c, err := gpubms.Dial(context.Background(), bufTarget, gpubms.WithInsecure(), gpubms.WithDialOptions(dial))
 	if err != nil {
@@ -48,63 +43,24 @@ func TestDialFixedWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	b := toSrv.Bytes()
-	if !bytes.HasPrefix(b, []byte(http2.ClientPreface)) {
-		t.Fatalf("the client's bytes do not open with the HTTP/2 preface: %q", b[:min(len(b), 24)])
+	sent := rec.Written()
+	if !bytes.HasPrefix(sent, []byte(http2.ClientPreface)) {
+		t.Fatalf("the client's bytes do not open with the HTTP/2 preface: %q", sent[:min(len(sent), 24)])
 	}
-	fr := http2.NewFramer(io.Discard, bytes.NewReader(b[len(http2.ClientPreface):]))
-	var pings, frames int
-	var streamWindow, connUpdate uint32
-	for {
-		f, err := fr.ReadFrame()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("frame %d from the client: %v", frames, err)
-		}
-		frames++
-		switch f := f.(type) {
-		case *http2.PingFrame:
-			if !f.IsAck() {
-				pings++
-			}
-		case *http2.SettingsFrame:
-			if v, ok := f.Value(http2.SettingInitialWindowSize); ok && !f.IsAck() {
-				streamWindow = v
-			}
-		case *http2.WindowUpdateFrame:
-			if f.StreamID == 0 {
-				connUpdate += f.Increment
-			}
-		}
+	fs, err := h2test.Parse(sent)
+	if err != nil {
+		t.Fatalf("the client's frames: %v", err)
 	}
-	if frames < 50 {
-		t.Fatalf("read %d frames from the client; want a request per call", frames)
+	if !fs.Settings || fs.Count < 50 {
+		t.Fatalf("read %+v from the client; want its settings and a request per call", fs)
 	}
-	if pings != 0 {
-		t.Errorf("the client sent %d pings over 50 calls; want none", pings)
+	if fs.Pings != 0 {
+		t.Errorf("the client sent %d pings over 50 calls; want none", fs.Pings)
 	}
-	if want := uint32(4<<20 + 5); streamWindow != want {
-		t.Errorf("stream window = %d; want %d", streamWindow, want)
+	if want := uint32(4<<20 + 5); fs.InitialWindowSize != want {
+		t.Errorf("stream window = %d; want %d", fs.InitialWindowSize, want)
 	}
-	if want := uint32(16<<20 - 65535); connUpdate < want {
-		t.Errorf("connection window raised by %d; want at least %d (to 16 MiB)", connUpdate, want)
+	if want := uint32(16<<20 - 65535); fs.ConnWindowIncrement < want {
+		t.Errorf("connection window raised by %d; want at least %d (to 16 MiB)", fs.ConnWindowIncrement, want)
 	}
-}
-
-// teeConn copies what it writes into w.
-type teeConn struct {
-	net.Conn
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (c *teeConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	c.w.Write(p)
-	c.mu.Unlock()
-	return c.Conn.Write(p)
 }

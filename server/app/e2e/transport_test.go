@@ -1,19 +1,15 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
 	"net"
-	"sync"
 	"testing"
 
-	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 
 	gpubmsv1 "github.com/gpubms/gpubms/gen/gpubms/v1"
 	"github.com/gpubms/gpubms/server/app"
+	"github.com/gpubms/gpubms/server/h2test"
 )
 
 // A gRPC connection's receive windows are fixed, so the server does not ping
@@ -23,10 +19,7 @@ import (
 // ping, and its settings give the windows: the largest request at once.
 func TestNoFlowControlPings(t *testing.T) {
 	h := start(t)
-	var (
-		mu      sync.Mutex
-		fromSrv bytes.Buffer
-	)
+	var rec h2test.Recorder
 	dial := func(ctx context.Context, addr string) (net.Conn, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", addr)
@@ -34,7 +27,7 @@ func TestNoFlowControlPings(t *testing.T) {
 			return nil, err
 		}
 		h.peers.add(c.LocalAddr().String())
-		return &teeConn{Conn: c, mu: &mu, w: &fromSrv}, nil
+		return rec.Conn(c), nil
 	}
 	c := h.newClient(t, grpc.WithContextDialer(dial))
 	for range 50 {
@@ -46,64 +39,20 @@ func TestNoFlowControlPings(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	fr := http2.NewFramer(io.Discard, bytes.NewReader(fromSrv.Bytes()))
-	var pings, frames int
-	var streamWindow, connUpdate uint32
-	sawSettings := false
-	for {
-		f, err := fr.ReadFrame()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("frame %d from the server: %v", frames, err)
-		}
-		frames++
-		switch f := f.(type) {
-		case *http2.PingFrame:
-			if !f.IsAck() {
-				pings++
-			}
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				sawSettings = true
-				if v, ok := f.Value(http2.SettingInitialWindowSize); ok {
-					streamWindow = v
-				}
-			}
-		case *http2.WindowUpdateFrame:
-			if f.StreamID == 0 {
-				connUpdate += f.Increment
-			}
-		}
+	fs, err := h2test.Parse(rec.Read())
+	if err != nil {
+		t.Fatalf("the server's frames: %v", err)
 	}
-	if !sawSettings || frames < 50 {
-		t.Fatalf("read %d frames from the server (settings: %v); want its settings and a reply per call", frames, sawSettings)
+	if !fs.Settings || fs.Count < 50 {
+		t.Fatalf("read %+v from the server; want its settings and a reply per call", fs)
 	}
-	if pings != 0 {
-		t.Errorf("the server sent %d pings over 50 calls; want none", pings)
+	if fs.Pings != 0 {
+		t.Errorf("the server sent %d pings over 50 calls; want none", fs.Pings)
 	}
-	if want := uint32(app.DefaultHTTPMaxBodyBytes + 5); streamWindow != want {
-		t.Errorf("stream window = %d; want %d (the largest request and its prefix)", streamWindow, want)
+	if want := uint32(app.DefaultHTTPMaxBodyBytes + 5); fs.InitialWindowSize != want {
+		t.Errorf("stream window = %d; want %d (the largest request and its prefix)", fs.InitialWindowSize, want)
 	}
-	if want := uint32(16<<20 - 65535); connUpdate < want {
-		t.Errorf("connection window raised by %d; want at least %d (to 16 MiB)", connUpdate, want)
+	if want := uint32(16<<20 - 65535); fs.ConnWindowIncrement < want {
+		t.Errorf("connection window raised by %d; want at least %d (to 16 MiB)", fs.ConnWindowIncrement, want)
 	}
-}
-
-// teeConn copies what it reads into w.
-type teeConn struct {
-	net.Conn
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (c *teeConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	c.w.Write(p[:n])
-	c.mu.Unlock()
-	return n, err
 }
