@@ -490,12 +490,13 @@ func newGRPCServer(logger *slog.Logger, logCalls string, m *metrics, d *door, li
 		// message is read or a handler goroutine is spent on it.
 		grpc.InTapHandle(d.tap),
 		grpc.MaxConcurrentStreams(maxStreamsPerConn),
-		// Fixed receive windows, each message's size at least: with
-		// grpc-go's dynamic windows the server pings the client on nearly
-		// every request to measure the link (bandwidth-delay estimation),
-		// a frame each way and the client woken for it, about a tenth of a
-		// small call's latency on loopback. Requests here are small; the
-		// windows let the largest arrive in one go.
+		// Fixed receive windows: with grpc-go's dynamic windows the server
+		// pings the client on nearly every request to measure the link
+		// (bandwidth-delay estimation), a frame each way and the client
+		// woken for it. Requests here are small; a stream's window lets
+		// the largest (to 16 MiB) arrive in one go. A connection may hold
+		// no more than its window unread, as with the dynamic one at its
+		// largest; the connection cap bounds the connections.
 		grpc.StaticStreamWindowSize(streamWindow(maxBody)),
 		grpc.StaticConnWindowSize(connWindow),
 		// Calls run on reused goroutines, whose stacks have grown already:
@@ -587,7 +588,7 @@ func fingerprintKey(dir string) ([]byte, error) {
 }
 
 // streamWindow is a gRPC stream's receive window for messages of up to
-// maxMsg bytes: the message and its 5-byte prefix, from 64 KiB (HTTP/2's
+// maxMsg bytes: the message and its 5-byte prefix, from 64 KiB (grpc-go's
 // least) to connWindow.
 func streamWindow(maxMsg int64) int32 {
 	w := min(maxMsg, connWindow) + 5

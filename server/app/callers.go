@@ -82,6 +82,10 @@ func fromGateway(info credentials.AuthInfo) bool {
 // recognised; enforce returns it as Unauthenticated.
 type callerErrKey struct{}
 
+// tapCallerKey holds, in a call's context, the caller the tap recognised
+// from the call's headers; only the tap sets it.
+type tapCallerKey struct{}
+
 // door recognises callers and decides what they may call.
 type door struct {
 	authn   *auth.Authenticator
@@ -120,9 +124,9 @@ func methodRoles(gs *grpc.Server) map[string]auth.Role {
 // after the call is logged, so refused calls are logged with their caller
 // (or its absence).
 func (d *door) identify(ctx context.Context) context.Context {
-	if p, ok := peer.FromContext(ctx); !ok || !fromGateway(p.AuthInfo) {
-		if _, ok := auth.FromContext(ctx); ok {
-			return ctx // recognised by the tap, from the same headers
+	if c, ok := ctx.Value(tapCallerKey{}).(auth.Caller); ok {
+		if p, ok := peer.FromContext(ctx); ok && !fromGateway(p.AuthInfo) {
+			return auth.NewContext(ctx, c) // recognised by the tap, from the same headers
 		}
 	}
 	ctx = gatewayPeer(ctx)
@@ -211,7 +215,7 @@ func (d *door) tap(ctx context.Context, info *tap.Info) (context.Context, error)
 		}
 		return ctx, status.Error(codes.Unauthenticated, err.Error())
 	}
-	return auth.NewContext(ctx, c), nil
+	return context.WithValue(ctx, tapCallerKey{}, c), nil
 }
 
 // callerName is the name logged for the caller of ctx: "" when none was

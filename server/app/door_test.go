@@ -31,7 +31,7 @@ func TestTapCallerKeptByIdentify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tap: %v", err)
 	}
-	if c, ok := auth.FromContext(tapped); !ok || c.Name != "token" || c.Role != auth.Operator {
+	if c, ok := tapped.Value(tapCallerKey{}).(auth.Caller); !ok || c.Name != "token" || c.Role != auth.Operator {
 		t.Fatalf("tap's context: caller %+v (%v); want the operator \"token\"", c, ok)
 	}
 	// Headers that would not authenticate: identify does not read them
@@ -50,9 +50,16 @@ func TestTapCallerKeptByIdentify(t *testing.T) {
 		t.Errorf("enforce of an unknown token: %v; want Unauthenticated", err)
 	}
 
-	// A caller already on a gateway call's context is not taken: the
-	// gateway's metadata names it.
-	gw := peer.NewContext(auth.NewContext(context.Background(), auth.Caller{Name: "token", Role: auth.Operator}), gatewayPeerInfo)
+	// A caller put on the context by anything but the tap is not taken.
+	ctx = d.identify(metadata.NewIncomingContext(auth.NewContext(remote, auth.Caller{Name: "token", Role: auth.Operator}),
+		metadata.Pairs("authorization", "Bearer other")))
+	if err := d.enforce(ctx, method); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("enforce of an unknown token beside a caller not from the tap: %v; want Unauthenticated", err)
+	}
+
+	// Nor is the tap's key on a gateway call's context: the gateway's
+	// metadata names its caller.
+	gw := peer.NewContext(context.WithValue(context.Background(), tapCallerKey{}, auth.Caller{Name: "token", Role: auth.Operator}), gatewayPeerInfo)
 	ctx = d.identify(metadata.NewIncomingContext(gw, metadata.Pairs(mdGatewayCaller, "ro", mdGatewayRole, auth.Reader.String(), mdGatewayVia, auth.ViaToken)))
 	if c, ok := auth.FromContext(ctx); !ok || c.Name != "ro" || c.Role != auth.Reader {
 		t.Errorf("identify on the gateway: caller %+v (%v); want the reader \"ro\" of its metadata", c, ok)

@@ -94,8 +94,8 @@ func TestLoadReport(t *testing.T) {
 					loopRun(t, "json (cached)", "DescribeGpuRegions", delay, c, dur, srv.pid(), jsonGet(srv.http, func(int) string { return "/v1/regions" })),
 				)
 				if delay == 0 {
-					// The least any grpc-go server answering from memory
-					// costs: the bound under gpubms's cached reads.
+					// A bare grpc-go server (default options) answering
+					// from memory, beside gpubms's cached reads.
 					runs = append(runs, loopRun(t, "floor (from memory)", "DescribeGpuRegions", delay, c, dur, floorPid, grpcRegions(t, floor)))
 				}
 				if round == 0 {
@@ -667,7 +667,7 @@ func writeReport(t *testing.T, path string, rows []loadRow, watches []watchFigur
 		"- **gpubms**: the built `gpubmsd`, with caller authentication, metrics, a log line per failed or slow call, validation, the store and the cache on; it decodes the provider's reply with encoding/json's v1 API on the v2 implementation (`github.com/go-json-experiment/json/v1`, the standard library's from Go 1.27), in about half encoding/json's time;\n" +
 		"- **json**: the same `gpubmsd`'s JSON face.\n\n" +
 		"Every path is driven by the same Go loop (one connection), each for the same time at 1 and 16 concurrent callers, the paths taking turns over several rounds; each figure is the median of its rounds. The gRPC ones are also driven once by [ghz](https://ghz.sh). " +
-		"`DescribeGpuRegions` compares a cached read, over gRPC and over the JSON face, with the direct call, and with the floor answering from memory what it fetched once (`floorServer.DescribeGpuRegions`): the least a grpc-go server can do for a call.\n\n" +
+		"`DescribeGpuRegions` compares a cached read, over gRPC and over the JSON face, with the direct call, and with the floor answering from memory what it fetched once (`floorServer.DescribeGpuRegions`): a bare grpc-go server's least work for a call.\n\n" +
 		"Commands: `make bench` (= `go test -bench . -benchmem` over the packages below, then " +
 		"`GPUBMS_LOAD_REPORT=docs/BENCHMARKS.md go test -run TestLoadReport ./server/app/e2e/`).\n\n")
 
