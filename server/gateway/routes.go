@@ -97,7 +97,8 @@ func (g *gateway) checkRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 			*p = true
 			return
 		}
-		if pat, ok := runtime.HTTPPattern(r.Context()); ok {
+		// Most calls have no query; only those that do look their route up.
+		if pat, ok := runtime.HTTPPattern(r.Context()); ok && r.URL.RawQuery != "" {
 			if rt := g.routes[r.Method+" "+pat.String()]; rt != nil {
 				if err := rt.checkQuery(r.URL.Query()); err != nil {
 					g.refuse(w, r, "query", http.StatusBadRequest, err)
