@@ -47,16 +47,7 @@ func TestDialFixedWindows(t *testing.T) {
 	if !bytes.HasPrefix(sent, []byte(http2.ClientPreface)) {
 		t.Fatalf("the client's bytes do not open with the HTTP/2 preface: %q", sent[:min(len(sent), 24)])
 	}
-	fs, err := h2test.Parse(sent)
-	if err != nil {
-		t.Fatalf("the client's frames: %v", err)
-	}
-	if !fs.Settings || fs.Count < 50 {
-		t.Fatalf("read %+v from the client; want its settings and a request per call", fs)
-	}
-	if fs.Pings != 0 {
-		t.Errorf("the client sent %d pings over 50 calls; want none", fs.Pings)
-	}
+	fs := h2test.CallsWithoutPings(t, sent, "client", 50)
 	if want := uint32(4<<20 + 5); fs.InitialWindowSize != want {
 		t.Errorf("stream window = %d; want %d", fs.InitialWindowSize, want)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"testing"
 
 	"golang.org/x/net/http2"
 )
@@ -105,4 +106,22 @@ func Parse(b []byte) (Frames, error) {
 			}
 		}
 	}
+}
+
+// CallsWithoutPings reads the frames side ("client" or "server") sent in b
+// over calls calls. It fails tb unless they parse, hold side's settings and
+// at least a frame per call, and include no ping.
+func CallsWithoutPings(tb testing.TB, b []byte, side string, calls int) Frames {
+	tb.Helper()
+	fs, err := Parse(b)
+	if err != nil {
+		tb.Fatalf("the %s's frames: %v", side, err)
+	}
+	if !fs.Settings || fs.Count < calls {
+		tb.Fatalf("read %+v from the %s; want its settings and a frame per call", fs, side)
+	}
+	if fs.Pings != 0 {
+		tb.Errorf("the %s sent %d pings over %d calls; want none", side, fs.Pings, calls)
+	}
+	return fs
 }
